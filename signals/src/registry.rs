@@ -1,0 +1,246 @@
+//! The authoritative list of connections, changed under the signal's lock, and the
+//! immutable snapshots of it that `send` reads without one.
+
+use std::borrow::Cow;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+
+use crate::cache::SenderCache;
+use crate::options::{ConnectOptions, Connection};
+use crate::receiver::{Identity, Invoke, Receiver, ReceiverId};
+use crate::retry::Retrying;
+
+/// Connection numbers, unique for the life of the process.
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// How a connection holds its receiver.
+pub(crate) enum Target<A, S, R> {
+    Strong(Arc<dyn Invoke<A, S, R>>),
+    Weak(Weak<dyn Invoke<A, S, R>>),
+}
+
+impl<A, S, R> Clone for Target<A, S, R> {
+    fn clone(&self) -> Self {
+        match self {
+            Target::Strong(target) => Target::Strong(Arc::clone(target)),
+            Target::Weak(target) => Target::Weak(Weak::clone(target)),
+        }
+    }
+}
+
+impl<A, S, R> Target<A, S, R> {
+    fn is_alive(&self) -> bool {
+        match self {
+            Target::Strong(_) => true,
+            Target::Weak(target) => target.strong_count() > 0,
+        }
+    }
+}
+
+/// What deduplicates connections (with the sender): Django's lookup key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Key {
+    Uid(Cow<'static, str>),
+    Receiver(Identity),
+}
+
+/// One connection, as the registry keeps it.
+struct Entry<A, S, R> {
+    key: Key,
+    sender: Option<S>,
+    id: ReceiverId,
+    target: Target<A, S, R>,
+}
+
+/// The connections of one signal, in connection order.
+pub(crate) struct Registry<A, S, R> {
+    entries: Vec<Entry<A, S, R>>,
+    /// Whether the signal's link-time receivers have been connected.
+    pub(crate) initialized: bool,
+}
+
+impl<A, S, R> Registry<A, S, R>
+where
+    S: Eq,
+{
+    pub(crate) const fn new() -> Self {
+        Self {
+            entries: Vec::new(),
+            initialized: false,
+        }
+    }
+
+    /// Drops connections whose weak receiver is gone; true if any were.
+    pub(crate) fn purge_dead(&mut self) -> bool {
+        let before = self.entries.len();
+        self.entries.retain(|entry| entry.target.is_alive());
+        self.entries.len() != before
+    }
+
+    pub(crate) fn connect(
+        &mut self,
+        receiver: Receiver<A, S, R>,
+        options: ConnectOptions<S>,
+    ) -> Connection
+    where
+        A: 'static,
+        S: 'static,
+        R: 'static,
+    {
+        self.purge_dead();
+        let key = match options.dispatch_uid {
+            Some(uid) => Key::Uid(uid),
+            None => Key::Receiver(receiver.identity),
+        };
+        if let Some(existing) = self
+            .entries
+            .iter()
+            .find(|entry| entry.key == key && entry.sender == options.sender)
+        {
+            return Connection {
+                id: existing.id,
+                added: false,
+            };
+        }
+        let id = ReceiverId::new(receiver.name, NEXT_ID.fetch_add(1, Ordering::Relaxed));
+        let target = match options.retry {
+            Some(policy) => Target::Strong(Arc::new(Retrying {
+                inner: receiver.target,
+                policy,
+                name: receiver.name,
+            })),
+            None if options.weak => Target::Weak(Arc::downgrade(&receiver.target)),
+            None => Target::Strong(receiver.target),
+        };
+        self.entries.push(Entry {
+            key,
+            sender: options.sender,
+            id,
+            target,
+        });
+        Connection { id, added: true }
+    }
+
+    /// Removes the first connection with this key and sender; true if there was one.
+    pub(crate) fn disconnect(&mut self, key: &Key, sender: Option<&S>) -> bool {
+        self.purge_dead();
+        self.remove_first(|entry| entry.key == *key && entry.sender.as_ref() == sender)
+    }
+
+    /// Removes the connection with this id; true if there was one.
+    pub(crate) fn disconnect_id(&mut self, id: ReceiverId) -> bool {
+        self.purge_dead();
+        self.remove_first(|entry| entry.id == id)
+    }
+
+    fn remove_first(&mut self, matches: impl Fn(&Entry<A, S, R>) -> bool) -> bool {
+        match self.entries.iter().position(matches) {
+            Some(index) => {
+                self.entries.remove(index);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// An immutable copy for `send` to read.
+    pub(crate) fn snapshot(&self, use_caching: bool) -> Snapshot<A, S, R>
+    where
+        S: Clone + std::hash::Hash,
+    {
+        let entries: Box<[Live<A, S, R>]> = self
+            .entries
+            .iter()
+            .map(|entry| Live {
+                id: entry.id,
+                sender: entry.sender.clone(),
+                target: entry.target.clone(),
+            })
+            .collect();
+        Snapshot {
+            filtered: entries.iter().any(|entry| entry.sender.is_some()),
+            cache: use_caching.then(SenderCache::new),
+            entries,
+        }
+    }
+}
+
+/// One connection, as `send` sees it.
+pub(crate) struct Live<A, S, R> {
+    pub(crate) id: ReceiverId,
+    pub(crate) sender: Option<S>,
+    pub(crate) target: Target<A, S, R>,
+}
+
+impl<A, S: Eq, R> Live<A, S, R> {
+    /// Django's rule: a receiver connected for no sender gets every sender.
+    #[inline]
+    pub(crate) fn accepts(&self, sender: &S) -> bool {
+        match &self.sender {
+            None => true,
+            Some(wanted) => wanted == sender,
+        }
+    }
+}
+
+/// The connections at one moment. Replaced whole on every change, so a send in
+/// progress keeps the list it started with, and the per-sender cache inside it is
+/// invalidated by the replacement itself.
+pub(crate) struct Snapshot<A, S, R> {
+    pub(crate) entries: Box<[Live<A, S, R>]>,
+    /// Whether any connection has a sender filter (if none, no filtering is needed).
+    pub(crate) filtered: bool,
+    pub(crate) cache: Option<SenderCache<S>>,
+}
+
+impl<A, S, R> Snapshot<A, S, R>
+where
+    S: Eq + std::hash::Hash + Clone,
+{
+    /// Calls `visit` with each live receiver for `sender`, in connection order,
+    /// until it breaks. Returns whether a dead weak receiver was seen.
+    #[inline]
+    pub(crate) fn for_each_receiver(
+        &self,
+        sender: &S,
+        mut visit: impl FnMut(ReceiverId, &dyn Invoke<A, S, R>) -> std::ops::ControlFlow<()>,
+    ) -> bool {
+        match &self.cache {
+            Some(cache) => cache.with_indices(sender, &self.entries, |indices| {
+                visit_all(
+                    indices.iter().map(|&index| &self.entries[index as usize]),
+                    &mut visit,
+                )
+            }),
+            None if !self.filtered => visit_all(self.entries.iter(), &mut visit),
+            None => visit_all(
+                self.entries.iter().filter(|entry| entry.accepts(sender)),
+                &mut visit,
+            ),
+        }
+    }
+}
+
+#[inline]
+fn visit_all<'a, A: 'a, S: 'a, R: 'a>(
+    entries: impl Iterator<Item = &'a Live<A, S, R>>,
+    visit: &mut impl FnMut(ReceiverId, &dyn Invoke<A, S, R>) -> std::ops::ControlFlow<()>,
+) -> bool {
+    let mut saw_dead = false;
+    for entry in entries {
+        let flow = match &entry.target {
+            Target::Strong(target) => visit(entry.id, &**target),
+            Target::Weak(target) => match target.upgrade() {
+                Some(target) => visit(entry.id, &*target),
+                None => {
+                    saw_dead = true;
+                    continue;
+                }
+            },
+        };
+        if flow.is_break() {
+            break;
+        }
+    }
+    saw_dead
+}

@@ -1,0 +1,473 @@
+//! The [`Signal`] type: connect receivers, send to them.
+
+use std::borrow::Borrow;
+use std::fmt;
+use std::hash::Hash;
+use std::ops::ControlFlow;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use arc_swap::ArcSwapOption;
+use parking_lot::{Mutex, MutexGuard};
+
+use crate::error::{ReceiverError, SendError};
+use crate::options::{ConnectOptions, Connection};
+use crate::receiver::{Identity, Receiver, ReceiverId, ReceiverKey};
+use crate::registry::{Key, Registry, Snapshot};
+
+/// The responses of [`Signal::send`]: each receiver's identity and what it returned,
+/// in connection order.
+pub type Responses<R> = Vec<(ReceiverId, R)>;
+
+/// The outcomes of [`Signal::send_robust`]: each receiver's identity and its result.
+pub type RobustResponses<R> = Vec<(ReceiverId, Result<R, ReceiverError>)>;
+
+/// Connects receivers registered before the signal's first use (see
+/// [`Signal::with_initializer`]).
+///
+/// ```
+/// use signals::{ConnectOptions, Registrar, Signal};
+///
+/// fn builtin(registrar: &mut Registrar<'_, u8>) {
+///     let _ = registrar.connect(|_: &&str, n: &u8| println!("{n}"), ConnectOptions::new());
+/// }
+/// static BOOTED: Signal<u8> = Signal::new("booted").with_initializer(builtin);
+/// assert!(BOOTED.has_listeners("kernel"));
+/// ```
+pub struct Registrar<'a, A, S = &'static str, R = ()> {
+    registry: &'a mut Registry<A, S, R>,
+}
+
+impl<A: 'static, S: Eq + 'static, R: 'static> Registrar<'_, A, S, R> {
+    /// Connects a receiver, exactly as [`Signal::connect_with`] would.
+    pub fn connect(
+        &mut self,
+        receiver: impl Into<Receiver<A, S, R>>,
+        options: ConnectOptions<S>,
+    ) -> Connection {
+        self.registry.connect(receiver.into(), options)
+    }
+}
+
+/// A signal: named, typed notifications from senders to any number of receivers.
+///
+/// - `A`: the arguments every receiver gets (a struct for named arguments);
+/// - `S`: the sender type (`&'static str` by default, e.g. a task name; any
+///   `Eq + Hash + Clone` value, such as a `TypeId` or a hostname);
+/// - `R`: what each receiver returns (`()` by default).
+///
+/// A `Signal` is `Send + Sync` and has a `const` constructor, so it can be a
+/// `static`. Sending takes no lock: it reads an atomically swapped snapshot of the
+/// connections, which connecting and disconnecting replace.
+///
+/// # Examples
+///
+/// ```
+/// use signals::{ConnectOptions, Signal};
+///
+/// pub struct TaskSent { pub task_id: u64 }
+/// pub static TASK_SENT: Signal<TaskSent> = Signal::new("task_sent");
+///
+/// TASK_SENT.connect_with(
+///     |task: &&str, args: &TaskSent| println!("{task} sent as {}", args.task_id),
+///     ConnectOptions::new().sender("tasks.add"),
+/// );
+/// let responses = TASK_SENT.send("tasks.add", &TaskSent { task_id: 7 }).unwrap();
+/// assert_eq!(responses.len(), 1);
+/// // Filtered out: the receiver only listens to "tasks.add".
+/// assert!(TASK_SENT.send("tasks.mul", &TaskSent { task_id: 8 }).unwrap().is_empty());
+/// ```
+pub struct Signal<A, S = &'static str, R = ()> {
+    name: &'static str,
+    use_caching: bool,
+    initializer: Option<fn(&mut Registrar<'_, A, S, R>)>,
+    registry: Mutex<Registry<A, S, R>>,
+    /// `None` until first use (then the initializer has run): the fast path's one
+    /// check doubles as the "initialized" flag.
+    snapshot: ArcSwapOption<Snapshot<A, S, R>>,
+}
+
+impl<A, S, R> Signal<A, S, R>
+where
+    A: 'static,
+    S: Eq + Hash + Clone + Send + Sync + 'static,
+    R: 'static,
+{
+    /// A signal with no receivers. The name is used in `Debug` output and logs.
+    pub const fn new(name: &'static str) -> Self {
+        Self {
+            name,
+            use_caching: false,
+            initializer: None,
+            registry: Mutex::new(Registry::new()),
+            snapshot: ArcSwapOption::const_empty(),
+        }
+    }
+
+    /// Enables the per-sender receiver cache: each sender's matching receivers are
+    /// resolved once and reused until the connections change. Worth it when many
+    /// receivers are connected for specific senders.
+    ///
+    /// ```
+    /// use signals::Signal;
+    /// static PRE_SAVE: Signal<()> = Signal::new("pre_save").with_caching();
+    /// assert!(PRE_SAVE.uses_caching());
+    /// ```
+    pub const fn with_caching(mut self) -> Self {
+        self.use_caching = true;
+        self
+    }
+
+    /// Runs `initializer` once, before the signal's first use (connect, send or
+    /// query), to connect receivers registered ahead of time; this is how
+    /// `#[receiver]` functions become live with no set-up call in `main`.
+    ///
+    /// The initializer connects through the [`Registrar`]; it must not use this
+    /// signal itself.
+    pub const fn with_initializer(mut self, initializer: fn(&mut Registrar<'_, A, S, R>)) -> Self {
+        self.initializer = Some(initializer);
+        self
+    }
+
+    /// The signal's name.
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Whether the per-sender cache is on.
+    pub fn uses_caching(&self) -> bool {
+        self.use_caching
+    }
+
+    /// Connects a receiver for any sender, held strongly.
+    ///
+    /// Returns whether it was added: connecting the same receiver again is ignored.
+    ///
+    /// ```
+    /// use signals::Signal;
+    /// fn log_it(_: &&str, n: &i32) {}
+    /// let sig: Signal<i32> = Signal::new("numbers");
+    /// assert!(sig.connect(log_it).is_added());
+    /// assert!(!sig.connect(log_it).is_added());
+    /// ```
+    pub fn connect(&self, receiver: impl Into<Receiver<A, S, R>>) -> Connection {
+        self.connect_with(receiver, ConnectOptions::new())
+    }
+
+    /// Connects a receiver with options: a sender filter, a weak reference, a
+    /// dispatch_uid, a retry policy.
+    pub fn connect_with(
+        &self,
+        receiver: impl Into<Receiver<A, S, R>>,
+        options: ConnectOptions<S>,
+    ) -> Connection {
+        self.change(|registry| {
+            let connection = registry.connect(receiver.into(), options);
+            (connection, connection.added)
+        })
+    }
+
+    /// Disconnects `receiver` from `sender` (`None`: the connection made for any
+    /// sender). Returns whether anything was removed.
+    ///
+    /// ```
+    /// use signals::{ConnectOptions, Signal};
+    /// fn on_save(_: &&str, _: &()) {}
+    /// let sig: Signal<()> = Signal::new("saved");
+    /// let _ = sig.connect_with(on_save, ConnectOptions::new().sender("users"));
+    /// assert!(!sig.disconnect(on_save, None)); // connected for "users" only
+    /// assert!(sig.disconnect(on_save, Some("users")));
+    /// assert!(!sig.disconnect(on_save, Some("users")));
+    /// ```
+    pub fn disconnect(&self, receiver: impl IdentifyReceiver<A, S, R>, sender: Option<S>) -> bool {
+        let key = Key::Receiver(receiver.key().0);
+        self.change(|registry| {
+            let removed = registry.disconnect(&key, sender.as_ref());
+            (removed, removed)
+        })
+    }
+
+    /// Disconnects the receiver connected with this `dispatch_uid` for `sender`.
+    /// Returns whether anything was removed.
+    ///
+    /// ```
+    /// use signals::{ConnectOptions, Signal};
+    /// let sig: Signal<()> = Signal::new("saved");
+    /// let _ = sig.connect_with(|_: &&str, _: &()| {}, ConnectOptions::new().dispatch_uid("audit"));
+    /// assert!(sig.disconnect_uid("audit", None));
+    /// assert!(!sig.has_listeners("anyone"));
+    /// ```
+    pub fn disconnect_uid(&self, dispatch_uid: &str, sender: Option<S>) -> bool {
+        let key = Key::Uid(dispatch_uid.to_owned().into());
+        self.change(|registry| {
+            let removed = registry.disconnect(&key, sender.as_ref());
+            (removed, removed)
+        })
+    }
+
+    /// Disconnects the connection with this id (from [`Connection::id`] or a
+    /// response). Returns whether anything was removed.
+    pub fn disconnect_id(&self, id: ReceiverId) -> bool {
+        self.change(|registry| {
+            let removed = registry.disconnect_id(id);
+            (removed, removed)
+        })
+    }
+
+    /// Whether any live receiver would get a send from `sender`.
+    ///
+    /// ```
+    /// use signals::{ConnectOptions, Signal};
+    /// let sig: Signal<()> = Signal::new("saved");
+    /// assert!(!sig.has_listeners("users"));
+    /// let _ = sig.connect_with(|_: &&str, _: &()| {}, ConnectOptions::new().sender("users"));
+    /// assert!(sig.has_listeners("users"));
+    /// assert!(!sig.has_listeners("groups"));
+    /// ```
+    #[inline]
+    pub fn has_listeners(&self, sender: impl Borrow<S>) -> bool {
+        let sender = sender.borrow();
+        let guard = self.snapshot.load();
+        let Some(snapshot) = guard.as_deref() else {
+            self.initialize();
+            return self.has_listeners(sender);
+        };
+        // Fast path: nothing connected.
+        if snapshot.entries.is_empty() {
+            return false;
+        }
+        let mut found = false;
+        let saw_dead = snapshot.for_each_receiver(sender, |_, _| {
+            found = true;
+            ControlFlow::Break(())
+        });
+        if saw_dead {
+            self.purge_dead();
+        }
+        found
+    }
+
+    /// How many receivers are connected (dead weak receivers not yet purged are
+    /// counted until the next change or send notices them).
+    pub fn receiver_count(&self) -> usize {
+        match self.snapshot.load().as_deref() {
+            Some(snapshot) => snapshot.entries.len(),
+            None => {
+                self.initialize();
+                self.receiver_count()
+            }
+        }
+    }
+
+    /// Sends to every live receiver for `sender`, in connection order, and returns
+    /// their responses. The first receiver that returns an error stops dispatch and
+    /// its error is returned (Django's `send`); a panic propagates.
+    ///
+    /// With no receiver this allocates nothing.
+    #[inline]
+    pub fn send(&self, sender: impl Borrow<S>, args: &A) -> Result<Responses<R>, SendError> {
+        let sender = sender.borrow();
+        let guard = self.snapshot.load();
+        let Some(snapshot) = guard.as_deref() else {
+            self.initialize();
+            return self.send(sender, args);
+        };
+        // Fast path: nothing connected, nothing allocated.
+        if snapshot.entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut responses = Vec::with_capacity(snapshot.entries.len());
+        let mut failure = None;
+        let saw_dead = snapshot.for_each_receiver(sender, |id, receiver| {
+            match receiver.invoke(sender, args) {
+                Ok(response) => {
+                    responses.push((id, response));
+                    ControlFlow::Continue(())
+                }
+                Err(source) => {
+                    failure = Some(SendError {
+                        receiver: id,
+                        source,
+                    });
+                    ControlFlow::Break(())
+                }
+            }
+        });
+        if saw_dead {
+            self.purge_dead();
+        }
+        match failure {
+            None => Ok(responses),
+            Some(error) => Err(error),
+        }
+    }
+
+    /// Sends to every live receiver for `sender`, whatever some of them do: an error
+    /// or a panic is caught, logged through `tracing` (as Django logs "Error calling
+    /// <receiver> in Signal.send_robust() (<error>)") and returned as that
+    /// receiver's outcome.
+    ///
+    /// ```
+    /// use signals::{ReceiverError, Signal};
+    /// let sig: Signal<()> = Signal::new("robust");
+    /// sig.connect(|_: &&str, _: &()| -> Result<(), std::fmt::Error> { Err(std::fmt::Error) });
+    /// sig.connect(|_: &&str, _: &()| -> () { panic!("boom") });
+    /// sig.connect(|_: &&str, _: &()| {});
+    /// let outcomes = sig.send_robust("app", &());
+    /// assert!(matches!(outcomes[0].1, Err(ReceiverError::Failed(_))));
+    /// assert!(matches!(&outcomes[1].1, Err(ReceiverError::Panicked(msg)) if msg == "boom"));
+    /// assert!(outcomes[2].1.is_ok());
+    /// ```
+    pub fn send_robust(&self, sender: impl Borrow<S>, args: &A) -> RobustResponses<R> {
+        let sender = sender.borrow();
+        let guard = self.snapshot.load();
+        let Some(snapshot) = guard.as_deref() else {
+            self.initialize();
+            return self.send_robust(sender, args);
+        };
+        if snapshot.entries.is_empty() {
+            return Vec::new();
+        }
+        let mut outcomes = Vec::with_capacity(snapshot.entries.len());
+        let saw_dead = snapshot.for_each_receiver(sender, |id, receiver| {
+            let outcome = match catch_unwind(AssertUnwindSafe(|| receiver.invoke(sender, args))) {
+                Ok(Ok(response)) => Ok(response),
+                Ok(Err(error)) => Err(robust_failure(id, ReceiverError::Failed(error))),
+                Err(payload) => Err(robust_failure(
+                    id,
+                    ReceiverError::Panicked(panic_message(payload.as_ref())),
+                )),
+            };
+            outcomes.push((id, outcome));
+            ControlFlow::Continue(())
+        });
+        if saw_dead {
+            self.purge_dead();
+        }
+        outcomes
+    }
+
+    /// Applies a change to the connections under the lock and, if it changed
+    /// anything, publishes a new snapshot (which also empties the sender cache).
+    fn change<T>(&self, apply: impl FnOnce(&mut Registry<A, S, R>) -> (T, bool)) -> T {
+        let mut registry = self.lock_initialized();
+        let (result, changed) = apply(&mut registry);
+        if changed || self.snapshot.load().is_none() {
+            self.publish(&registry);
+        }
+        result
+    }
+
+    fn publish(&self, registry: &Registry<A, S, R>) {
+        let snapshot = registry.snapshot(self.use_caching);
+        self.snapshot.store(Some(std::sync::Arc::new(snapshot)));
+    }
+
+    /// The registry, with the link-time receivers connected.
+    fn lock_initialized(&self) -> MutexGuard<'_, Registry<A, S, R>> {
+        let mut registry = self.registry.lock();
+        if !registry.initialized {
+            registry.initialized = true;
+            if let Some(initializer) = self.initializer {
+                initializer(&mut Registrar {
+                    registry: &mut registry,
+                });
+            }
+        }
+        registry
+    }
+
+    /// First use: run the initializer and publish the first snapshot.
+    #[cold]
+    #[inline(never)]
+    fn initialize(&self) {
+        let registry = self.lock_initialized();
+        if self.snapshot.load().is_none() {
+            self.publish(&registry);
+        }
+    }
+
+    /// A send met a dropped weak receiver: remove it, unless another thread holds
+    /// the lock (then a later send or change will).
+    #[cold]
+    #[inline(never)]
+    fn purge_dead(&self) {
+        if let Some(mut registry) = self.registry.try_lock() {
+            if registry.purge_dead() {
+                self.publish(&registry);
+            }
+        }
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn robust_failure(id: ReceiverId, error: ReceiverError) -> ReceiverError {
+    tracing::error!(
+        receiver = %id,
+        "Error calling {} in Signal.send_robust() ({})",
+        id.name(),
+        error
+    );
+    error
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(message) = payload.downcast_ref::<&'static str>() {
+        (*message).to_owned()
+    } else if let Some(message) = payload.downcast_ref::<String>() {
+        message.clone()
+    } else {
+        "a panic with a non-string payload".to_owned()
+    }
+}
+
+impl<A, S, R> fmt::Debug for Signal<A, S, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let receivers = self
+            .snapshot
+            .load()
+            .as_deref()
+            .map_or(0, |snapshot| snapshot.entries.len());
+        f.debug_struct("Signal")
+            .field("name", &self.name)
+            .field("use_caching", &self.use_caching)
+            .field("receivers", &receivers)
+            .finish()
+    }
+}
+
+/// Names a connected receiver for [`Signal::disconnect`]: a [`Receiver`] handle
+/// (or a reference to one), or the function itself when it is a function item or
+/// a closure that captures nothing.
+pub trait IdentifyReceiver<A, S, R> {
+    /// The identity the receiver was connected under.
+    fn key(&self) -> ReceiverKey;
+}
+
+impl<A, S, R> IdentifyReceiver<A, S, R> for &Receiver<A, S, R> {
+    fn key(&self) -> ReceiverKey {
+        ReceiverKey(self.identity)
+    }
+}
+
+impl<A, S, R> IdentifyReceiver<A, S, R> for Receiver<A, S, R> {
+    fn key(&self) -> ReceiverKey {
+        ReceiverKey(self.identity)
+    }
+}
+
+impl<F, O, A, S, R> IdentifyReceiver<A, S, R> for F
+where
+    F: Fn(&S, &A) -> O + 'static,
+    O: crate::IntoOutcome<R>,
+{
+    fn key(&self) -> ReceiverKey {
+        ReceiverKey(if std::mem::size_of::<F>() == 0 {
+            Identity::Type(std::any::TypeId::of::<F>())
+        } else {
+            // A value with state has no identity apart from its allocation, which a
+            // by-value argument does not have: it matches nothing.
+            Identity::Alloc(0)
+        })
+    }
+}

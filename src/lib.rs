@@ -1,0 +1,1 @@
+//! Hosts the workspace tests.
