@@ -40,7 +40,7 @@ struct Args {
 }
 
 #[test]
-fn send_without_receivers_does_not_allocate() {
+fn send_to_no_receiver_or_two_does_not_allocate() {
     static EMPTY: Signal<Args> = Signal::new("empty");
     static FILTERED: Signal<Args> = Signal::new("filtered");
     static CACHED: Signal<Args> = Signal::new("cached").with_caching();
@@ -63,7 +63,12 @@ fn send_without_receivers_does_not_allocate() {
     });
     assert_eq!(counted, 0, "sending to no receiver allocated");
     assert_eq!(args.a + args.b, 3);
-    // The counter does count: a send to one receiver allocates its response list.
+    // One or two receivers: the responses are held inline.
+    let _ = EMPTY.connect(|_: &&str, _: &Args| {});
+    EMPTY.send("me", &args).unwrap();
+    assert_eq!(allocations_during(|| drop(EMPTY.send("me", &args).unwrap())), 0);
+    // The counter does count: three responses move to the heap.
+    let _ = EMPTY.connect(|_: &&str, _: &Args| {});
     let _ = EMPTY.connect(|_: &&str, _: &Args| {});
     EMPTY.send("me", &args).unwrap();
     assert!(allocations_during(|| drop(EMPTY.send("me", &args).unwrap())) > 0);

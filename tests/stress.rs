@@ -84,12 +84,12 @@ fn run(caching: bool) {
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 let responses = if n % 2 == 0 {
-                    sig.send("me", &n).unwrap()
+                    sig.send("me", &n).unwrap().into_vec()
                 } else {
                     sig.send_robust("me", &n)
                         .into_iter()
                         .map(|(id, r)| (id, r.unwrap()))
-                        .collect()
+                        .collect::<Vec<_>>()
                 };
                 let mut seen: HashSet<ReceiverId> = HashSet::new();
                 for (id, _) in &responses {

@@ -3,15 +3,16 @@
 //! Django caches, per sender, the list of receivers that match it, so a send skips
 //! the filtering. Ours lives inside a snapshot: any change to the connections
 //! publishes a new snapshot with an empty cache, which is the invalidation. Lookups
-//! are lock-free (an atomically swapped map); a miss builds the entry on the cold
-//! path and swaps in a copy of the map with it added.
+//! take no lock (the map is published through a [`Cell`]); a miss builds the
+//! entry on the cold path and publishes a copy of the map with it added.
 
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
+use parking_lot::Mutex;
 
+use crate::publish::{Cell, Domain, ReadGuard};
 use crate::registry::Live;
 
 /// Past this many distinct senders, new senders are filtered on each send instead
@@ -23,13 +24,16 @@ type Indices = Arc<[u32]>;
 type Map<S> = HashMap<S, Indices, foldhash::fast::RandomState>;
 
 pub(crate) struct SenderCache<S> {
-    map: ArcSwap<Map<S>>,
+    map: Cell<Map<S>>,
+    /// Serializes the (cold) writers of `map`.
+    fill_lock: Mutex<()>,
 }
 
-impl<S: Eq + Hash + Clone> SenderCache<S> {
+impl<S: Eq + Hash + Clone + Send + 'static> SenderCache<S> {
     pub(crate) fn new() -> Self {
         Self {
-            map: ArcSwap::from_pointee(Map::default()),
+            map: Cell::new(Map::default()),
+            fill_lock: Mutex::new(()),
         }
     }
 
@@ -39,30 +43,42 @@ impl<S: Eq + Hash + Clone> SenderCache<S> {
         &self,
         sender: &S,
         entries: &[Live<A, S, R>],
+        guard: &ReadGuard<'_>,
+        domain: &Domain,
         f: impl FnOnce(&[u32]) -> T,
     ) -> T {
-        let map = self.map.load();
-        match map.get(sender) {
+        match self.map.load(guard).and_then(|map| map.get(sender)) {
             Some(indices) => f(indices),
-            None => f(&self.fill(sender, entries)),
+            None => f(&self.fill(sender, entries, guard, domain)),
         }
     }
 
     #[cold]
     #[inline(never)]
-    fn fill<A, R>(&self, sender: &S, entries: &[Live<A, S, R>]) -> Indices {
+    fn fill<A, R>(
+        &self,
+        sender: &S,
+        entries: &[Live<A, S, R>],
+        guard: &ReadGuard<'_>,
+        domain: &Domain,
+    ) -> Indices {
         let indices: Indices = entries
             .iter()
             .enumerate()
             .filter(|(_, entry)| entry.accepts(sender))
             .map(|(index, _)| index as u32)
             .collect();
-        if self.map.load().len() < MAX_CACHED_SENDERS {
-            self.map.rcu(|map| {
-                let mut map = Map::clone(map);
-                map.insert(sender.clone(), Arc::clone(&indices));
-                map
-            });
+        let lock = self.fill_lock.lock();
+        let current = self.map.load(guard);
+        let len = current.map_or(0, HashMap::len);
+        if len < MAX_CACHED_SENDERS && current.is_some_and(|map| !map.contains_key(sender)) {
+            let mut map = current.cloned().unwrap_or_default();
+            map.insert(sender.clone(), Arc::clone(&indices));
+            // We are a reader ourselves, so nothing is freed here: the old map is
+            // freed by the last reader out.
+            let garbage = self.map.replace(domain, map);
+            drop(lock);
+            drop(garbage);
         }
         indices
     }

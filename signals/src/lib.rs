@@ -34,8 +34,10 @@
 mod cache;
 mod error;
 mod options;
+mod publish;
 mod receiver;
 mod registry;
+mod responses;
 mod retry;
 mod signal;
 
@@ -48,4 +50,6 @@ pub use receiver::{IntoOutcome, Receiver, ReceiverId, ReceiverKey};
 #[doc(inline)]
 pub use retry::RetryPolicy;
 #[doc(inline)]
-pub use signal::{IdentifyReceiver, Registrar, Responses, RobustResponses, Signal};
+pub use responses::{Responses, RobustResponses};
+#[doc(inline)]
+pub use signal::{IdentifyReceiver, Registrar, Signal};

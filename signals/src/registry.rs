@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
 use crate::cache::SenderCache;
+use crate::publish::{Domain, ReadGuard};
 use crate::options::{ConnectOptions, Connection};
 use crate::receiver::{Identity, Invoke, Receiver, ReceiverId};
 use crate::retry::Retrying;
@@ -146,7 +147,7 @@ where
     /// An immutable copy for `send` to read.
     pub(crate) fn snapshot(&self, use_caching: bool) -> Snapshot<A, S, R>
     where
-        S: Clone + std::hash::Hash,
+        S: Clone + std::hash::Hash + Send + 'static,
     {
         let entries: Box<[Live<A, S, R>]> = self
             .entries
@@ -163,6 +164,17 @@ where
             entries,
         }
     }
+}
+
+/// The [`Snapshot::sender_summary`] of a signal with a receiver for any sender
+/// (and of one that has not been initialized yet).
+pub(crate) const ANY_SENDER: u64 = u64::MAX;
+
+/// The summary bit of one sender.
+#[inline]
+pub(crate) fn sender_bit<S: std::hash::Hash>(sender: &S) -> u64 {
+    use std::hash::BuildHasher;
+    1 << (foldhash::fast::FixedState::with_seed(0x5167_6e61_6c73).hash_one(sender) & 63)
 }
 
 /// One connection, as `send` sees it.
@@ -195,18 +207,30 @@ pub(crate) struct Snapshot<A, S, R> {
 
 impl<A, S, R> Snapshot<A, S, R>
 where
-    S: Eq + std::hash::Hash + Clone,
+    S: Eq + std::hash::Hash + Clone + Send + 'static,
 {
+    /// A 64-bit summary of the senders that have receivers, read before a send
+    /// touches the snapshot: 0 when nothing is connected, every bit when some
+    /// receiver takes any sender, else one bit per connected sender's hash.
+    pub(crate) fn sender_summary(&self) -> u64 {
+        self.entries.iter().fold(0, |summary, entry| match &entry.sender {
+            None => ANY_SENDER,
+            Some(sender) => summary | sender_bit(sender),
+        })
+    }
+
     /// Calls `visit` with each live receiver for `sender`, in connection order,
     /// until it breaks. Returns whether a dead weak receiver was seen.
     #[inline]
     pub(crate) fn for_each_receiver(
         &self,
         sender: &S,
+        guard: &ReadGuard<'_>,
+        domain: &Domain,
         mut visit: impl FnMut(ReceiverId, &dyn Invoke<A, S, R>) -> std::ops::ControlFlow<()>,
     ) -> bool {
         match &self.cache {
-            Some(cache) => cache.with_indices(sender, &self.entries, |indices| {
+            Some(cache) => cache.with_indices(sender, &self.entries, guard, domain, |indices| {
                 visit_all(
                     indices.iter().map(|&index| &self.entries[index as usize]),
                     &mut visit,

@@ -6,20 +6,17 @@ use std::hash::Hash;
 use std::ops::ControlFlow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use arc_swap::ArcSwapOption;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use parking_lot::{Mutex, MutexGuard};
 
 use crate::error::{ReceiverError, SendError};
 use crate::options::{ConnectOptions, Connection};
 use crate::receiver::{Identity, Receiver, ReceiverId, ReceiverKey};
-use crate::registry::{Key, Registry, Snapshot};
+use crate::publish::{Cell, Domain, Garbage};
+use crate::responses::{Responses, RobustResponses};
+use crate::registry::{sender_bit, Key, Registry, Snapshot, ANY_SENDER};
 
-/// The responses of [`Signal::send`]: each receiver's identity and what it returned,
-/// in connection order.
-pub type Responses<R> = Vec<(ReceiverId, R)>;
-
-/// The outcomes of [`Signal::send_robust`]: each receiver's identity and its result.
-pub type RobustResponses<R> = Vec<(ReceiverId, Result<R, ReceiverError>)>;
 
 /// Connects receivers registered before the signal's first use (see
 /// [`Signal::with_initializer`]).
@@ -80,10 +77,14 @@ pub struct Signal<A, S = &'static str, R = ()> {
     name: &'static str,
     use_caching: bool,
     initializer: Option<fn(&mut Registrar<'_, A, S, R>)>,
+    /// The snapshot's sender summary, read first by every send: a miss is one
+    /// atomic load (and a hash, if receivers are all sender-specific).
+    /// [`ANY_SENDER`] until the signal is initialized.
+    summary: AtomicU64,
     registry: Mutex<Registry<A, S, R>>,
-    /// `None` until first use (then the initializer has run): the fast path's one
-    /// check doubles as the "initialized" flag.
-    snapshot: ArcSwapOption<Snapshot<A, S, R>>,
+    /// Empty until first use (then the initializer has run).
+    snapshot: Cell<Snapshot<A, S, R>>,
+    domain: Domain,
 }
 
 impl<A, S, R> Signal<A, S, R>
@@ -98,8 +99,10 @@ where
             name,
             use_caching: false,
             initializer: None,
+            summary: AtomicU64::new(ANY_SENDER),
             registry: Mutex::new(Registry::new()),
-            snapshot: ArcSwapOption::const_empty(),
+            snapshot: Cell::empty(),
+            domain: Domain::new(),
         }
     }
 
@@ -226,17 +229,18 @@ where
     #[inline]
     pub fn has_listeners(&self, sender: impl Borrow<S>) -> bool {
         let sender = sender.borrow();
-        let guard = self.snapshot.load();
-        let Some(snapshot) = guard.as_deref() else {
+        // Fast path: nothing connected for this sender.
+        if !self.may_have_receivers(sender) {
+            return false;
+        }
+        let guard = self.domain.read();
+        let Some(snapshot) = self.snapshot.load(&guard) else {
+            drop(guard);
             self.initialize();
             return self.has_listeners(sender);
         };
-        // Fast path: nothing connected.
-        if snapshot.entries.is_empty() {
-            return false;
-        }
         let mut found = false;
-        let saw_dead = snapshot.for_each_receiver(sender, |_, _| {
+        let saw_dead = snapshot.for_each_receiver(sender, &guard, &self.domain, |_, _| {
             found = true;
             ControlFlow::Break(())
         });
@@ -249,38 +253,47 @@ where
     /// How many receivers are connected (dead weak receivers not yet purged are
     /// counted until the next change or send notices them).
     pub fn receiver_count(&self) -> usize {
-        match self.snapshot.load().as_deref() {
-            Some(snapshot) => snapshot.entries.len(),
-            None => {
-                self.initialize();
-                self.receiver_count()
-            }
+        if !self.snapshot.is_set() {
+            self.initialize();
         }
+        let guard = self.domain.read();
+        self.snapshot
+            .load(&guard)
+            .map_or(0, |snapshot| snapshot.entries.len())
+    }
+
+    /// Whether the sender summary lets `sender` through (false: certainly no
+    /// receiver).
+    #[inline]
+    fn may_have_receivers(&self, sender: &S) -> bool {
+        let summary = self.summary.load(Ordering::Acquire);
+        summary == ANY_SENDER || (summary != 0 && summary & sender_bit(sender) != 0)
     }
 
     /// Sends to every live receiver for `sender`, in connection order, and returns
     /// their responses. The first receiver that returns an error stops dispatch and
     /// its error is returned (Django's `send`); a panic propagates.
     ///
-    /// With no receiver this allocates nothing.
+    /// With no receiver, or one or two, this allocates nothing.
     #[inline]
     pub fn send(&self, sender: impl Borrow<S>, args: &A) -> Result<Responses<R>, SendError> {
         let sender = sender.borrow();
-        let guard = self.snapshot.load();
-        let Some(snapshot) = guard.as_deref() else {
+        // Fast path: nothing connected for this sender, nothing allocated.
+        if !self.may_have_receivers(sender) {
+            return Ok(Responses::new());
+        }
+        let guard = self.domain.read();
+        let Some(snapshot) = self.snapshot.load(&guard) else {
+            drop(guard);
             self.initialize();
             return self.send(sender, args);
         };
-        // Fast path: nothing connected, nothing allocated.
-        if snapshot.entries.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut responses = Vec::with_capacity(snapshot.entries.len());
+        let mut responses = Responses::with_capacity(snapshot.entries.len());
         let mut failure = None;
-        let saw_dead = snapshot.for_each_receiver(sender, |id, receiver| {
+        let saw_dead = snapshot.for_each_receiver(sender, &guard, &self.domain, |id, receiver| {
             match receiver.invoke(sender, args) {
                 Ok(response) => {
-                    responses.push((id, response));
+                    responses.push(id, response);
                     ControlFlow::Continue(())
                 }
                 Err(source) => {
@@ -319,16 +332,18 @@ where
     /// ```
     pub fn send_robust(&self, sender: impl Borrow<S>, args: &A) -> RobustResponses<R> {
         let sender = sender.borrow();
-        let guard = self.snapshot.load();
-        let Some(snapshot) = guard.as_deref() else {
+        // Fast path: nothing connected for this sender, nothing allocated.
+        if !self.may_have_receivers(sender) {
+            return Responses::new();
+        }
+        let guard = self.domain.read();
+        let Some(snapshot) = self.snapshot.load(&guard) else {
+            drop(guard);
             self.initialize();
             return self.send_robust(sender, args);
         };
-        if snapshot.entries.is_empty() {
-            return Vec::new();
-        }
-        let mut outcomes = Vec::with_capacity(snapshot.entries.len());
-        let saw_dead = snapshot.for_each_receiver(sender, |id, receiver| {
+        let mut outcomes = Responses::with_capacity(snapshot.entries.len());
+        let saw_dead = snapshot.for_each_receiver(sender, &guard, &self.domain, |id, receiver| {
             let outcome = match catch_unwind(AssertUnwindSafe(|| receiver.invoke(sender, args))) {
                 Ok(Ok(response)) => Ok(response),
                 Ok(Err(error)) => Err(robust_failure(id, ReceiverError::Failed(error))),
@@ -337,7 +352,7 @@ where
                     ReceiverError::Panicked(panic_message(payload.as_ref())),
                 )),
             };
-            outcomes.push((id, outcome));
+            outcomes.push(id, outcome);
             ControlFlow::Continue(())
         });
         if saw_dead {
@@ -351,15 +366,26 @@ where
     fn change<T>(&self, apply: impl FnOnce(&mut Registry<A, S, R>) -> (T, bool)) -> T {
         let mut registry = self.lock_initialized();
         let (result, changed) = apply(&mut registry);
-        if changed || self.snapshot.load().is_none() {
-            self.publish(&registry);
-        }
+        let garbage = if changed || !self.snapshot.is_set() {
+            self.publish(&registry)
+        } else {
+            Vec::new()
+        };
+        drop(registry);
+        // Outside the lock: dropping a receiver runs user code.
+        drop(garbage);
         result
     }
 
-    fn publish(&self, registry: &Registry<A, S, R>) {
+    /// Publishes the registry as the new snapshot; the caller holds the registry
+    /// lock, which serializes publishers.
+    #[must_use]
+    fn publish(&self, registry: &Registry<A, S, R>) -> Garbage {
         let snapshot = registry.snapshot(self.use_caching);
-        self.snapshot.store(Some(std::sync::Arc::new(snapshot)));
+        let summary = snapshot.sender_summary();
+        let garbage = self.snapshot.replace(&self.domain, snapshot);
+        self.summary.store(summary, Ordering::Release);
+        garbage
     }
 
     /// The registry, with the link-time receivers connected.
@@ -381,8 +407,10 @@ where
     #[inline(never)]
     fn initialize(&self) {
         let registry = self.lock_initialized();
-        if self.snapshot.load().is_none() {
-            self.publish(&registry);
+        if !self.snapshot.is_set() {
+            let garbage = self.publish(&registry);
+            drop(registry);
+            drop(garbage);
         }
     }
 
@@ -393,7 +421,9 @@ where
     fn purge_dead(&self) {
         if let Some(mut registry) = self.registry.try_lock() {
             if registry.purge_dead() {
-                self.publish(&registry);
+                let garbage = self.publish(&registry);
+                drop(registry);
+                drop(garbage);
             }
         }
     }
@@ -423,10 +453,10 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 
 impl<A, S, R> fmt::Debug for Signal<A, S, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let guard = self.domain.read();
         let receivers = self
             .snapshot
-            .load()
-            .as_deref()
+            .load(&guard)
             .map_or(0, |snapshot| snapshot.entries.len());
         f.debug_struct("Signal")
             .field("name", &self.name)
