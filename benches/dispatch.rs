@@ -1,3 +1,4 @@
+#![allow(missing_docs)] // criterion's macros generate undocumented functions
 //! Dispatch cost of `signals` against a bare loop doing the same work, and against
 //! the Rust peer `signals2`.
 //!
@@ -22,8 +23,14 @@ struct Args {
 
 type Sig = Signal<Args, &'static str, ()>;
 
-fn receiver(_: &&'static str, args: &Args) {
-    black_box(args.a + args.b);
+type BoxedReceiver = Box<dyn Fn(&&'static str, &Args) + Send + Sync>;
+
+/// The `i`-th receiver: distinct closures, so none is deduplicated; the bare
+/// loop boxes the very same closures.
+fn receiver(i: usize) -> impl Fn(&&'static str, &Args) + Send + Sync + 'static {
+    move |_: &&'static str, args: &Args| {
+        black_box(args.a + args.b + black_box(i) as u64);
+    }
 }
 
 /// `n` distinct receivers (distinct closures, so none is deduplicated).
@@ -34,18 +41,12 @@ fn connect_n(sig: &Sig, n: usize, sender: Option<&'static str>) -> Vec<ReceiverI
                 Some(s) => ConnectOptions::new().sender(s),
                 None => ConnectOptions::new(),
             };
-            sig.connect_with(
-                move |_: &&'static str, args: &Args| {
-                    black_box(args.a + args.b + i as u64 * 0);
-                },
-                options,
-            )
-            .id()
+            sig.connect_with(receiver(i), options).id()
         })
         .collect()
 }
 
-type Bare = Vec<(ReceiverId, Box<dyn Fn(&&'static str, &Args) + Send + Sync>)>;
+type Bare = Vec<(ReceiverId, BoxedReceiver)>;
 
 /// Collects exactly as `send` does: `(ReceiverId, response)` pairs in a list that
 /// holds two inline (`signals::Responses` wraps the same `SmallVec`).
@@ -69,8 +70,9 @@ fn dispatch(c: &mut Criterion) {
         let ids = connect_n(&Sig::new("ids"), n, None);
         let bare: Bare = ids
             .iter()
-            .map(|id| {
-                let f: Box<dyn Fn(&&'static str, &Args) + Send + Sync> = Box::new(receiver);
+            .enumerate()
+            .map(|(i, id)| {
+                let f: BoxedReceiver = Box::new(receiver(i));
                 (*id, f)
             })
             .collect();

@@ -44,8 +44,14 @@ fn send_to_no_receiver_or_two_does_not_allocate() {
     static EMPTY: Signal<Args> = Signal::new("empty");
     static FILTERED: Signal<Args> = Signal::new("filtered");
     static CACHED: Signal<Args> = Signal::new("cached").with_caching();
-    let _ = FILTERED.connect_with(|_: &&str, _: &Args| {}, ConnectOptions::new().sender("other"));
-    let _ = CACHED.connect_with(|_: &&str, _: &Args| {}, ConnectOptions::new().sender("other"));
+    let _ = FILTERED.connect_with(
+        |_: &&str, _: &Args| {},
+        ConnectOptions::new().sender("other"),
+    );
+    let _ = CACHED.connect_with(
+        |_: &&str, _: &Args| {},
+        ConnectOptions::new().sender("other"),
+    );
     let args = Args { a: 1, b: 2 };
     // First use initializes the signal (one snapshot) and fills the cache.
     for sig in [&EMPTY, &FILTERED, &CACHED] {
@@ -66,7 +72,10 @@ fn send_to_no_receiver_or_two_does_not_allocate() {
     // One or two receivers: the responses are held inline.
     let _ = EMPTY.connect(|_: &&str, _: &Args| {});
     EMPTY.send("me", &args).unwrap();
-    assert_eq!(allocations_during(|| drop(EMPTY.send("me", &args).unwrap())), 0);
+    assert_eq!(
+        allocations_during(|| drop(EMPTY.send("me", &args).unwrap())),
+        0
+    );
     // The counter does count: three responses move to the heap.
     let _ = EMPTY.connect(|_: &&str, _: &Args| {});
     let _ = EMPTY.connect(|_: &&str, _: &Args| {});

@@ -123,7 +123,10 @@ fn disconnect_returns_whether_anything_was_removed() {
     );
     assert!(sig.disconnect(plus_one, None));
     assert!(!sig.disconnect(plus_one, None));
-    assert!(!sig.disconnect(times_two, None), "connected for sender s only");
+    assert!(
+        !sig.disconnect(times_two, None),
+        "connected for sender s only"
+    );
     assert!(sig.disconnect(times_two, Some("s")));
     assert!(!sig.disconnect_uid("zero", Some("s")));
     assert!(sig.disconnect_uid("zero", None));
@@ -158,7 +161,10 @@ fn sender_filters_match_by_value() {
 #[test]
 fn senders_can_be_owned_values_and_types() {
     let by_host: Signal<(), String> = Signal::new("by_host");
-    let _ = by_host.connect_with(|_: &String, _: &()| {}, ConnectOptions::new().sender("w1@h".into()));
+    let _ = by_host.connect_with(
+        |_: &String, _: &()| {},
+        ConnectOptions::new().sender("w1@h".into()),
+    );
     let host = String::from("w1@h");
     assert_eq!(by_host.send(&host, &()).unwrap().len(), 1);
     assert!(by_host.send(String::from("w2@h"), &()).unwrap().is_empty());
@@ -182,7 +188,8 @@ fn send_stops_at_the_first_error() {
     let sig = Sig::new("fallible");
     let calls = Arc::new(AtomicUsize::new(0));
     let first = sig.connect(plus_one);
-    let failing = sig.connect(|_: &&str, a: &Args| -> Result<u32, Refused> { Err(Refused(a.value)) });
+    let failing =
+        sig.connect(|_: &&str, a: &Args| -> Result<u32, Refused> { Err(Refused(a.value)) });
     let counted = calls.clone();
     let _ = sig.connect(move |_: &&str, _: &Args| {
         counted.fetch_add(1, Ordering::SeqCst);
@@ -190,7 +197,10 @@ fn send_stops_at_the_first_error() {
     });
     let err = sig.send("x", &Args { value: 9 }).unwrap_err();
     assert_eq!(err.receiver, failing.id());
-    assert_eq!(err.to_string(), format!("receiver {} failed: refused 9", failing.id()));
+    assert_eq!(
+        err.to_string(),
+        format!("receiver {} failed: refused 9", failing.id())
+    );
     assert!(err.source.downcast_ref::<Refused>().is_some());
     assert_eq!(calls.load(Ordering::SeqCst), 0, "dispatch stopped");
     assert_ne!(first.id(), failing.id());
@@ -237,8 +247,9 @@ fn send_robust_logs_each_failure_like_django() {
         .with_ansi(false)
         .finish();
     let sig = Sig::new("logged");
-    let failing = Receiver::new(|_: &&str, a: &Args| -> Result<u32, Refused> { Err(Refused(a.value)) })
-        .named("failing_receiver");
+    let failing =
+        Receiver::new(|_: &&str, a: &Args| -> Result<u32, Refused> { Err(Refused(a.value)) })
+            .named("failing_receiver");
     let _ = sig.connect(failing);
     tracing::subscriber::with_default(subscriber, || {
         sig.send_robust("x", &Args { value: 2 });
@@ -369,7 +380,10 @@ fn retrying_receiver_gives_up_at_its_bound() {
         )),
     );
     let err = sig.send("x", &Args { value: 1 }).unwrap_err();
-    let exhausted = err.source.downcast_ref::<RetriesExhausted>().expect("typed");
+    let exhausted = err
+        .source
+        .downcast_ref::<RetriesExhausted>()
+        .expect("typed");
     assert_eq!(exhausted.attempts, 3);
     assert_eq!(attempts.load(Ordering::SeqCst), 3);
 
@@ -381,7 +395,10 @@ fn retrying_receiver_gives_up_at_its_bound() {
     );
     let started = std::time::Instant::now();
     assert!(timed.send("x", &Args { value: 1 }).is_err());
-    assert!(started.elapsed() < Duration::from_secs(1), "the 2 s wait was never begun");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "the 2 s wait was never begun"
+    );
 }
 
 #[test]
@@ -390,18 +407,29 @@ fn retrying_receiver_is_disconnectable_by_the_original_and_by_uid() {
     let policy = RetryPolicy::max_retries(1);
     let sig = Sig::new("retry_disconnect");
     let _ = sig.connect_with(plus_one, ConnectOptions::new().retry(policy));
-    assert!(!sig.connect_with(plus_one, ConnectOptions::new().retry(policy)).is_added());
+    assert!(!sig
+        .connect_with(plus_one, ConnectOptions::new().retry(policy))
+        .is_added());
     assert!(sig.disconnect(plus_one, None));
     assert!(!sig.has_listeners("x"));
-    let _ = sig.connect_with(plus_one, ConnectOptions::new().retry(policy).dispatch_uid("p1"));
+    let _ = sig.connect_with(
+        plus_one,
+        ConnectOptions::new().retry(policy).dispatch_uid("p1"),
+    );
     assert!(sig.disconnect_uid("p1", None));
     assert_eq!(sig.receiver_count(), 0);
 }
 
 #[test]
 fn retry_delays_follow_celery() {
-    let waits: Vec<u64> = RetryPolicy::max_retries(17).delays().map(|d| d.as_secs()).collect();
-    assert_eq!(waits, [2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 30, 30]);
+    let waits: Vec<u64> = RetryPolicy::max_retries(17)
+        .delays()
+        .map(|d| d.as_secs())
+        .collect();
+    assert_eq!(
+        waits,
+        [2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30, 30, 30]
+    );
 }
 
 #[test]
@@ -409,7 +437,10 @@ fn debug_output_names_the_signal() {
     let sig = Sig::new("task_sent").with_caching();
     let _ = sig.connect(plus_one);
     let shown = format!("{sig:?}");
-    assert_eq!(shown, r#"Signal { name: "task_sent", use_caching: true, receivers: 1 }"#);
+    assert_eq!(
+        shown,
+        r#"Signal { name: "task_sent", use_caching: true, receivers: 1 }"#
+    );
     assert_eq!(sig.name(), "task_sent");
 }
 

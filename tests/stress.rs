@@ -58,7 +58,9 @@ fn run(caching: bool) {
                 let _ = sig.connect_with(weak.clone(), ConnectOptions::new().weak(true));
                 let _ = sig.connect_with(
                     |_: &&str, _: &u64| FILTERED_OUT,
-                    ConnectOptions::new().sender("other").dispatch_uid(format!("churn-{t}")),
+                    ConnectOptions::new()
+                        .sender("other")
+                        .dispatch_uid(format!("churn-{t}")),
                 );
                 assert!(sig.disconnect(&r, None));
                 drop(weak);
@@ -83,7 +85,7 @@ fn run(caching: bool) {
             barrier.wait();
             let mut n = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                let responses = if n % 2 == 0 {
+                let responses = if n.is_multiple_of(2) {
                     sig.send("me", &n).unwrap().into_vec()
                 } else {
                     sig.send_robust("me", &n)
@@ -95,7 +97,10 @@ fn run(caching: bool) {
                 for (id, _) in &responses {
                     assert!(seen.insert(*id), "receiver {id} called twice in one send");
                 }
-                assert!(ids.iter().all(|id| seen.contains(id)), "a stable receiver was skipped");
+                assert!(
+                    ids.iter().all(|id| seen.contains(id)),
+                    "a stable receiver was skipped"
+                );
                 // The receiver filtered to "other" must never be called for "me".
                 assert!(responses.iter().all(|(_, r)| *r != FILTERED_OUT));
                 n += 1;
@@ -111,7 +116,10 @@ fn run(caching: bool) {
     let counts: Vec<u64> = handles.into_iter().map(|h| h.join().unwrap()).collect();
     assert!(started.elapsed() < RUN_FOR * 10);
     let total_sends = sends.load(Ordering::Relaxed);
-    assert!(total_sends > 0 && counts.iter().all(|&c| c > 0), "{counts:?}");
+    assert!(
+        total_sends > 0 && counts.iter().all(|&c| c > 0),
+        "{counts:?}"
+    );
     assert_eq!(
         calls.load(Ordering::Relaxed),
         total_sends * STABLE as u64,

@@ -10,7 +10,10 @@ fn weak_receiver_garbage_is_removed() {
     // Django's test_garbage_collected.
     let sig: Signal<u32> = Signal::new("weak");
     let owner = Arc::new(|_: &&str, _: &u32| {});
-    let _ = sig.connect_with(Receiver::from_arc(owner.clone()), ConnectOptions::new().weak(true));
+    let _ = sig.connect_with(
+        Receiver::from_arc(owner.clone()),
+        ConnectOptions::new().weak(true),
+    );
     assert!(sig.has_listeners("x"));
     assert_eq!(sig.send("x", &1).unwrap().len(), 1);
     drop(owner);
@@ -49,7 +52,7 @@ fn a_million_connect_drop_cycles_leave_nothing_behind() {
             let _ = (&captured, n);
         });
         let _ = sig.connect_with(owner.clone(), ConnectOptions::new().weak(true));
-        if round % 100_000 == 0 {
+        if round.is_multiple_of(100_000) {
             assert_eq!(sig.send("x", &round).unwrap().len(), 1);
         }
         drop(owner);

@@ -38,7 +38,7 @@ impl<S: Eq + Hash + Clone + Send + 'static> SenderCache<S> {
     }
 
     /// Runs `f` with the positions of the receivers that accept `sender`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn with_indices<A, R, T>(
         &self,
         sender: &S,

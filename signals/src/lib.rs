@@ -48,8 +48,8 @@ pub use options::{ConnectOptions, Connection};
 #[doc(inline)]
 pub use receiver::{IntoOutcome, Receiver, ReceiverId, ReceiverKey};
 #[doc(inline)]
-pub use retry::RetryPolicy;
-#[doc(inline)]
 pub use responses::{Responses, RobustResponses};
+#[doc(inline)]
+pub use retry::RetryPolicy;
 #[doc(inline)]
 pub use signal::{IdentifyReceiver, Registrar, Signal};

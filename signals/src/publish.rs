@@ -137,7 +137,6 @@ impl<T> Cell<T> {
     pub(crate) fn is_set(&self) -> bool {
         !self.value.load(SeqCst).is_null()
     }
-
 }
 
 impl<T: Send + 'static> Cell<T> {
@@ -152,7 +151,6 @@ impl<T: Send + 'static> Cell<T> {
         // SAFETY: `old` came from `Box::into_raw` and, swapped out, is owned here.
         domain.retire(unsafe { Box::from_raw(old) })
     }
-
 }
 
 impl<T> Drop for Cell<T> {

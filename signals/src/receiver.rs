@@ -236,7 +236,9 @@ impl<A, S, R> Clone for Receiver<A, S, R> {
 
 impl<A, S, R> fmt::Debug for Receiver<A, S, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Receiver").field("name", &self.name).finish()
+        f.debug_struct("Receiver")
+            .field("name", &self.name)
+            .finish()
     }
 }
 

@@ -6,8 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
 use crate::cache::SenderCache;
-use crate::publish::{Domain, ReadGuard};
 use crate::options::{ConnectOptions, Connection};
+use crate::publish::{Domain, ReadGuard};
 use crate::receiver::{Identity, Invoke, Receiver, ReceiverId};
 use crate::retry::Retrying;
 
@@ -213,15 +213,19 @@ where
     /// touches the snapshot: 0 when nothing is connected, every bit when some
     /// receiver takes any sender, else one bit per connected sender's hash.
     pub(crate) fn sender_summary(&self) -> u64 {
-        self.entries.iter().fold(0, |summary, entry| match &entry.sender {
-            None => ANY_SENDER,
-            Some(sender) => summary | sender_bit(sender),
-        })
+        self.entries
+            .iter()
+            .fold(0, |summary, entry| match &entry.sender {
+                None => ANY_SENDER,
+                Some(sender) => summary | sender_bit(sender),
+            })
     }
 
     /// Calls `visit` with each live receiver for `sender`, in connection order,
     /// until it breaks. Returns whether a dead weak receiver was seen.
-    #[inline]
+    // Always inlined: `visit` is the send loop's body, and a call per receiver
+    // would cost more than the rest of the loop.
+    #[inline(always)]
     pub(crate) fn for_each_receiver(
         &self,
         sender: &S,
@@ -245,7 +249,7 @@ where
     }
 }
 
-#[inline]
+#[inline(always)]
 fn visit_all<'a, A: 'a, S: 'a, R: 'a>(
     entries: impl Iterator<Item = &'a Live<A, S, R>>,
     visit: &mut impl FnMut(ReceiverId, &dyn Invoke<A, S, R>) -> std::ops::ControlFlow<()>,
@@ -267,4 +271,19 @@ fn visit_all<'a, A: 'a, S: 'a, R: 'a>(
         }
     }
     saw_dead
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn distinct_task_names_get_distinct_summary_bits() {
+        let add = super::sender_bit(&"tasks.add");
+        let mul = super::sender_bit(&"tasks.mul");
+        assert_ne!(add, mul);
+        // The bits spread: 64 task names set many distinct bits.
+        let bits = (0..64).fold(0u64, |acc, i| {
+            acc | super::sender_bit(&format!("tasks.t{i}"))
+        });
+        assert!(bits.count_ones() > 30, "{bits:b}");
+    }
 }

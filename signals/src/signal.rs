@@ -12,11 +12,10 @@ use parking_lot::{Mutex, MutexGuard};
 
 use crate::error::{ReceiverError, SendError};
 use crate::options::{ConnectOptions, Connection};
-use crate::receiver::{Identity, Receiver, ReceiverId, ReceiverKey};
 use crate::publish::{Cell, Domain, Garbage};
-use crate::responses::{Responses, RobustResponses};
+use crate::receiver::{Identity, Receiver, ReceiverId, ReceiverKey};
 use crate::registry::{sender_bit, Key, Registry, Snapshot, ANY_SENDER};
-
+use crate::responses::{Fill, Responses, RobustResponses, Sink};
 
 /// Connects receivers registered before the signal's first use (see
 /// [`Signal::with_initializer`]).
@@ -44,6 +43,9 @@ impl<A: 'static, S: Eq + 'static, R: 'static> Registrar<'_, A, S, R> {
         self.registry.connect(receiver.into(), options)
     }
 }
+
+/// Connects a signal's receivers before its first use.
+type Initializer<A, S, R> = fn(&mut Registrar<'_, A, S, R>);
 
 /// A signal: named, typed notifications from senders to any number of receivers.
 ///
@@ -76,7 +78,7 @@ impl<A: 'static, S: Eq + 'static, R: 'static> Registrar<'_, A, S, R> {
 pub struct Signal<A, S = &'static str, R = ()> {
     name: &'static str,
     use_caching: bool,
-    initializer: Option<fn(&mut Registrar<'_, A, S, R>)>,
+    initializer: Option<Initializer<A, S, R>>,
     /// The snapshot's sender summary, read first by every send: a miss is one
     /// atomic load (and a hash, if receivers are all sender-specific).
     /// [`ANY_SENDER`] until the signal is initialized.
@@ -288,23 +290,16 @@ where
             self.initialize();
             return self.send(sender, args);
         };
-        let mut responses = Responses::with_capacity(snapshot.entries.len());
-        let mut failure = None;
-        let saw_dead = snapshot.for_each_receiver(sender, &guard, &self.domain, |id, receiver| {
-            match receiver.invoke(sender, args) {
-                Ok(response) => {
-                    responses.push(id, response);
-                    ControlFlow::Continue(())
-                }
-                Err(source) => {
-                    failure = Some(SendError {
-                        receiver: id,
-                        source,
-                    });
-                    ControlFlow::Break(())
-                }
-            }
-        });
+        let (responses, (failure, saw_dead)) = Responses::gather(
+            snapshot.entries.len(),
+            SendBody {
+                snapshot,
+                guard: &guard,
+                domain: &self.domain,
+                sender,
+                args,
+            },
+        );
         if saw_dead {
             self.purge_dead();
         }
@@ -342,19 +337,16 @@ where
             self.initialize();
             return self.send_robust(sender, args);
         };
-        let mut outcomes = Responses::with_capacity(snapshot.entries.len());
-        let saw_dead = snapshot.for_each_receiver(sender, &guard, &self.domain, |id, receiver| {
-            let outcome = match catch_unwind(AssertUnwindSafe(|| receiver.invoke(sender, args))) {
-                Ok(Ok(response)) => Ok(response),
-                Ok(Err(error)) => Err(robust_failure(id, ReceiverError::Failed(error))),
-                Err(payload) => Err(robust_failure(
-                    id,
-                    ReceiverError::Panicked(panic_message(payload.as_ref())),
-                )),
-            };
-            outcomes.push(id, outcome);
-            ControlFlow::Continue(())
-        });
+        let (outcomes, saw_dead) = Responses::gather(
+            snapshot.entries.len(),
+            RobustBody {
+                snapshot,
+                guard: &guard,
+                domain: &self.domain,
+                sender,
+                args,
+            },
+        );
         if saw_dead {
             self.purge_dead();
         }
@@ -429,6 +421,83 @@ where
     }
 }
 
+/// The body of [`Signal::send`], run once the snapshot is loaded.
+struct SendBody<'a, A, S, R> {
+    snapshot: &'a Snapshot<A, S, R>,
+    guard: &'a crate::publish::ReadGuard<'a>,
+    domain: &'a Domain,
+    sender: &'a S,
+    args: &'a A,
+}
+
+impl<A, S, R> Fill<R> for SendBody<'_, A, S, R>
+where
+    S: Eq + Hash + Clone + Send + 'static,
+{
+    /// The first error, and whether a dead weak receiver was seen.
+    type Output = (Option<SendError>, bool);
+
+    #[inline]
+    fn fill<K: Sink<R>>(self, sink: &mut K) -> Self::Output {
+        let mut failure = None;
+        let saw_dead = self.snapshot.for_each_receiver(
+            self.sender,
+            self.guard,
+            self.domain,
+            |id, receiver| match receiver.invoke(self.sender, self.args) {
+                Ok(response) => {
+                    sink.push(id, response);
+                    ControlFlow::Continue(())
+                }
+                Err(source) => {
+                    failure = Some(SendError {
+                        receiver: id,
+                        source,
+                    });
+                    ControlFlow::Break(())
+                }
+            },
+        );
+        (failure, saw_dead)
+    }
+}
+
+/// The body of [`Signal::send_robust`], run once the snapshot is loaded.
+struct RobustBody<'a, A, S, R> {
+    snapshot: &'a Snapshot<A, S, R>,
+    guard: &'a crate::publish::ReadGuard<'a>,
+    domain: &'a Domain,
+    sender: &'a S,
+    args: &'a A,
+}
+
+impl<A, S, R> Fill<Result<R, ReceiverError>> for RobustBody<'_, A, S, R>
+where
+    S: Eq + Hash + Clone + Send + 'static,
+{
+    /// Whether a dead weak receiver was seen.
+    type Output = bool;
+
+    #[inline]
+    fn fill<K: Sink<Result<R, ReceiverError>>>(self, sink: &mut K) -> bool {
+        let (sender, args) = (self.sender, self.args);
+        self.snapshot
+            .for_each_receiver(sender, self.guard, self.domain, |id, receiver| {
+                let outcome = match catch_unwind(AssertUnwindSafe(|| receiver.invoke(sender, args)))
+                {
+                    Ok(Ok(response)) => Ok(response),
+                    Ok(Err(error)) => Err(robust_failure(id, ReceiverError::Failed(error))),
+                    Err(payload) => Err(robust_failure(
+                        id,
+                        ReceiverError::Panicked(panic_message(payload.as_ref())),
+                    )),
+                };
+                sink.push(id, outcome);
+                ControlFlow::Continue(())
+            })
+    }
+}
+
 #[cold]
 #[inline(never)]
 fn robust_failure(id: ReceiverId, error: ReceiverError) -> ReceiverError {
@@ -499,5 +568,31 @@ where
             // by-value argument does not have: it matches nothing.
             Identity::Alloc(0)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sender_summary_rejects_a_sender_with_no_receiver() {
+        let sig: Signal<()> = Signal::new("summary");
+        assert!(!sig.has_listeners("tasks.add"));
+        assert!(
+            !sig.may_have_receivers(&"tasks.add"),
+            "initialized and empty"
+        );
+        let _ = sig.connect_with(
+            |_: &&str, _: &()| {},
+            ConnectOptions::new().sender("tasks.mul"),
+        );
+        assert!(sig.may_have_receivers(&"tasks.mul"));
+        assert!(!sig.may_have_receivers(&"tasks.add"));
+        let _ = sig.connect(|_: &&str, _: &()| {});
+        assert!(
+            sig.may_have_receivers(&"tasks.add"),
+            "a receiver for any sender"
+        );
     }
 }

@@ -1,0 +1,122 @@
+//! The main example: declare signals, connect receivers, send, and see what
+//! happened. Runs on the embedded (in-memory) default; nothing to set up.
+//!
+//! `cargo run --example quickstart`
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use signals::{ConnectOptions, Receiver, ReceiverError, RetryPolicy, Signal};
+
+/// The arguments of `task_sent`: named and typed.
+pub struct TaskSent {
+    /// The id the task was published under.
+    pub task_id: String,
+    /// How long until the task may run, if it was scheduled.
+    pub eta: Option<Duration>,
+}
+
+/// Sent when a task is published; the sender is the task's name.
+pub static TASK_SENT: Signal<TaskSent, &'static str, String> =
+    Signal::new("task_sent").with_caching();
+
+fn audit(task: &&'static str, args: &TaskSent) -> String {
+    format!("audit: {task} [{}]", args.task_id)
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("metrics backend unavailable")]
+struct MetricsDown;
+
+fn main() {
+    // A plain function for every sender.
+    let _ = TASK_SENT.connect(audit);
+    // A closure for one sender only (Celery's `sender="tasks.add"`).
+    let _ = TASK_SENT.connect_with(
+        |_: &&'static str, args: &TaskSent| match args.eta {
+            Some(eta) => format!("tasks.add scheduled in {eta:?}"),
+            None => "tasks.add runs now".to_owned(),
+        },
+        ConnectOptions::new().sender("tasks.add"),
+    );
+    // Connecting again with the same dispatch_uid is ignored: the first one wins.
+    for _ in 0..3 {
+        let conn = TASK_SENT.connect_with(
+            |_: &&'static str, _: &TaskSent| "counted once".to_owned(),
+            ConnectOptions::new().dispatch_uid("counter"),
+        );
+        println!("connect counter: added = {}", conn.is_added());
+    }
+    // A weak receiver: gone once its owner is dropped.
+    let owner = Arc::new(|_: &&'static str, _: &TaskSent| "weak listener".to_owned());
+    let _ = TASK_SENT.connect_with(
+        Receiver::from_arc(owner.clone()),
+        ConnectOptions::new().weak(true),
+    );
+
+    let send = |task: &'static str, eta| {
+        let args = TaskSent {
+            task_id: format!("{task}-1"),
+            eta,
+        };
+        let responses = TASK_SENT.send(task, &args).expect("no receiver fails");
+        println!("send({task}):");
+        for (receiver, response) in &responses {
+            println!("  {receiver} -> {response}");
+        }
+    };
+    send("tasks.add", Some(Duration::from_secs(10)));
+    send("tasks.mul", None);
+
+    drop(owner);
+    println!("after dropping the weak owner:");
+    send("tasks.mul", None);
+
+    // send stops at the first error; send_robust calls everyone and reports each.
+    static METRICS: Signal<u32> = Signal::new("metrics");
+    let _ = METRICS
+        .connect(|_: &&'static str, _: &u32| -> Result<(), MetricsDown> { Err(MetricsDown) });
+    let _ = METRICS.connect(|_: &&'static str, n: &u32| -> () {
+        if *n > 1 {
+            panic!("too many: {n}")
+        }
+    });
+    let _ = METRICS.connect(|_: &&'static str, n: &u32| println!("  metrics receiver 3 got {n}"));
+    match METRICS.send("app", &2) {
+        Ok(_) => println!("metrics send: ok"),
+        Err(error) => println!("metrics send stopped: {error}"),
+    }
+    println!("metrics send_robust:");
+    for (receiver, outcome) in METRICS.send_robust("app", &2) {
+        match outcome {
+            Ok(()) => println!("  {receiver}: ok"),
+            Err(ReceiverError::Failed(error)) => println!("  {receiver}: failed: {error}"),
+            Err(ReceiverError::Panicked(message)) => println!("  {receiver}: panicked: {message}"),
+        }
+    }
+
+    // A retrying receiver (Celery's retry=True), bounded.
+    static FLAKY: Signal<()> = Signal::new("flaky");
+    let attempts = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let seen = attempts.clone();
+    let _ = FLAKY.connect_with(
+        move |_: &&'static str, _: &()| -> Result<(), MetricsDown> {
+            if seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst) < 2 {
+                Err(MetricsDown)
+            } else {
+                Ok(())
+            }
+        },
+        ConnectOptions::new().retry(RetryPolicy::max_retries(5).intervals(
+            Duration::from_millis(10),
+            Duration::from_millis(10),
+            Duration::from_millis(50),
+        )),
+    );
+    let ok = FLAKY.send("app", &()).is_ok();
+    println!(
+        "flaky receiver succeeded = {ok} after {} attempts",
+        attempts.load(std::sync::atomic::Ordering::SeqCst)
+    );
+    println!("{:?}", TASK_SENT);
+}

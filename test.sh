@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs every check and test of the workspace: formatting, clippy with -D warnings,
+# all unit, integration and doc tests. Installs what the tests need when missing.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "test.sh: cargo is required (https://rustup.rs)" >&2
+    exit 1
+fi
+rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt clippy
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+echo "== cargo clippy --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+echo "== cargo test (unit, integration, doc tests)"
+# Release mode: the stress and million-cycle tests run in seconds instead of minutes.
+cargo test --workspace --release
