@@ -17,6 +17,7 @@
 //! `X`. Values are only freed by a holder of the retired list after such a check.
 
 use std::any::Any;
+use std::marker::PhantomData;
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering::SeqCst};
 
@@ -107,18 +108,23 @@ impl Drop for ReadGuard<'_> {
 /// [`Domain`].
 pub(crate) struct Cell<T> {
     value: AtomicPtr<T>,
+    /// The cell owns a `Box<T>`: `Send`/`Sync` must follow `T`'s, which a bare
+    /// `AtomicPtr<T>` (always both) would not.
+    _owns: PhantomData<Box<T>>,
 }
 
 impl<T> Cell<T> {
     pub(crate) const fn empty() -> Self {
         Self {
             value: AtomicPtr::new(ptr::null_mut()),
+            _owns: PhantomData,
         }
     }
 
     pub(crate) fn new(value: T) -> Self {
         Self {
             value: AtomicPtr::new(Box::into_raw(Box::new(value))),
+            _owns: PhantomData,
         }
     }
 
