@@ -296,7 +296,6 @@ fn caching_is_invalidated_on_connect_disconnect_and_weak_death() {
     // Disconnect.
     assert!(sig.disconnect(plus_one, Some("a")));
     assert_eq!(sig.send("a", &Args { value: 1 }).unwrap().len(), 1);
-    assert!(!sig.has_listeners("c") || sig.has_listeners("c"));
     assert!(sig.has_listeners("c"), "times_two listens to every sender");
 }
 

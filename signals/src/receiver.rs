@@ -125,6 +125,18 @@ pub(crate) enum Identity {
     Alloc(usize),
 }
 
+impl Identity {
+    /// The identity of a receiver of type `F` (see the module docs): its type if
+    /// `F` is zero-sized, otherwise the allocation at `alloc`.
+    pub(crate) fn of<F: 'static>(alloc: usize) -> Self {
+        if std::mem::size_of::<F>() == 0 {
+            Identity::Type(TypeId::of::<F>())
+        } else {
+            Identity::Alloc(alloc)
+        }
+    }
+}
+
 /// A receiver ready to connect: a function of the sender and the arguments.
 ///
 /// Build one from a closure or a function with [`Receiver::new`] (or just pass the
@@ -163,11 +175,7 @@ impl<A, S, R> Receiver<A, S, R> {
         R: 'static,
     {
         let target: Arc<dyn Invoke<A, S, R>> = Arc::new(receiver);
-        let identity = if std::mem::size_of::<F>() == 0 {
-            Identity::Type(TypeId::of::<F>())
-        } else {
-            Identity::Alloc(Arc::as_ptr(&target) as *const () as usize)
-        };
+        let identity = Identity::of::<F>(Arc::as_ptr(&target) as *const () as usize);
         Self {
             target,
             identity,
