@@ -3,10 +3,11 @@
 //! the Rust peer `signals2`.
 //!
 //! The baseline is what any dispatcher must do at least: walk a
-//! `Vec<Box<dyn Fn>>`, call each receiver, and collect `(ReceiverId, response)`
-//! pairs into a fresh `Vec`, as `send` returns them.
+//! `Vec<Box<dyn Fn>>`, call each receiver, and collect the responses with their
+//! receivers' ids the way `send` does (see `bare_send`).
 
 use std::hint::black_box;
+use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
@@ -46,21 +47,39 @@ fn connect_n(sig: &Sig, n: usize, sender: Option<&'static str>) -> Vec<ReceiverI
         .collect()
 }
 
-type Bare = Vec<(ReceiverId, BoxedReceiver)>;
+type Bare = Vec<BoxedReceiver>;
 
-/// Collects exactly as `send` does: `(ReceiverId, response)` pairs in a list that
-/// holds two inline (`signals::Responses` wraps the same `SmallVec`).
+/// What the bare loop returns: the responses and whose they are.
+#[allow(dead_code)] // read only through `black_box`
+enum BareResponses {
+    /// Up to two pairs, inline.
+    Few(SmallVec<[(ReceiverId, ()); 2]>),
+    /// More: the values in a `Vec`, the ids shared with the caller.
+    Many(Arc<[ReceiverId]>, Vec<()>),
+}
+
+/// Collects exactly as `send` does: up to two `(ReceiverId, response)` pairs
+/// inline, else the responses in a `Vec` beside a shared list of the ids.
+#[allow(clippy::unit_arg)] // the responses are `()`, as the signals' are
 fn bare_send(
     receivers: &Bare,
+    ids: &Arc<[ReceiverId]>,
     sender: &'static str,
     args: &Args,
-) -> SmallVec<[(ReceiverId, ()); 2]> {
-    let mut out = SmallVec::with_capacity(receivers.len());
-    for (id, f) in receivers {
-        f(&sender, args);
-        out.push((*id, ()));
+) -> BareResponses {
+    if receivers.len() <= 2 {
+        let mut out = SmallVec::new();
+        for (f, id) in receivers.iter().zip(ids.iter()) {
+            out.push((*id, f(&sender, args)));
+        }
+        BareResponses::Few(out)
+    } else {
+        let mut out = Vec::with_capacity(receivers.len());
+        for f in receivers {
+            out.push(f(&sender, args));
+        }
+        BareResponses::Many(Arc::clone(ids), out)
     }
-    out
 }
 
 fn dispatch(c: &mut Criterion) {
@@ -68,16 +87,12 @@ fn dispatch(c: &mut Criterion) {
     let mut group = c.benchmark_group("send");
     for n in NS {
         let ids = connect_n(&Sig::new("ids"), n, None);
-        let bare: Bare = ids
-            .iter()
-            .enumerate()
-            .map(|(i, id)| {
-                let f: BoxedReceiver = Box::new(receiver(i));
-                (*id, f)
-            })
+        let bare: Bare = (0..n)
+            .map(|i| Box::new(receiver(i)) as BoxedReceiver)
             .collect();
+        let ids: Arc<[ReceiverId]> = ids.into();
         group.bench_with_input(BenchmarkId::new("baseline_vec_box_fn", n), &n, |b, _| {
-            b.iter(|| black_box(bare_send(&bare, black_box("tasks.add"), &args)))
+            b.iter(|| black_box(bare_send(&bare, &ids, black_box("tasks.add"), &args)))
         });
 
         let plain = Sig::new("plain");

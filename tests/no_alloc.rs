@@ -76,9 +76,22 @@ fn send_to_no_receiver_or_two_does_not_allocate() {
         allocations_during(|| drop(EMPTY.send("me", &args).unwrap())),
         0
     );
-    // The counter does count: three responses move to the heap.
-    let _ = EMPTY.connect(|_: &&str, _: &Args| {});
-    let _ = EMPTY.connect(|_: &&str, _: &Args| {});
+    // A hundred `()` responses: the ids are shared with the signal and the
+    // values take no space.
+    for i in 0..99u64 {
+        // Capturing closures: each is a distinct receiver.
+        let _ = EMPTY.connect(move |_: &&str, args: &Args| assert_ne!(args.a, i + 100));
+    }
     EMPTY.send("me", &args).unwrap();
-    assert!(allocations_during(|| drop(EMPTY.send("me", &args).unwrap())) > 0);
+    assert_eq!(
+        allocations_during(|| assert_eq!(EMPTY.send("me", &args).unwrap().len(), 100)),
+        0
+    );
+    // The counter does count: three sized responses move to the heap.
+    static SIZED: Signal<Args, &'static str, u64> = Signal::new("sized");
+    for i in 0..3 {
+        let _ = SIZED.connect(move |_: &&str, args: &Args| args.a + i);
+    }
+    SIZED.send("me", &args).unwrap();
+    assert!(allocations_during(|| drop(SIZED.send("me", &args).unwrap())) > 0);
 }

@@ -8,11 +8,13 @@
 
 use std::collections::HashMap;
 use std::hash::Hash;
+use std::ops::Deref;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 
 use crate::publish::{Cell, Domain, ReadGuard};
+use crate::receiver::ReceiverId;
 use crate::registry::Live;
 
 /// Past this many distinct senders, new senders are filtered on each send instead
@@ -20,8 +22,30 @@ use crate::registry::Live;
 /// the cache without limit.
 const MAX_CACHED_SENDERS: usize = 1024;
 
-type Indices = Arc<[u32]>;
-type Map<S> = HashMap<S, Indices, foldhash::fast::RandomState>;
+/// The receivers of one sender: their positions in the snapshot and their ids.
+pub(crate) struct Route {
+    pub(crate) indices: Box<[u32]>,
+    pub(crate) ids: Arc<[ReceiverId]>,
+}
+
+type Map<S> = HashMap<S, Arc<Route>, foldhash::fast::RandomState>;
+
+/// A route found in the cache (borrowed for the read section) or just resolved.
+pub(crate) enum Routed<'g> {
+    Cached(&'g Route),
+    Fresh(Arc<Route>),
+}
+
+impl Deref for Routed<'_> {
+    type Target = Route;
+    #[inline]
+    fn deref(&self) -> &Route {
+        match self {
+            Routed::Cached(route) => route,
+            Routed::Fresh(route) => route,
+        }
+    }
+}
 
 pub(crate) struct SenderCache<S> {
     map: Cell<Map<S>>,
@@ -37,19 +61,18 @@ impl<S: Eq + Hash + Clone + Send + 'static> SenderCache<S> {
         }
     }
 
-    /// Runs `f` with the positions of the receivers that accept `sender`.
+    /// The receivers that accept `sender`, from the cache or resolved now.
     #[inline(always)]
-    pub(crate) fn with_indices<A, R, T>(
-        &self,
+    pub(crate) fn route<'g, A, R>(
+        &'g self,
         sender: &S,
         entries: &[Live<A, S, R>],
-        guard: &ReadGuard<'_>,
+        guard: &'g ReadGuard<'_>,
         domain: &Domain,
-        f: impl FnOnce(&[u32]) -> T,
-    ) -> T {
+    ) -> Routed<'g> {
         match self.map.load(guard).and_then(|map| map.get(sender)) {
-            Some(indices) => f(indices),
-            None => f(&self.fill(sender, entries, guard, domain)),
+            Some(route) => Routed::Cached(route),
+            None => Routed::Fresh(self.fill(sender, entries, guard, domain)),
         }
     }
 
@@ -61,25 +84,30 @@ impl<S: Eq + Hash + Clone + Send + 'static> SenderCache<S> {
         entries: &[Live<A, S, R>],
         guard: &ReadGuard<'_>,
         domain: &Domain,
-    ) -> Indices {
-        let indices: Indices = entries
+    ) -> Arc<Route> {
+        let indices: Box<[u32]> = entries
             .iter()
             .enumerate()
             .filter(|(_, entry)| entry.accepts(sender))
             .map(|(index, _)| index as u32)
             .collect();
+        let ids = indices
+            .iter()
+            .map(|&index| entries[index as usize].id)
+            .collect();
+        let route = Arc::new(Route { indices, ids });
         let lock = self.fill_lock.lock();
         let current = self.map.load(guard);
         let len = current.map_or(0, HashMap::len);
         if len < MAX_CACHED_SENDERS && current.is_some_and(|map| !map.contains_key(sender)) {
             let mut map = current.cloned().unwrap_or_default();
-            map.insert(sender.clone(), Arc::clone(&indices));
+            map.insert(sender.clone(), Arc::clone(&route));
             // We are a reader ourselves, so nothing is freed here: the old map is
             // freed by the last reader out.
             let garbage = self.map.replace(domain, map);
             drop(lock);
             drop(garbage);
         }
-        indices
+        route
     }
 }

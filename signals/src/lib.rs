@@ -48,7 +48,7 @@ pub use options::{ConnectOptions, Connection};
 #[doc(inline)]
 pub use receiver::{IntoOutcome, Receiver, ReceiverId, ReceiverKey};
 #[doc(inline)]
-pub use responses::{Responses, RobustResponses};
+pub use responses::{IntoIter, Iter, Responses, RobustResponses};
 #[doc(inline)]
 pub use retry::RetryPolicy;
 #[doc(inline)]

@@ -152,7 +152,7 @@ impl Identity {
 /// let double = Receiver::new(|_: &&str, n: &u32| n * 2);
 /// assert!(sig.connect(double.clone()).is_added());
 /// assert!(!sig.connect(double.clone()).is_added()); // the same receiver
-/// assert_eq!(sig.send("app", &21).unwrap()[0].1, 42);
+/// assert_eq!(sig.send("app", &21).unwrap()[0], 42);
 /// assert!(sig.disconnect(&double, None));
 /// ```
 pub struct Receiver<A, S = &'static str, R = ()> {

@@ -5,7 +5,9 @@ use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
-use crate::cache::SenderCache;
+use std::ops::ControlFlow;
+
+use crate::cache::{Routed, SenderCache};
 use crate::options::{ConnectOptions, Connection};
 use crate::publish::{Domain, ReadGuard};
 use crate::receiver::{Identity, Invoke, Receiver, ReceiverId};
@@ -159,6 +161,7 @@ where
             })
             .collect();
         Snapshot {
+            ids: entries.iter().map(|entry| entry.id).collect(),
             filtered: entries.iter().any(|entry| entry.sender.is_some()),
             cache: use_caching.then(SenderCache::new),
             entries,
@@ -200,6 +203,8 @@ impl<A, S: Eq, R> Live<A, S, R> {
 /// invalidated by the replacement itself.
 pub(crate) struct Snapshot<A, S, R> {
     pub(crate) entries: Box<[Live<A, S, R>]>,
+    /// The entries' ids, shared by the responses of sends that call them all.
+    pub(crate) ids: Arc<[ReceiverId]>,
     /// Whether any connection has a sender filter (if none, no filtering is needed).
     pub(crate) filtered: bool,
     pub(crate) cache: Option<SenderCache<S>>,
@@ -221,29 +226,110 @@ where
             })
     }
 
-    /// Calls `visit` with each live receiver for `sender`, in connection order,
-    /// until it breaks. Returns whether a dead weak receiver was seen.
-    // Always inlined: `visit` is the send loop's body, and a call per receiver
-    // would cost more than the rest of the loop.
+    /// The receivers a send from `sender` calls, in connection order.
+    ///
+    /// Always inlined: it decides between three loops, and the send path is
+    /// cheaper when only the chosen one is left.
     #[inline(always)]
-    pub(crate) fn for_each_receiver(
-        &self,
+    pub(crate) fn select<'g>(
+        &'g self,
         sender: &S,
-        guard: &ReadGuard<'_>,
+        guard: &'g ReadGuard<'_>,
         domain: &Domain,
-        mut visit: impl FnMut(ReceiverId, &dyn Invoke<A, S, R>) -> std::ops::ControlFlow<()>,
-    ) -> bool {
-        match &self.cache {
-            Some(cache) => cache.with_indices(sender, &self.entries, guard, domain, |indices| {
-                visit_all(
-                    indices.iter().map(|&index| &self.entries[index as usize]),
-                    &mut visit,
-                )
-            }),
-            None if !self.filtered => visit_all(self.entries.iter(), &mut visit),
-            None => visit_all(
-                self.entries.iter().filter(|entry| entry.accepts(sender)),
-                &mut visit,
+    ) -> Selection<'g, A, S, R> {
+        let plan = if !self.filtered {
+            // Every receiver takes every sender: the cache would only cost a lookup.
+            Plan::All(&self.ids)
+        } else {
+            match &self.cache {
+                Some(cache) => Plan::Route(cache.route(sender, &self.entries, guard, domain)),
+                None => Plan::Filter,
+            }
+        };
+        Selection {
+            entries: &self.entries,
+            plan,
+        }
+    }
+}
+
+/// What a send does with each receiver it calls.
+///
+/// A trait rather than a closure so that its method can be `#[inline(always)]`:
+/// LLVM left a closure called from the three loops of [`Selection::for_each`] out
+/// of line, a call per receiver.
+pub(crate) trait Visit<A, S, R> {
+    /// Handles the receiver at `position` in [`Selection::ids`]; `Break` stops the
+    /// send.
+    fn visit(
+        &mut self,
+        position: usize,
+        id: ReceiverId,
+        receiver: &dyn Invoke<A, S, R>,
+    ) -> ControlFlow<()>;
+}
+
+/// The receivers of one send: a view of a snapshot, valid while its read guard is.
+pub(crate) struct Selection<'g, A, S, R> {
+    entries: &'g [Live<A, S, R>],
+    plan: Plan<'g>,
+}
+
+/// How a [`Selection`] finds its receivers.
+enum Plan<'g> {
+    /// Every entry, whose ids are the snapshot's.
+    All(&'g Arc<[ReceiverId]>),
+    /// The entries the sender cache resolved for this sender.
+    Route(Routed<'g>),
+    /// The entries that accept the sender, found by filtering.
+    Filter,
+}
+
+impl<'g, A, S: Eq, R> Selection<'g, A, S, R> {
+    /// How many receivers the send calls at most.
+    #[inline]
+    pub(crate) fn expected(&self) -> usize {
+        match &self.plan {
+            Plan::All(ids) => ids.len(),
+            Plan::Route(route) => route.indices.len(),
+            Plan::Filter => self.entries.len(),
+        }
+    }
+
+    /// The ids of the receivers, in order, when they are known before the send
+    /// (so a response list can share them instead of copying them one by one).
+    #[inline]
+    pub(crate) fn ids(&self) -> Option<&Arc<[ReceiverId]>> {
+        match &self.plan {
+            Plan::All(ids) => Some(ids),
+            Plan::Route(route) => Some(&route.ids),
+            Plan::Filter => None,
+        }
+    }
+
+    /// Calls `visit` with each live receiver's position in [`Self::ids`], its id
+    /// and the receiver, until it breaks. Returns whether a dead weak receiver was
+    /// seen.
+    // Always inlined, as is `visit`: it is the send loop's body, and a call per
+    // receiver would cost more than the rest of the loop.
+    #[inline(always)]
+    pub(crate) fn for_each(&self, sender: &S, visit: &mut impl Visit<A, S, R>) -> bool {
+        match &self.plan {
+            Plan::All(_) => visit_all(self.entries.iter().enumerate(), visit),
+            Plan::Route(route) => visit_all(
+                route
+                    .indices
+                    .iter()
+                    .enumerate()
+                    .map(|(position, &index)| (position, &self.entries[index as usize])),
+                visit,
+            ),
+            Plan::Filter => visit_all(
+                self.entries
+                    .iter()
+                    .filter(|entry| entry.accepts(sender))
+                    .enumerate(),
+                visit,
             ),
         }
     }
@@ -251,22 +337,26 @@ where
 
 #[inline(always)]
 fn visit_all<'a, A: 'a, S: 'a, R: 'a>(
-    entries: impl Iterator<Item = &'a Live<A, S, R>>,
-    visit: &mut impl FnMut(ReceiverId, &dyn Invoke<A, S, R>) -> std::ops::ControlFlow<()>,
+    entries: impl Iterator<Item = (usize, &'a Live<A, S, R>)>,
+    visit: &mut impl Visit<A, S, R>,
 ) -> bool {
     let mut saw_dead = false;
-    for entry in entries {
-        let flow = match &entry.target {
-            Target::Strong(target) => visit(entry.id, &**target),
+    for (position, entry) in entries {
+        let upgraded;
+        let target: &dyn Invoke<A, S, R> = match &entry.target {
+            Target::Strong(target) => &**target,
             Target::Weak(target) => match target.upgrade() {
-                Some(target) => visit(entry.id, &*target),
+                Some(target) => {
+                    upgraded = target;
+                    &*upgraded
+                }
                 None => {
                     saw_dead = true;
                     continue;
                 }
             },
         };
-        if flow.is_break() {
+        if visit.visit(position, entry.id, target).is_break() {
             break;
         }
     }

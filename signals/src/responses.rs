@@ -1,7 +1,8 @@
 //! What a send returns: each receiver's identity with its response.
 
 use std::fmt;
-use std::ops::Deref;
+use std::ops::Index;
+use std::sync::Arc;
 
 use smallvec::SmallVec;
 
@@ -15,20 +16,47 @@ const INLINE: usize = 2;
 /// The responses of [`Signal::send`](crate::Signal::send): each receiver's identity
 /// and what it returned, in connection order.
 ///
-/// Derefs to a slice; iterate it by value or by reference. Up to two responses are
-/// held inline, so a send to one or two receivers allocates nothing.
+/// Index it for a response, iterate it for `(ReceiverId, response)` pairs (by value
+/// or by reference), or read [`ids`](Self::ids) and [`values`](Self::values) as
+/// slices.
+///
+/// A send allocates nothing for the list when there are at most two responses, or
+/// when the responses are zero-sized (such as `()`) and the receivers' ids are
+/// known ahead (no sender filter, or a cached one): those ids are then shared with
+/// the signal rather than copied.
 ///
 /// ```
 /// use signals::Signal;
 /// let sig: Signal<u8, &'static str, u8> = Signal::new("double");
-/// sig.connect(|_: &&str, n: &u8| n * 2);
+/// let id = sig.connect(|_: &&str, n: &u8| n * 2).id();
 /// let responses = sig.send("me", &4).unwrap();
 /// assert_eq!(responses.len(), 1);
-/// assert_eq!(responses[0].1, 8);
-/// let values: Vec<u8> = responses.into_iter().map(|(_, value)| value).collect();
-/// assert_eq!(values, [8]);
+/// assert_eq!(responses[0], 8);
+/// assert_eq!(responses.ids(), [id]);
+/// let pairs: Vec<_> = responses.into_iter().collect();
+/// assert_eq!(pairs, [(id, 8)]);
 /// ```
-pub struct Responses<T>(SmallVec<[(ReceiverId, T); INLINE]>);
+pub struct Responses<T> {
+    ids: Ids,
+    values: SmallVec<[T; INLINE]>,
+}
+
+/// The ids of a [`Responses`], one per value.
+enum Ids {
+    Own(SmallVec<[ReceiverId; INLINE]>),
+    /// Shared with the snapshot (or its sender cache): exactly the receivers called.
+    Shared(Arc<[ReceiverId]>),
+}
+
+impl Ids {
+    #[inline]
+    fn as_slice(&self) -> &[ReceiverId] {
+        match self {
+            Ids::Own(ids) => ids,
+            Ids::Shared(ids) => ids,
+        }
+    }
+}
 
 /// Fills a [`Sink`]: the body of a send, generic over where responses go.
 pub(crate) trait Fill<T> {
@@ -41,93 +69,259 @@ pub(crate) trait Fill<T> {
 pub type RobustResponses<R> = Responses<Result<R, ReceiverError>>;
 
 /// Where a send collects responses while it runs.
-///
-/// Sends to more than [`INLINE`] receivers collect into a plain `Vec` and hand its
-/// buffer over at the end: pushing into a `SmallVec` (a branch on "spilled" per
-/// push) measured twice the per-receiver cost of a `Vec` at 100 receivers.
 pub(crate) trait Sink<T> {
-    fn push(&mut self, id: ReceiverId, value: T);
+    /// Adds the response of the receiver at `position` in the selection's ids.
+    fn push(&mut self, position: usize, id: ReceiverId, value: T);
 }
 
-impl<T> Sink<T> for Vec<(ReceiverId, T)> {
+/// Collects up to [`INLINE`] responses, ids copied, with no allocation.
+struct Few<T> {
+    ids: SmallVec<[ReceiverId; INLINE]>,
+    values: SmallVec<[T; INLINE]>,
+}
+
+impl<T> Sink<T> for Few<T> {
     #[inline(always)]
-    fn push(&mut self, id: ReceiverId, value: T) {
-        Vec::push(self, (id, value));
+    fn push(&mut self, _position: usize, id: ReceiverId, value: T) {
+        self.ids.push(id);
+        self.values.push(value);
     }
 }
 
-impl<T> Sink<T> for SmallVec<[(ReceiverId, T); INLINE]> {
+/// Collects more responses into a plain `Vec` (pushing into a `SmallVec`, a branch
+/// on "spilled" per push, measured twice the per-receiver cost at 100 receivers).
+/// While the receivers called are exactly the known ids, no id is copied.
+struct Many<'a, T> {
+    known: Option<&'a Arc<[ReceiverId]>>,
+    /// The ids, once they stop matching `known` (or when nothing is known).
+    own: Option<Vec<ReceiverId>>,
+    values: Vec<T>,
+    /// How many receivers the send calls at most (`values.capacity()` is not it
+    /// for zero-sized values).
+    expected: usize,
+}
+
+impl<T> Sink<T> for Many<'_, T> {
     #[inline(always)]
-    fn push(&mut self, id: ReceiverId, value: T) {
-        SmallVec::push(self, (id, value));
+    fn push(&mut self, position: usize, id: ReceiverId, value: T) {
+        match &mut self.own {
+            Some(own) => own.push(id),
+            None if position == self.values.len() => {}
+            None => self.diverge(id),
+        }
+        self.values.push(value);
+    }
+}
+
+impl<T> Many<'_, T> {
+    /// A receiver was skipped (a dead weak one): copy the ids so far and go on
+    /// copying.
+    #[cold]
+    #[inline(never)]
+    fn diverge(&mut self, id: ReceiverId) {
+        let known = self.known.map_or(&[][..], |ids| &ids[..self.values.len()]);
+        let mut own = Vec::with_capacity(self.expected);
+        own.extend_from_slice(known);
+        own.push(id);
+        self.own = Some(own);
+    }
+
+    fn finish(self) -> Responses<T> {
+        let ids = match (self.own, self.known) {
+            (Some(own), _) => Ids::Own(SmallVec::from_vec(own)),
+            (None, Some(known)) if known.len() == self.values.len() => {
+                Ids::Shared(Arc::clone(known))
+            }
+            (None, known) => Ids::Own(
+                known
+                    .map_or(&[][..], |ids| &ids[..self.values.len()])
+                    .into(),
+            ),
+        };
+        Responses {
+            ids,
+            values: SmallVec::from_vec(self.values),
+        }
     }
 }
 
 impl<T> Responses<T> {
     #[inline]
     pub(crate) fn new() -> Self {
-        Self(SmallVec::new())
-    }
-
-    /// Collects up to [`INLINE`] responses with no allocation, or more into a
-    /// `Vec` of the right capacity. `fill` is instantiated for both sinks.
-    #[inline]
-    pub(crate) fn gather<F: Fill<T>>(expected: usize, fill: F) -> (Self, F::Output) {
-        if expected <= INLINE {
-            let mut sink = SmallVec::new();
-            let output = fill.fill(&mut sink);
-            (Self(sink), output)
-        } else {
-            let mut sink = Vec::with_capacity(expected);
-            let output = fill.fill(&mut sink);
-            (Self(SmallVec::from_vec(sink)), output)
+        Self {
+            ids: Ids::Own(SmallVec::new()),
+            values: SmallVec::new(),
         }
     }
 
-    /// The responses as a `Vec`.
+    /// Collects the responses of a send to at most `expected` receivers, whose
+    /// ids are `known` ahead when the selection knows them. `fill` is
+    /// instantiated for both sinks.
+    #[inline]
+    pub(crate) fn gather<F: Fill<T>>(
+        expected: usize,
+        known: Option<&Arc<[ReceiverId]>>,
+        fill: F,
+    ) -> (Self, F::Output) {
+        if expected <= INLINE {
+            let mut sink = Few {
+                ids: SmallVec::new(),
+                values: SmallVec::new(),
+            };
+            let output = fill.fill(&mut sink);
+            let responses = Self {
+                ids: Ids::Own(sink.ids),
+                values: sink.values,
+            };
+            (responses, output)
+        } else {
+            let mut sink = Many {
+                known,
+                own: known.is_none().then(|| Vec::with_capacity(expected)),
+                values: Vec::with_capacity(expected),
+                expected,
+            };
+            let output = fill.fill(&mut sink);
+            (sink.finish(), output)
+        }
+    }
+
+    /// How many responses there are.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Whether no receiver responded.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+
+    /// The receivers' ids, in the order of [`values`](Self::values).
+    #[inline]
+    pub fn ids(&self) -> &[ReceiverId] {
+        self.ids.as_slice()
+    }
+
+    /// The responses, in connection order.
+    #[inline]
+    pub fn values(&self) -> &[T] {
+        &self.values
+    }
+
+    /// The `index`-th receiver's id and response.
+    pub fn get(&self, index: usize) -> Option<(ReceiverId, &T)> {
+        Some((*self.ids().get(index)?, self.values.get(index)?))
+    }
+
+    /// The `(id, response)` pairs, by reference.
+    pub fn iter(&self) -> Iter<'_, T> {
+        self.ids().iter().copied().zip(self.values.iter())
+    }
+
+    /// The responses alone, by value.
+    pub fn into_values(self) -> smallvec::IntoIter<[T; INLINE]> {
+        self.values.into_iter()
+    }
+
+    /// The `(id, response)` pairs as a `Vec`.
     pub fn into_vec(self) -> Vec<(ReceiverId, T)> {
-        self.0.into_vec()
+        self.into_iter().collect()
     }
 }
 
-impl<T> Deref for Responses<T> {
-    type Target = [(ReceiverId, T)];
+/// The pairs of a [`Responses`], by reference.
+pub type Iter<'a, T> =
+    std::iter::Zip<std::iter::Copied<std::slice::Iter<'a, ReceiverId>>, std::slice::Iter<'a, T>>;
+
+/// The pairs of a [`Responses`], by value.
+pub struct IntoIter<T> {
+    ids: Ids,
+    position: usize,
+    values: smallvec::IntoIter<[T; INLINE]>,
+}
+
+impl<T> Iterator for IntoIter<T> {
+    type Item = (ReceiverId, T);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let value = self.values.next()?;
+        let id = self.ids.as_slice()[self.position];
+        self.position += 1;
+        Some((id, value))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.values.size_hint()
+    }
+}
+
+impl<T> ExactSizeIterator for IntoIter<T> {}
+
+impl<T> fmt::Debug for IntoIter<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IntoIter")
+            .field("remaining", &self.values.len())
+            .finish()
+    }
+}
+
+impl<T> Index<usize> for Responses<T> {
+    type Output = T;
+    /// The `index`-th response; panics if out of bounds, like a slice.
     #[inline]
-    fn deref(&self) -> &Self::Target {
-        &self.0
+    fn index(&self, index: usize) -> &T {
+        &self.values[index]
     }
 }
 
 impl<T> IntoIterator for Responses<T> {
     type Item = (ReceiverId, T);
-    type IntoIter = smallvec::IntoIter<[(ReceiverId, T); INLINE]>;
+    type IntoIter = IntoIter<T>;
     fn into_iter(self) -> Self::IntoIter {
-        self.0.into_iter()
+        IntoIter {
+            ids: self.ids,
+            position: 0,
+            values: self.values.into_iter(),
+        }
     }
 }
 
 impl<'a, T> IntoIterator for &'a Responses<T> {
-    type Item = &'a (ReceiverId, T);
-    type IntoIter = std::slice::Iter<'a, (ReceiverId, T)>;
+    type Item = (ReceiverId, &'a T);
+    type IntoIter = Iter<'a, T>;
     fn into_iter(self) -> Self::IntoIter {
-        self.0.iter()
+        self.iter()
     }
 }
 
 impl<T: fmt::Debug> fmt::Debug for Responses<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.0.iter()).finish()
+        f.debug_list().entries(self.iter()).finish()
     }
 }
 
 impl<T: PartialEq> PartialEq<[(ReceiverId, T)]> for Responses<T> {
     fn eq(&self, other: &[(ReceiverId, T)]) -> bool {
-        self[..] == *other
+        self.len() == other.len()
+            && self
+                .iter()
+                .zip(other)
+                .all(|((id, value), (other_id, other_value))| {
+                    id == *other_id && value == other_value
+                })
     }
 }
 
 impl<T: PartialEq> PartialEq<Vec<(ReceiverId, T)>> for Responses<T> {
     fn eq(&self, other: &Vec<(ReceiverId, T)>) -> bool {
-        self[..] == other[..]
+        *self == other[..]
+    }
+}
+
+impl<T: PartialEq> PartialEq for Responses<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.ids() == other.ids() && self.values() == other.values()
     }
 }

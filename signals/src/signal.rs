@@ -13,8 +13,8 @@ use parking_lot::{Mutex, MutexGuard};
 use crate::error::{ReceiverError, SendError};
 use crate::options::{ConnectOptions, Connection};
 use crate::publish::{Cell, Domain, Garbage, ReadGuard};
-use crate::receiver::{Identity, Receiver, ReceiverId, ReceiverKey};
-use crate::registry::{sender_bit, Key, Registry, Snapshot, ANY_SENDER};
+use crate::receiver::{Identity, Invoke, Receiver, ReceiverId, ReceiverKey};
+use crate::registry::{sender_bit, Key, Registry, Selection, Snapshot, Visit, ANY_SENDER};
 use crate::responses::{Fill, Responses, RobustResponses, Sink};
 
 /// Connects receivers registered before the signal's first use (see
@@ -241,12 +241,11 @@ where
             sender,
             || false,
             |snapshot, guard| {
-                let mut found = false;
-                let saw_dead = snapshot.for_each_receiver(sender, guard, &self.domain, |_, _| {
-                    found = true;
-                    ControlFlow::Break(())
-                });
-                (found, saw_dead)
+                let mut found = AnyLive(false);
+                let saw_dead = snapshot
+                    .select(sender, guard, &self.domain)
+                    .for_each(sender, &mut found);
+                (found.0, saw_dead)
             },
         )
     }
@@ -283,12 +282,12 @@ where
             sender,
             || Ok(Responses::new()),
             |snapshot, guard| {
+                let selection = snapshot.select(sender, guard, &self.domain);
                 let (responses, (failure, saw_dead)) = Responses::gather(
-                    snapshot.entries.len(),
+                    selection.expected(),
+                    selection.ids(),
                     SendBody {
-                        snapshot,
-                        guard,
-                        domain: &self.domain,
+                        selection: &selection,
                         sender,
                         args,
                     },
@@ -314,19 +313,19 @@ where
     /// sig.connect(|_: &&str, _: &()| -> () { panic!("boom") });
     /// sig.connect(|_: &&str, _: &()| {});
     /// let outcomes = sig.send_robust("app", &());
-    /// assert!(matches!(outcomes[0].1, Err(ReceiverError::Failed(_))));
-    /// assert!(matches!(&outcomes[1].1, Err(ReceiverError::Panicked(msg)) if msg == "boom"));
-    /// assert!(outcomes[2].1.is_ok());
+    /// assert!(matches!(outcomes[0], Err(ReceiverError::Failed(_))));
+    /// assert!(matches!(&outcomes[1], Err(ReceiverError::Panicked(msg)) if msg == "boom"));
+    /// assert!(outcomes[2].is_ok());
     /// ```
     pub fn send_robust(&self, sender: impl Borrow<S>, args: &A) -> RobustResponses<R> {
         let sender = sender.borrow();
         self.with_receivers(sender, Responses::new, |snapshot, guard| {
+            let selection = snapshot.select(sender, guard, &self.domain);
             Responses::gather(
-                snapshot.entries.len(),
+                selection.expected(),
+                selection.ids(),
                 RobustBody {
-                    snapshot,
-                    guard,
-                    domain: &self.domain,
+                    selection: &selection,
                     sender,
                     args,
                 },
@@ -432,9 +431,7 @@ where
 
 /// The body of [`Signal::send`], run once the snapshot is loaded.
 struct SendBody<'a, A, S, R> {
-    snapshot: &'a Snapshot<A, S, R>,
-    guard: &'a ReadGuard<'a>,
-    domain: &'a Domain,
+    selection: &'a Selection<'a, A, S, R>,
     sender: &'a S,
     args: &'a A,
 }
@@ -448,34 +445,50 @@ where
 
     #[inline]
     fn fill<K: Sink<R>>(self, sink: &mut K) -> Self::Output {
-        let mut failure = None;
-        let saw_dead = self.snapshot.for_each_receiver(
-            self.sender,
-            self.guard,
-            self.domain,
-            |id, receiver| match receiver.invoke(self.sender, self.args) {
-                Ok(response) => {
-                    sink.push(id, response);
-                    ControlFlow::Continue(())
-                }
-                Err(source) => {
-                    failure = Some(SendError {
-                        receiver: id,
-                        source,
-                    });
-                    ControlFlow::Break(())
-                }
-            },
-        );
-        (failure, saw_dead)
+        let mut visit = SendVisit {
+            body: &self,
+            sink,
+            failure: None,
+        };
+        let saw_dead = self.selection.for_each(self.sender, &mut visit);
+        (visit.failure, saw_dead)
+    }
+}
+
+/// Calls each receiver of a send, until one fails.
+struct SendVisit<'a, 'b, A, S, R, K> {
+    body: &'a SendBody<'b, A, S, R>,
+    sink: &'a mut K,
+    failure: Option<SendError>,
+}
+
+impl<A, S, R, K: Sink<R>> Visit<A, S, R> for SendVisit<'_, '_, A, S, R, K> {
+    #[inline(always)]
+    fn visit(
+        &mut self,
+        position: usize,
+        id: ReceiverId,
+        receiver: &dyn Invoke<A, S, R>,
+    ) -> ControlFlow<()> {
+        match receiver.invoke(self.body.sender, self.body.args) {
+            Ok(response) => {
+                self.sink.push(position, id, response);
+                ControlFlow::Continue(())
+            }
+            Err(source) => {
+                self.failure = Some(SendError {
+                    receiver: id,
+                    source,
+                });
+                ControlFlow::Break(())
+            }
+        }
     }
 }
 
 /// The body of [`Signal::send_robust`], run once the snapshot is loaded.
 struct RobustBody<'a, A, S, R> {
-    snapshot: &'a Snapshot<A, S, R>,
-    guard: &'a ReadGuard<'a>,
-    domain: &'a Domain,
+    selection: &'a Selection<'a, A, S, R>,
     sender: &'a S,
     args: &'a A,
 }
@@ -489,21 +502,49 @@ where
 
     #[inline]
     fn fill<K: Sink<Result<R, ReceiverError>>>(self, sink: &mut K) -> bool {
-        let (sender, args) = (self.sender, self.args);
-        self.snapshot
-            .for_each_receiver(sender, self.guard, self.domain, |id, receiver| {
-                let outcome = match catch_unwind(AssertUnwindSafe(|| receiver.invoke(sender, args)))
-                {
-                    Ok(Ok(response)) => Ok(response),
-                    Ok(Err(error)) => Err(robust_failure(id, ReceiverError::Failed(error))),
-                    Err(payload) => Err(robust_failure(
-                        id,
-                        ReceiverError::Panicked(panic_message(payload.as_ref())),
-                    )),
-                };
-                sink.push(id, outcome);
-                ControlFlow::Continue(())
-            })
+        self.selection
+            .for_each(self.sender, &mut RobustVisit { body: &self, sink })
+    }
+}
+
+/// Calls every receiver of a send, catching errors and panics.
+struct RobustVisit<'a, 'b, A, S, R, K> {
+    body: &'a RobustBody<'b, A, S, R>,
+    sink: &'a mut K,
+}
+
+impl<A, S, R, K: Sink<Result<R, ReceiverError>>> Visit<A, S, R>
+    for RobustVisit<'_, '_, A, S, R, K>
+{
+    #[inline(always)]
+    fn visit(
+        &mut self,
+        position: usize,
+        id: ReceiverId,
+        receiver: &dyn Invoke<A, S, R>,
+    ) -> ControlFlow<()> {
+        let (sender, args) = (self.body.sender, self.body.args);
+        let outcome = match catch_unwind(AssertUnwindSafe(|| receiver.invoke(sender, args))) {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(error)) => Err(robust_failure(id, ReceiverError::Failed(error))),
+            Err(payload) => Err(robust_failure(
+                id,
+                ReceiverError::Panicked(panic_message(payload.as_ref())),
+            )),
+        };
+        self.sink.push(position, id, outcome);
+        ControlFlow::Continue(())
+    }
+}
+
+/// Finds whether a send would call anyone.
+struct AnyLive(bool);
+
+impl<A, S, R> Visit<A, S, R> for AnyLive {
+    #[inline(always)]
+    fn visit(&mut self, _: usize, _: ReceiverId, _: &dyn Invoke<A, S, R>) -> ControlFlow<()> {
+        self.0 = true;
+        ControlFlow::Break(())
     }
 }
 
