@@ -33,6 +33,7 @@
 
 mod cache;
 mod error;
+pub mod events;
 mod options;
 mod publish;
 mod receiver;

@@ -1,0 +1,217 @@
+//! Events as they travel: what a dispatcher writes, what a consumer reads.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Free-form event fields, for [`EventDispatcher::send`](super::EventDispatcher::send).
+pub type Fields = Map<String, Value>;
+
+/// The fields a dispatcher sets itself; free-form fields may not use them
+/// (`timestamp` may be given, and is then kept).
+pub(crate) const RESERVED_FIELDS: [&str; 5] = ["hostname", "utcoffset", "pid", "clock", "type"];
+
+/// An event as a consumer sees it: the JSON object, fields in the order they were
+/// sent.
+///
+/// ```
+/// use signals::events::Event;
+/// let events = Event::parse_body(br#"[{"uuid": "1", "type": "task-started", "clock": 4},
+///                                     {"uuid": "2", "type": "task-started", "clock": 5}]"#).unwrap();
+/// assert_eq!(events.len(), 2);
+/// assert_eq!(events[1].kind(), Some("task-started"));
+/// assert_eq!(events[1].clock(), Some(5));
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Event(Fields);
+
+impl Event {
+    /// Wraps a JSON object.
+    pub fn from_fields(fields: Fields) -> Self {
+        Self(fields)
+    }
+
+    /// Parses a message body: one event, or a list of them (a `.multi` message).
+    pub fn parse_body(body: &[u8]) -> Result<Vec<Event>, serde_json::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Body {
+            One(Event),
+            Many(Vec<Event>),
+        }
+        Ok(match serde_json::from_slice(body)? {
+            Body::One(event) => vec![event],
+            Body::Many(events) => events,
+        })
+    }
+
+    /// The event type (`task-succeeded`, ...).
+    pub fn kind(&self) -> Option<&str> {
+        self.0.get("type")?.as_str()
+    }
+
+    /// The sender's node name.
+    pub fn hostname(&self) -> Option<&str> {
+        self.0.get("hostname")?.as_str()
+    }
+
+    /// The Lamport clock value (`None` for a blind event).
+    pub fn clock(&self) -> Option<u64> {
+        self.0.get("clock")?.as_u64()
+    }
+
+    /// Seconds since the Unix epoch, as the sender stamped it.
+    pub fn timestamp(&self) -> Option<f64> {
+        self.0.get("timestamp")?.as_f64()
+    }
+
+    /// The sender's offset from UTC, in hours west.
+    pub fn utcoffset(&self) -> Option<f64> {
+        self.0.get("utcoffset")?.as_f64()
+    }
+
+    /// The sender's process id.
+    pub fn pid(&self) -> Option<u64> {
+        self.0.get("pid")?.as_u64()
+    }
+
+    /// One field.
+    pub fn get(&self, field: &str) -> Option<&Value> {
+        self.0.get(field)
+    }
+
+    /// All fields.
+    pub fn fields(&self) -> &Fields {
+        &self.0
+    }
+
+    /// All fields, mutably (a receiver adjusts `clock` and `timestamp`).
+    pub fn fields_mut(&mut self) -> &mut Fields {
+        &mut self.0
+    }
+
+    /// The fields, by value.
+    pub fn into_fields(self) -> Fields {
+        self.0
+    }
+
+    /// The event as one of the typed events (or any type its fields fit).
+    pub fn decode<E: DeserializeOwned>(&self) -> Result<E, serde_json::Error> {
+        E::deserialize(&Value::Object(self.0.clone()))
+    }
+}
+
+/// What a dispatcher writes: Celery's key order (`hostname`, `utcoffset`, `pid`,
+/// `clock`, the event's own fields, `timestamp`, `type`).
+#[derive(Serialize)]
+pub(crate) struct Outgoing<'a, F: ?Sized> {
+    pub(crate) hostname: &'a str,
+    pub(crate) utcoffset: f64,
+    pub(crate) pid: u32,
+    pub(crate) clock: Option<u64>,
+    #[serde(flatten)]
+    pub(crate) fields: &'a F,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) timestamp: Option<f64>,
+    #[serde(rename = "type")]
+    pub(crate) kind: &'a str,
+}
+
+/// The group of an event type: the part before the first `-` (`task` for
+/// `task-succeeded`).
+///
+/// ```
+/// assert_eq!(signals::events::group_from("task-succeeded"), "task");
+/// assert_eq!(signals::events::group_from("custom"), "custom");
+/// ```
+pub fn group_from(kind: &str) -> &str {
+    kind.split_once('-').map_or(kind, |(group, _)| group)
+}
+
+/// The routing key of an event type: every `-` replaced by `.`.
+///
+/// ```
+/// assert_eq!(signals::events::routing_key_for("custom-my-event"), "custom.my.event");
+/// ```
+pub fn routing_key_for(kind: &str) -> String {
+    kind.replace('-', ".")
+}
+
+/// Seconds since the Unix epoch, as Python's `time.time()`.
+pub(crate) fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |elapsed| elapsed.as_secs_f64())
+}
+
+/// This host's offset from UTC in hours west (UTC+2 gives -2.0), as Celery 5.7's
+/// `utcoffset()`: a float, so UTC+5:30 gives -5.5.
+///
+/// Reading the local time zone takes a lock in the C library, so the answer is
+/// kept for a minute (a daylight-saving change shows within a minute).
+pub fn utcoffset() -> f64 {
+    static VALID_UNTIL: AtomicI64 = AtomicI64::new(i64::MIN);
+    static SECONDS_EAST: AtomicI64 = AtomicI64::new(0);
+    let now = now() as i64;
+    if now >= VALID_UNTIL.load(Ordering::Acquire) {
+        SECONDS_EAST.store(local_seconds_east(now), Ordering::Release);
+        VALID_UNTIL.store(now + 60, Ordering::Release);
+    }
+    let east = SECONDS_EAST.load(Ordering::Acquire);
+    if east == 0 {
+        0.0
+    } else {
+        -(east as f64) / 3600.0
+    }
+}
+
+#[cfg(unix)]
+fn local_seconds_east(now: i64) -> i64 {
+    let time = now as libc::time_t;
+    // SAFETY: `tm` is plain data that `localtime_r` fills; both pointers are valid
+    // for the call, and `localtime_r` is the thread-safe variant.
+    unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        if libc::localtime_r(&time, &mut tm).is_null() {
+            0
+        } else {
+            tm.tm_gmtoff as i64
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn local_seconds_east(_now: i64) -> i64 {
+    0
+}
+
+/// Celery's anonymous node name: `gen<pid>@<host>`.
+pub fn anon_nodename() -> String {
+    format!("gen{}@{}", std::process::id(), host_name())
+}
+
+/// This machine's host name.
+pub(crate) fn host_name() -> String {
+    #[cfg(unix)]
+    {
+        let mut buffer = [0u8; 256];
+        // SAFETY: the buffer is valid for its length; gethostname writes at most
+        // that many bytes.
+        let result = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) };
+        if result == 0 {
+            let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
+            if let Ok(name) = std::str::from_utf8(&buffer[..end]) {
+                if !name.is_empty() {
+                    return name.to_owned();
+                }
+            }
+        }
+    }
+    std::env::var("HOSTNAME")
+        .or_else(|_| std::env::var("COMPUTERNAME"))
+        .unwrap_or_else(|_| "localhost".to_owned())
+}

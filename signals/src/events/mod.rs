@@ -1,0 +1,65 @@
+//! Celery's event protocol: send task and worker events the way a Celery worker
+//! does, so Celery's monitors (`celery events`, Flower) can see a Rust service.
+//!
+//! - [`EventDispatcher`]: Celery's `EventDispatcher`, every option included:
+//!   groups, buffered groups published as one `<group>.multi` message, buffering
+//!   while the broker is away, a shared [`LamportClock`].
+//! - [`Transport`]: where messages go; [`MemoryTransport`] is the embedded
+//!   default.
+//! - Typed events ([`TaskSucceeded`], [`WorkerHeartbeat`], ...) and free-form
+//!   ones ([`Fields`]); [`Event`] is what a consumer reads.
+//!
+//! # What differs from Celery, on purpose
+//!
+//! - Nothing is lost: a message that fails to publish during a flush goes back to
+//!   the buffer (Celery <= 5.6 cleared it: celery#6487, #10417), events added by
+//!   other threads during a flush stay (#10434), and a flush while the broker is
+//!   down makes one attempt instead of spinning (#2063).
+//! - The buffers are bounded ([`EventDispatcherBuilder::buffer_capacity`]) with an
+//!   explicit [`Overflow`] policy and a counter
+//!   ([`EventDispatcher::overflowed`]); Celery's grows without limit (#10273).
+//! - A closed dispatcher buffers what is sent to it instead of dropping it.
+//! - [`EventDispatcher::extend_buffer`] moves events rather than copying them.
+//!
+//! ```
+//! use signals::events::{EventDispatcher, MemoryTransport, Sent};
+//! use serde_json::json;
+//!
+//! let broker = MemoryTransport::new();
+//! let dispatcher = EventDispatcher::builder(broker.clone()).hostname("svc@example").build();
+//! let fields = json!({"uuid": "42", "name": "tasks.add"});
+//! dispatcher.send("task-received", fields.as_object().unwrap()).unwrap();
+//!
+//! broker.set_online(false); // the broker goes away...
+//! assert_eq!(dispatcher.send("task-started", fields.as_object().unwrap()).unwrap(), Sent::Buffered);
+//! broker.set_online(true); // ...and comes back
+//! assert_eq!(dispatcher.flush(true, true).unwrap().events, 1);
+//!
+//! let kinds: Vec<_> = broker.drain().iter().map(|m| m.routing_key.clone()).collect();
+//! assert_eq!(kinds, ["task.received", "task.started"]);
+//! ```
+
+mod buffer;
+mod clock;
+mod dispatcher;
+mod event;
+mod kinds;
+mod serializer;
+mod transport;
+
+pub use buffer::Overflow;
+pub use clock::LamportClock;
+pub use dispatcher::{
+    EventDispatcher, EventDispatcherBuilder, EventError, FlushReport, PublishRetryPolicy,
+    SendOptions, Sent, DEFAULT_BUFFER_CAPACITY,
+};
+pub use event::{anon_nodename, group_from, routing_key_for, utcoffset, Event, Fields};
+pub use kinds::{
+    CeleryEvent, TaskFailed, TaskReceived, TaskRejected, TaskRetried, TaskRevoked, TaskSent,
+    TaskStarted, TaskSucceeded, WorkerHeartbeat, WorkerOffline, WorkerOnline,
+};
+pub use serializer::{Json, SerializeError, Serializer};
+pub use transport::{
+    DeliveryMode, MemoryTransport, Message, Published, Transport, TransportError,
+    DISABLED_TRANSPORTS,
+};
