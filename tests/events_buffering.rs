@@ -264,7 +264,7 @@ impl Transport for Flaky {
             x ^= x >> 12;
             x ^= x << 25;
             x ^= x >> 27;
-            if x.wrapping_mul(0x2545_F491_4F6C_DD1D) % 3 == 0 {
+            if x.wrapping_mul(0x2545_F491_4F6C_DD1D).is_multiple_of(3) {
                 self.failures.fetch_add(1, Ordering::Relaxed);
                 return Err(TransportError::Unavailable("random failure".into()));
             }
