@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::buffer::{Buffers, Overflow, Pending};
 use super::clock::LamportClock;
-use super::event::{self, Fields, Outgoing, RESERVED_FIELDS};
+use super::event::{self, Fields, OutgoingEvent, RESERVED_FIELDS};
 use super::kinds::CeleryEvent;
 use super::serializer::{Json, SerializeError, Serializer};
 use super::transport::{DeliveryMode, Message, Transport, TransportError};
@@ -193,8 +193,9 @@ pub struct EventDispatcher<Z: Serializer = Json> {
 struct Config {
     hostname: String,
     exchange: String,
-    groups: Option<HashSet<String>>,
-    buffer_group: HashSet<String>,
+    /// A handful of names: scanned, which beats hashing them.
+    groups: Option<Vec<String>>,
+    buffer_group: Vec<String>,
     buffer_limit: usize,
     buffer_while_offline: bool,
     delivery_mode: DeliveryMode,
@@ -384,8 +385,11 @@ impl<Z: Serializer> EventDispatcherBuilder<Z> {
             config: Config {
                 hostname,
                 exchange: self.exchange,
-                groups: self.groups.filter(|groups| !groups.is_empty()),
-                buffer_group: self.buffer_group,
+                groups: self
+                    .groups
+                    .filter(|groups| !groups.is_empty())
+                    .map(|groups| groups.into_iter().collect()),
+                buffer_group: self.buffer_group.into_iter().collect(),
                 buffer_limit: self.buffer_limit,
                 buffer_while_offline: self.buffer_while_offline,
                 delivery_mode: self.delivery_mode,
@@ -475,11 +479,11 @@ impl<Z: Serializer> EventDispatcher<Z> {
         }
         let group = event::group_from(draft.kind);
         if let Some(groups) = &self.config.groups {
-            if !groups.contains(group) {
+            if !groups.iter().any(|name| name == group) {
                 return Ok(Sent::Skipped);
             }
         }
-        if self.config.buffer_group.contains(group) {
+        if self.config.buffer_group.iter().any(|name| name == group) {
             return self.send_grouped(group, draft, options);
         }
         let clock = (!options.blind).then(|| self.clock.forward());
@@ -582,18 +586,20 @@ impl<Z: Serializer> EventDispatcher<Z> {
         utcoffset: Option<f64>,
         out: &mut Vec<u8>,
     ) -> Result<(), SerializeError> {
-        let outgoing = Outgoing {
+        // One clock read serves both the timestamp and the offset.
+        let now = event::now();
+        let outgoing = OutgoingEvent {
             hostname: &self.config.hostname,
             utcoffset: utcoffset
                 .or(self.config.utcoffset)
-                .unwrap_or_else(event::utcoffset),
+                .unwrap_or_else(|| event::utcoffset_at(now)),
             pid: self.config.pid,
             clock,
             fields: draft.fields,
-            timestamp: (!draft.has_timestamp).then(event::now),
+            timestamp: (!draft.has_timestamp).then_some(now),
             kind: draft.kind,
         };
-        self.serializer.write(&outgoing, out)
+        self.serializer.write_event(&outgoing, out)
     }
 
     fn publish_with_retries(

@@ -105,20 +105,29 @@ impl Event {
     }
 }
 
-/// What a dispatcher writes: Celery's key order (`hostname`, `utcoffset`, `pid`,
-/// `clock`, the event's own fields, `timestamp`, `type`).
-#[derive(Serialize)]
-pub(crate) struct Outgoing<'a, F: ?Sized> {
-    pub(crate) hostname: &'a str,
-    pub(crate) utcoffset: f64,
-    pub(crate) pid: u32,
-    pub(crate) clock: Option<u64>,
+/// An event on its way out, as a [`Serializer`](super::Serializer) receives it.
+/// Serialized as one map in Celery's key order: `hostname`, `utcoffset`, `pid`,
+/// `clock`, the event's own fields, `timestamp` (unless the fields have one),
+/// `type`.
+#[derive(Debug, Serialize)]
+pub struct OutgoingEvent<'a, F: ?Sized> {
+    /// The sender's node name.
+    pub hostname: &'a str,
+    /// Hours west of UTC.
+    pub utcoffset: f64,
+    /// The sender's process id.
+    pub pid: u32,
+    /// The Lamport clock (`None`, sent as `null`, for a blind event).
+    pub clock: Option<u64>,
+    /// The event's own fields; they must serialize as a map.
     #[serde(flatten)]
-    pub(crate) fields: &'a F,
+    pub fields: &'a F,
+    /// When it was sent, unless `fields` has its own.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) timestamp: Option<f64>,
+    pub timestamp: Option<f64>,
+    /// The event type.
     #[serde(rename = "type")]
-    pub(crate) kind: &'a str,
+    pub kind: &'a str,
 }
 
 /// The group of an event type: the part before the first `-` (`task` for
@@ -154,9 +163,15 @@ pub(crate) fn now() -> f64 {
 /// Reading the local time zone takes a lock in the C library, so the answer is
 /// kept for a minute (a daylight-saving change shows within a minute).
 pub fn utcoffset() -> f64 {
+    utcoffset_at(now())
+}
+
+/// [`utcoffset`] at `now` (seconds since the epoch), which the caller has read.
+#[inline]
+pub(crate) fn utcoffset_at(now: f64) -> f64 {
     static VALID_UNTIL: AtomicI64 = AtomicI64::new(i64::MIN);
     static SECONDS_EAST: AtomicI64 = AtomicI64::new(0);
-    let now = now() as i64;
+    let now = now as i64;
     if now >= VALID_UNTIL.load(Ordering::Acquire) {
         SECONDS_EAST.store(local_seconds_east(now), Ordering::Release);
         VALID_UNTIL.store(now + 60, Ordering::Release);

@@ -53,7 +53,9 @@ pub use dispatcher::{
     EventDispatcher, EventDispatcherBuilder, EventError, FlushReport, PublishRetryPolicy,
     SendOptions, Sent, DEFAULT_BUFFER_CAPACITY,
 };
-pub use event::{anon_nodename, group_from, routing_key_for, utcoffset, Event, Fields};
+pub use event::{
+    anon_nodename, group_from, routing_key_for, utcoffset, Event, Fields, OutgoingEvent,
+};
 pub use kinds::{
     CeleryEvent, TaskFailed, TaskReceived, TaskRejected, TaskRetried, TaskRevoked, TaskSent,
     TaskStarted, TaskSucceeded, WorkerHeartbeat, WorkerOffline, WorkerOnline,

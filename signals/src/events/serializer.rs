@@ -4,6 +4,8 @@ use std::io;
 
 use serde::Serialize;
 
+use super::event::OutgoingEvent;
+
 /// Turns events into message bodies. The dispatcher is generic over it, so a
 /// format other than JSON can be plugged in; Celery's `pickle` is deliberately not
 /// offered (it runs code on the receiving side).
@@ -20,6 +22,15 @@ pub trait Serializer: Send + Sync + 'static {
         value: &T,
         out: &mut Vec<u8>,
     ) -> Result<(), SerializeError>;
+    /// Appends one event. The default writes [`OutgoingEvent`] with
+    /// [`write`](Self::write); a format may do better.
+    fn write_event<F: Serialize + ?Sized>(
+        &self,
+        event: &OutgoingEvent<'_, F>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), SerializeError> {
+        self.write(event, out)
+    }
     /// Appends a list made of already written items: the body of a `.multi`
     /// message.
     fn write_list<'a>(&self, items: impl IntoIterator<Item = &'a [u8]>, out: &mut Vec<u8>);
@@ -67,6 +78,53 @@ impl Serializer for Json {
             .map_err(|error| SerializeError(Box::new(error)))
     }
 
+    /// Writes the envelope's fixed keys directly and only the event's own fields
+    /// through serde: generic map serialization (`#[serde(flatten)]`) measured
+    /// three times the cost.
+    fn write_event<F: Serialize + ?Sized>(
+        &self,
+        event: &OutgoingEvent<'_, F>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), SerializeError> {
+        let start = out.len();
+        out.extend_from_slice(br#"{"hostname": "#);
+        self.write_str(event.hostname, out)?;
+        out.extend_from_slice(br#", "utcoffset": "#);
+        self.write(&event.utcoffset, out)?;
+        out.extend_from_slice(br#", "pid": "#);
+        self.write(&event.pid, out)?;
+        out.extend_from_slice(br#", "clock": "#);
+        match event.clock {
+            Some(clock) => self.write(&clock, out)?,
+            None => out.extend_from_slice(b"null"),
+        }
+        // The fields as an object, spliced in: `,{"a": 1}` becomes `, "a": 1`.
+        let fields_at = out.len();
+        out.push(b',');
+        self.write(event.fields, out)?;
+        match &out[fields_at + 1..] {
+            b"{}" => out.truncate(fields_at),
+            [b'{', .., b'}'] => {
+                out[fields_at + 1] = b' ';
+                out.pop();
+            }
+            _ => {
+                out.truncate(start);
+                return Err(SerializeError(
+                    "an event's fields must serialize as a JSON object".into(),
+                ));
+            }
+        }
+        if let Some(timestamp) = event.timestamp {
+            out.extend_from_slice(br#", "timestamp": "#);
+            self.write(&timestamp, out)?;
+        }
+        out.extend_from_slice(br#", "type": "#);
+        self.write_str(event.kind, out)?;
+        out.push(b'}');
+        Ok(())
+    }
+
     fn write_list<'a>(&self, items: impl IntoIterator<Item = &'a [u8]>, out: &mut Vec<u8>) {
         out.push(b'[');
         for (index, item) in items.into_iter().enumerate() {
@@ -76,6 +134,23 @@ impl Serializer for Json {
             out.extend_from_slice(item);
         }
         out.push(b']');
+    }
+}
+
+impl Json {
+    /// A JSON string; copied as is when nothing in it needs escaping.
+    fn write_str(&self, text: &str, out: &mut Vec<u8>) -> Result<(), SerializeError> {
+        if text
+            .bytes()
+            .all(|b| b >= 0x20 && b != b'"' && b != b'\\' && b < 0x7f)
+        {
+            out.push(b'"');
+            out.extend_from_slice(text.as_bytes());
+            out.push(b'"');
+            Ok(())
+        } else {
+            self.write(text, out)
+        }
     }
 }
 

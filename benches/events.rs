@@ -1,0 +1,52 @@
+#![allow(missing_docs)] // criterion's macros generate undocumented functions
+//! Events per second from an `EventDispatcher` into the in-memory transport,
+//! published one by one and batched by group (`buffer_group`, 24 per message).
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use signals::events::{EventDispatcher, LamportClock, MemoryTransport, TaskSucceeded};
+
+/// Events per measured iteration; the broker is drained after each.
+const BATCH: u64 = 1_000;
+
+fn events(c: &mut Criterion) {
+    let event = TaskSucceeded {
+        uuid: "d9bd3a2c-6ad4-4c8e-bb3f-0d6a4b3f3f0e".into(),
+        result: "4".into(),
+        runtime: 0.0123,
+    };
+    let mut group = c.benchmark_group("events");
+    group.throughput(Throughput::Elements(BATCH));
+    for (name, grouped) in [("unbuffered", false), ("grouped_24", true)] {
+        let broker = MemoryTransport::new();
+        let mut builder = EventDispatcher::builder(broker.clone())
+            .hostname("bench@localhost")
+            .clock(Arc::new(LamportClock::new()));
+        if grouped {
+            builder = builder.buffer_group(["task"]);
+        }
+        let dispatcher = builder.build();
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                for _ in 0..BATCH {
+                    black_box(dispatcher.send_event(&event).unwrap());
+                }
+                black_box(broker.drain());
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(20);
+    targets = events
+}
+criterion_main!(benches);
