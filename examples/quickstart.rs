@@ -1,11 +1,14 @@
 //! The main example: declare signals, connect receivers, send, and see what
-//! happened. Runs on the embedded (in-memory) default; nothing to set up.
+//! happened; then publish Celery events from a receiver, through a broker that
+//! goes away and comes back. Runs on the embedded (in-memory) default; nothing to
+//! set up.
 //!
 //! `cargo run --example quickstart`
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use signals::events::{EventDispatcher, MemoryTransport, TaskSent as TaskSentEvent};
 use signals::{ConnectOptions, Receiver, ReceiverError, RetryPolicy, Signal};
 
 /// The arguments of `task_sent`: named and typed.
@@ -119,4 +122,75 @@ fn main() {
         attempts.load(std::sync::atomic::Ordering::SeqCst)
     );
     println!("{:?}", TASK_SENT);
+
+    celery_events();
+}
+
+/// The event dispatcher beside the signals: a receiver of `TASK_SENT` publishes
+/// Celery's `task-sent` event, on the embedded in-memory broker.
+fn celery_events() {
+    let broker = MemoryTransport::new();
+    let dispatcher = Arc::new(
+        EventDispatcher::builder(broker.clone())
+            .hostname("quickstart@localhost")
+            .buffer_group(["task"])
+            .buffer_limit(2)
+            .build(),
+    );
+    let events = dispatcher.clone();
+    let _ = TASK_SENT.connect_with(
+        move |task: &&'static str, args: &TaskSent| {
+            let event = TaskSentEvent {
+                uuid: args.task_id.clone(),
+                name: (*task).to_owned(),
+                ..Default::default()
+            };
+            match events.send_event(&event) {
+                Ok(sent) => format!("task-sent event {sent:?}"),
+                Err(error) => format!("task-sent event refused: {error}"),
+            }
+        },
+        ConnectOptions::new().dispatch_uid("celery-events"),
+    );
+    println!("celery events:");
+    let sent = |id: &str| {
+        let args = TaskSent {
+            task_id: id.to_owned(),
+            eta: None,
+        };
+        let _ = TASK_SENT.send("tasks.add", &args);
+    };
+    sent("e1");
+    sent("e2"); // the `task` group holds two: both go as one `task.multi` message
+    broker.set_online(false); // the broker goes away: events wait in the buffer
+    sent("e3");
+    sent("e4");
+    println!(
+        "  broker offline, {} events buffered",
+        dispatcher.buffered()
+    );
+    broker.set_online(true);
+    let report = dispatcher.flush(true, true).expect("the broker is back");
+    println!(
+        "  flushed {} events in {} messages",
+        report.events, report.messages
+    );
+    for message in broker.drain() {
+        let events = message.events().expect("JSON bodies");
+        let summary: Vec<String> = events
+            .iter()
+            .map(|event| {
+                format!(
+                    "{}#{} clock={}",
+                    event.kind().unwrap_or("?"),
+                    event
+                        .get("uuid")
+                        .and_then(|uuid| uuid.as_str())
+                        .unwrap_or("?"),
+                    event.clock().unwrap_or(0)
+                )
+            })
+            .collect();
+        println!("  {} <- {}", message.routing_key, summary.join(", "));
+    }
 }
