@@ -58,10 +58,11 @@ impl Ids {
     }
 }
 
-/// Fills a [`Sink`]: the body of a send, generic over where responses go.
-pub(crate) trait Fill<T> {
-    type Output;
-    fn fill<K: Sink<T>>(self, sink: &mut K) -> Self::Output;
+/// The body of a send, generic over where responses go. It has no output of its
+/// own (errors and flags go through references it holds), so the response list is
+/// the only value returned.
+pub(crate) trait Collect<T> {
+    fn collect<K: Sink<T>>(self, sink: &mut K);
 }
 
 /// The outcomes of [`Signal::send_robust`](crate::Signal::send_robust): each
@@ -155,25 +156,25 @@ impl<T> Responses<T> {
     }
 
     /// Collects the responses of a send to at most `expected` receivers, whose
-    /// ids are `known` ahead when the selection knows them. `fill` is
-    /// instantiated for both sinks.
-    #[inline]
-    pub(crate) fn gather<F: Fill<T>>(
+    /// ids are `known` ahead when the selection knows them: up to [`INLINE`]
+    /// with no allocation, more into a `Vec`. `body` is instantiated for both
+    /// sinks.
+    #[inline(always)]
+    pub(crate) fn collect<F: Collect<T>>(
         expected: usize,
         known: Option<&Arc<[ReceiverId]>>,
-        fill: F,
-    ) -> (Self, F::Output) {
+        body: F,
+    ) -> Self {
         if expected <= INLINE {
             let mut sink = Few {
                 ids: SmallVec::new(),
                 values: SmallVec::new(),
             };
-            let output = fill.fill(&mut sink);
-            let responses = Self {
+            body.collect(&mut sink);
+            Self {
                 ids: Ids::Own(sink.ids),
                 values: sink.values,
-            };
-            (responses, output)
+            }
         } else {
             let mut sink = Many {
                 known,
@@ -181,8 +182,8 @@ impl<T> Responses<T> {
                 values: Vec::with_capacity(expected),
                 expected,
             };
-            let output = fill.fill(&mut sink);
-            (sink.finish(), output)
+            body.collect(&mut sink);
+            sink.finish()
         }
     }
 
