@@ -120,24 +120,26 @@ impl<T> Many<'_, T> {
     #[cold]
     #[inline(never)]
     fn diverge(&mut self, id: ReceiverId) {
-        let known = self.known.map_or(&[][..], |ids| &ids[..self.values.len()]);
+        let known = self.known_so_far();
         let mut own = Vec::with_capacity(self.expected);
         own.extend_from_slice(known);
         own.push(id);
         self.own = Some(own);
     }
 
-    fn finish(self) -> Responses<T> {
-        let ids = match (self.own, self.known) {
+    /// The known ids of the receivers called so far (none if nothing is known).
+    fn known_so_far(&self) -> &[ReceiverId] {
+        self.known.map_or(&[][..], |ids| &ids[..self.values.len()])
+    }
+
+    fn finish(mut self) -> Responses<T> {
+        let ids = match (self.own.take(), self.known) {
             (Some(own), _) => Ids::Own(SmallVec::from_vec(own)),
             (None, Some(known)) if known.len() == self.values.len() => {
                 Ids::Shared(Arc::clone(known))
             }
-            (None, known) => Ids::Own(
-                known
-                    .map_or(&[][..], |ids| &ids[..self.values.len()])
-                    .into(),
-            ),
+            // The send stopped early (its error is what the caller gets).
+            (None, _) => Ids::Own(self.known_so_far().into()),
         };
         Responses {
             ids,

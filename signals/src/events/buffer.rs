@@ -93,9 +93,14 @@ impl Buffers {
         self.capacity
     }
 
+    /// Whether `events` more fit under the capacity (events in flight count).
+    fn fits(&self, events: usize) -> bool {
+        self.held + self.in_flight + events <= self.capacity
+    }
+
     /// Makes room for `events` more, as the overflow policy says.
     pub(crate) fn admit(&mut self, events: usize) -> Result<(), Full> {
-        if self.held + self.in_flight + events <= self.capacity {
+        if self.fits(events) {
             return Ok(());
         }
         self.overflow_slow(events)
@@ -106,7 +111,7 @@ impl Buffers {
     fn overflow_slow(&mut self, events: usize) -> Result<(), Full> {
         if self.overflow == Overflow::DropOldest {
             let mut dropped = 0;
-            while self.held + self.in_flight + events > self.capacity {
+            while !self.fits(events) {
                 let Some(oldest) = self.outbound.pop_front() else {
                     break;
                 };
@@ -121,7 +126,7 @@ impl Buffers {
                     "event buffer full: dropped the oldest events"
                 );
             }
-            if self.held + self.in_flight + events <= self.capacity {
+            if self.fits(events) {
                 return Ok(());
             }
             tracing::warn!(
@@ -206,7 +211,7 @@ impl Buffers {
     pub(crate) fn take_from(&mut self, other: &mut Buffers) -> usize {
         let mut moved = 0;
         while let Some(pending) = other.outbound.pop_front() {
-            if self.held + self.in_flight + pending.events > self.capacity {
+            if !self.fits(pending.events) {
                 other.outbound.push_front(pending);
                 break;
             }

@@ -211,8 +211,15 @@ struct State {
 
 /// Builds an [`EventDispatcher`] with Celery's options and their defaults.
 pub struct EventDispatcherBuilder<Z: Serializer = Json> {
-    transport: Arc<dyn Transport>,
     serializer: Z,
+    /// Everything else: kept apart so that changing the serializer's type moves
+    /// the options over whole.
+    options: BuilderOptions,
+}
+
+/// The builder's options other than the serializer.
+struct BuilderOptions {
+    transport: Arc<dyn Transport>,
     hostname: Option<String>,
     enabled: bool,
     buffer_while_offline: bool,
@@ -245,22 +252,24 @@ impl EventDispatcher<Json> {
     /// [`builder`](Self::builder) for a transport already shared.
     pub fn builder_arc(transport: Arc<dyn Transport>) -> EventDispatcherBuilder<Json> {
         EventDispatcherBuilder {
-            transport,
             serializer: Json,
-            hostname: None,
-            enabled: true,
-            buffer_while_offline: true,
-            groups: None,
-            delivery_mode: DeliveryMode::Transient,
-            buffer_group: HashSet::new(),
-            buffer_limit: 24,
-            buffer_capacity: DEFAULT_BUFFER_CAPACITY,
-            overflow: Overflow::Reject,
-            on_send_buffered: None,
-            exchange: "celeryev".to_owned(),
-            headers: Vec::new(),
-            clock: None,
-            utcoffset: None,
+            options: BuilderOptions {
+                transport,
+                hostname: None,
+                enabled: true,
+                buffer_while_offline: true,
+                groups: None,
+                delivery_mode: DeliveryMode::Transient,
+                buffer_group: HashSet::new(),
+                buffer_limit: 24,
+                buffer_capacity: DEFAULT_BUFFER_CAPACITY,
+                overflow: Overflow::Reject,
+                on_send_buffered: None,
+                exchange: "celeryev".to_owned(),
+                headers: Vec::new(),
+                clock: None,
+                utcoffset: None,
+            },
         }
     }
 }
@@ -268,146 +277,136 @@ impl EventDispatcher<Json> {
 impl<Z: Serializer> EventDispatcherBuilder<Z> {
     /// The node name events carry (default `gen<pid>@<host>`).
     pub fn hostname(mut self, hostname: impl Into<String>) -> Self {
-        self.hostname = Some(hostname.into());
+        self.options.hostname = Some(hostname.into());
         self
     }
 
     /// Start enabled (the default) or disabled, where `send` does nothing.
     pub fn enabled(mut self, enabled: bool) -> Self {
-        self.enabled = enabled;
+        self.options.enabled = enabled;
         self
     }
 
     /// Buffer events the broker did not take (the default), or return the error.
     pub fn buffer_while_offline(mut self, buffer: bool) -> Self {
-        self.buffer_while_offline = buffer;
+        self.options.buffer_while_offline = buffer;
         self
     }
 
     /// The serializer (JSON by default).
     pub fn serializer<Y: Serializer>(self, serializer: Y) -> EventDispatcherBuilder<Y> {
         EventDispatcherBuilder {
-            transport: self.transport,
             serializer,
-            hostname: self.hostname,
-            enabled: self.enabled,
-            buffer_while_offline: self.buffer_while_offline,
-            groups: self.groups,
-            delivery_mode: self.delivery_mode,
-            buffer_group: self.buffer_group,
-            buffer_limit: self.buffer_limit,
-            buffer_capacity: self.buffer_capacity,
-            overflow: self.overflow,
-            on_send_buffered: self.on_send_buffered,
-            exchange: self.exchange,
-            headers: self.headers,
-            clock: self.clock,
-            utcoffset: self.utcoffset,
+            options: self.options,
         }
     }
 
     /// Send only events of these groups (`task`, `worker`, ...); default all.
     pub fn groups<G: Into<String>>(mut self, groups: impl IntoIterator<Item = G>) -> Self {
-        self.groups = Some(groups.into_iter().map(Into::into).collect());
+        self.options.groups = Some(groups.into_iter().map(Into::into).collect());
         self
     }
 
     /// Transient (default) or persistent messages.
     pub fn delivery_mode(mut self, mode: DeliveryMode) -> Self {
-        self.delivery_mode = mode;
+        self.options.delivery_mode = mode;
         self
     }
 
     /// Groups whose events are batched and published `buffer_limit` at a time
     /// as one `<group>.multi` message (Celery's worker uses `task`).
     pub fn buffer_group<G: Into<String>>(mut self, groups: impl IntoIterator<Item = G>) -> Self {
-        self.buffer_group = groups.into_iter().map(Into::into).collect();
+        self.options.buffer_group = groups.into_iter().map(Into::into).collect();
         self
     }
 
     /// How many events a group buffer holds before it is flushed (default 24).
     pub fn buffer_limit(mut self, limit: usize) -> Self {
-        self.buffer_limit = limit.max(1);
+        self.options.buffer_limit = limit.max(1);
         self
     }
 
     /// The bound of all buffered events together (default
     /// [`DEFAULT_BUFFER_CAPACITY`]); Celery has none.
     pub fn buffer_capacity(mut self, capacity: usize) -> Self {
-        self.buffer_capacity = capacity;
+        self.options.buffer_capacity = capacity;
         self
     }
 
     /// What a full buffer does (default [`Overflow::Reject`]).
     pub fn overflow(mut self, overflow: Overflow) -> Self {
-        self.overflow = overflow;
+        self.options.overflow = overflow;
         self
     }
 
     /// Called after an event is added to a group buffer that is not yet full
     /// (Celery's worker schedules a flush from it).
     pub fn on_send_buffered(mut self, callback: impl Fn() + Send + Sync + 'static) -> Self {
-        self.on_send_buffered = Some(Arc::new(callback));
+        self.options.on_send_buffered = Some(Arc::new(callback));
         self
     }
 
     /// The exchange (default `celeryev`).
     pub fn exchange(mut self, exchange: impl Into<String>) -> Self {
-        self.exchange = exchange.into();
+        self.options.exchange = exchange.into();
         self
     }
 
     /// An extra message header, beside `hostname`.
     pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
-        self.headers.push((name.into(), value.into()));
+        self.options.headers.push((name.into(), value.into()));
         self
     }
 
     /// The Lamport clock to share (default [`LamportClock::global`]).
     pub fn clock(mut self, clock: Arc<LamportClock>) -> Self {
-        self.clock = Some(clock);
+        self.options.clock = Some(clock);
         self
     }
 
     /// A fixed `utcoffset` (hours west) instead of this host's.
     pub fn utcoffset(mut self, hours_west: f64) -> Self {
-        self.utcoffset = Some(hours_west);
+        self.options.utcoffset = Some(hours_west);
         self
     }
 
     /// The dispatcher. Enabled if asked and if the transport can carry events.
     pub fn build(self) -> EventDispatcher<Z> {
-        let hostname = self.hostname.unwrap_or_else(event::anon_nodename);
+        let Self {
+            serializer,
+            options: this,
+        } = self;
+        let hostname = this.hostname.unwrap_or_else(event::anon_nodename);
         let mut headers = vec![("hostname".to_owned(), hostname.clone())];
-        headers.extend(self.headers);
-        let enabled = self.enabled && self.transport.can_carry_events();
+        headers.extend(this.headers);
+        let enabled = this.enabled && this.transport.can_carry_events();
         EventDispatcher {
             config: Config {
                 hostname,
-                exchange: self.exchange,
-                groups: self
+                exchange: this.exchange,
+                groups: this
                     .groups
                     .filter(|groups| !groups.is_empty())
                     .map(|groups| groups.into_iter().collect()),
-                buffer_group: self.buffer_group.into_iter().collect(),
-                buffer_limit: self.buffer_limit,
-                buffer_while_offline: self.buffer_while_offline,
-                delivery_mode: self.delivery_mode,
+                buffer_group: this.buffer_group.into_iter().collect(),
+                buffer_limit: this.buffer_limit,
+                buffer_while_offline: this.buffer_while_offline,
+                delivery_mode: this.delivery_mode,
                 headers,
                 pid: std::process::id(),
-                utcoffset: self.utcoffset,
+                utcoffset: this.utcoffset,
             },
-            serializer: self.serializer,
-            clock: self.clock.unwrap_or_else(LamportClock::global),
-            transport: self.transport,
+            serializer,
+            clock: this.clock.unwrap_or_else(LamportClock::global),
+            transport: this.transport,
             enabled: AtomicBool::new(enabled),
             state: Mutex::new(State {
                 closed: false,
-                buffers: Buffers::new(self.buffer_capacity, self.overflow),
+                buffers: Buffers::new(this.buffer_capacity, this.overflow),
             }),
             on_enabled: Mutex::new(Vec::new()),
             on_disabled: Mutex::new(Vec::new()),
-            on_send_buffered: self.on_send_buffered,
+            on_send_buffered: this.on_send_buffered,
         }
     }
 }
@@ -418,6 +417,23 @@ struct Draft<'a, F: ?Sized> {
     fields: &'a F,
     /// Whether `fields` brings its own `timestamp`.
     has_timestamp: bool,
+}
+
+impl<'a> Draft<'a, Fields> {
+    /// A free-form event, unless its fields use a name the dispatcher sets.
+    fn free_form(kind: &'a str, fields: &'a Fields) -> Result<Self, EventError> {
+        if let Some(reserved) = RESERVED_FIELDS
+            .iter()
+            .find(|name| fields.contains_key(**name))
+        {
+            return Err(EventError::ReservedField((*reserved).to_owned()));
+        }
+        Ok(Self {
+            kind,
+            fields,
+            has_timestamp: fields.contains_key("timestamp"),
+        })
+    }
 }
 
 impl<Z: Serializer> EventDispatcher<Z> {
@@ -436,18 +452,7 @@ impl<Z: Serializer> EventDispatcher<Z> {
         fields: &Fields,
         options: SendOptions,
     ) -> Result<Sent, EventError> {
-        if let Some(reserved) = RESERVED_FIELDS
-            .iter()
-            .find(|name| fields.contains_key(**name))
-        {
-            return Err(EventError::ReservedField((*reserved).to_owned()));
-        }
-        let draft = Draft {
-            kind,
-            fields,
-            has_timestamp: fields.contains_key("timestamp"),
-        };
-        self.dispatch(&draft, options)
+        self.dispatch(&Draft::free_form(kind, fields)?, options)
     }
 
     /// Sends a typed event.
@@ -487,41 +492,40 @@ impl<Z: Serializer> EventDispatcher<Z> {
             return self.send_grouped(group, draft, options);
         }
         let clock = (!options.blind).then(|| self.clock.forward());
+        let producer = (!self.state.lock().closed).then_some(&*self.transport);
+        let retry = options.retry.then_some(&options.retry_policy);
+        self.publish_event(producer, draft, clock, options.utcoffset, retry)
+    }
+
+    /// Writes one event and publishes it through `producer` (retrying as
+    /// `retry` says); an event that could not be published, or that has no
+    /// producer because the dispatcher is closed, is buffered.
+    fn publish_event<F: Serialize + ?Sized>(
+        &self,
+        producer: Option<&dyn Transport>,
+        draft: &Draft<'_, F>,
+        clock: Option<u64>,
+        utcoffset: Option<f64>,
+        retry: Option<&PublishRetryPolicy>,
+    ) -> Result<Sent, EventError> {
         let mut body = Vec::with_capacity(256);
-        self.write_event(draft, clock, options.utcoffset, &mut body)?;
+        self.write_event(draft, clock, utcoffset, &mut body)?;
         let routing_key = event::routing_key_for(draft.kind);
-        if self.state.lock().closed {
-            return self.buffer(
-                Pending {
-                    routing_key: routing_key.into(),
-                    body,
-                    events: 1,
-                },
-                EventError::Closed,
-            );
-        }
-        let attempts = if options.retry {
-            options.retry_policy.max_retries
-        } else {
-            0
+        let error = match producer {
+            None => EventError::Closed,
+            Some(producer) => match self.publish_message(producer, &routing_key, &body, retry) {
+                Ok(()) => return Ok(Sent::Published),
+                Err(error) => EventError::Transport(error),
+            },
         };
-        match self.publish_with_retries(
-            &*self.transport,
-            &routing_key,
-            &body,
-            attempts,
-            &options.retry_policy,
-        ) {
-            Ok(()) => Ok(Sent::Published),
-            Err(error) => self.buffer(
-                Pending {
-                    routing_key: routing_key.into(),
-                    body,
-                    events: 1,
-                },
-                EventError::Transport(error),
-            ),
-        }
+        self.buffer(
+            Pending {
+                routing_key: routing_key.into(),
+                body,
+                events: 1,
+            },
+            error,
+        )
     }
 
     /// Adds an event to its group's buffer; a full buffer flushes everything, as
@@ -602,13 +606,14 @@ impl<Z: Serializer> EventDispatcher<Z> {
         self.serializer.write_event(&outgoing, out)
     }
 
-    fn publish_with_retries(
+    /// Publishes one message; with a `retry` policy, retries while the broker is
+    /// unavailable.
+    fn publish_message(
         &self,
         producer: &dyn Transport,
         routing_key: &str,
         body: &[u8],
-        retries: u32,
-        policy: &PublishRetryPolicy,
+        retry: Option<&PublishRetryPolicy>,
     ) -> Result<(), TransportError> {
         let headers: smallvec::SmallVec<[(&str, &str); 2]> = self
             .config
@@ -625,12 +630,15 @@ impl<Z: Serializer> EventDispatcher<Z> {
             headers: &headers,
             delivery_mode: self.config.delivery_mode,
         };
+        let Some(policy) = retry else {
+            return producer.publish(&message);
+        };
         let mut wait = policy.interval_start;
         let mut attempt = 0;
         loop {
             match producer.publish(&message) {
                 Ok(()) => return Ok(()),
-                Err(TransportError::Unavailable(reason)) if attempt < retries => {
+                Err(TransportError::Unavailable(reason)) if attempt < policy.max_retries => {
                     tracing::debug!(attempt, %reason, "event publish failed; retrying");
                     std::thread::sleep(wait);
                     wait = (wait + policy.interval_step).min(policy.interval_max);
@@ -651,38 +659,9 @@ impl<Z: Serializer> EventDispatcher<Z> {
         producer: &dyn Transport,
         blind: bool,
     ) -> Result<Sent, EventError> {
-        if let Some(reserved) = RESERVED_FIELDS
-            .iter()
-            .find(|name| fields.contains_key(**name))
-        {
-            return Err(EventError::ReservedField((*reserved).to_owned()));
-        }
-        let draft = Draft {
-            kind,
-            fields,
-            has_timestamp: fields.contains_key("timestamp"),
-        };
+        let draft = Draft::free_form(kind, fields)?;
         let clock = (!blind).then(|| self.clock.forward());
-        let mut body = Vec::with_capacity(256);
-        self.write_event(&draft, clock, None, &mut body)?;
-        let routing_key = event::routing_key_for(kind);
-        match self.publish_with_retries(
-            producer,
-            &routing_key,
-            &body,
-            0,
-            &PublishRetryPolicy::default(),
-        ) {
-            Ok(()) => Ok(Sent::Published),
-            Err(error) => self.buffer(
-                Pending {
-                    routing_key: routing_key.into(),
-                    body,
-                    events: 1,
-                },
-                EventError::Transport(error),
-            ),
-        }
+        self.publish_event(Some(producer), &draft, clock, None, None)
     }
 
     /// Publishes what is buffered: the outbound buffer (if `errors`) and each
@@ -720,13 +699,8 @@ impl<Z: Serializer> EventDispatcher<Z> {
                 unpublished.push(pending);
                 continue;
             }
-            match self.publish_with_retries(
-                &*self.transport,
-                &pending.routing_key,
-                &pending.body,
-                0,
-                &PublishRetryPolicy::default(),
-            ) {
+            match self.publish_message(&*self.transport, &pending.routing_key, &pending.body, None)
+            {
                 Ok(()) => {
                     report.messages += 1;
                     report.events += pending.events;

@@ -144,58 +144,38 @@ celery_events! {
         /// Where it was raised.
         traceback: String,
     }
+}
 
+/// The worker events, which share one set of fields.
+macro_rules! worker_events {
+    ($( $(#[$doc:meta])* $name:ident = $kind:literal; )*) => {
+        celery_events! {$(
+            $(#[$doc])*
+            $name = $kind {
+                /// Heartbeat interval, seconds.
+                freq: f64,
+                /// The worker software (`py-celery` for Celery).
+                sw_ident: String,
+                /// Its version.
+                sw_ver: String,
+                /// Its operating system.
+                sw_sys: String,
+                /// Tasks running now.
+                active: u64,
+                /// Tasks processed so far.
+                processed: u64,
+                /// Load averages over 1, 5 and 15 minutes.
+                loadavg: Option<[f64; 3]>,
+            }
+        )*}
+    };
+}
+
+worker_events! {
     /// `worker-online`: a worker connected.
-    WorkerOnline = "worker-online" {
-        /// Heartbeat interval, seconds.
-        freq: f64,
-        /// The worker software (`py-celery` for Celery).
-        sw_ident: String,
-        /// Its version.
-        sw_ver: String,
-        /// Its operating system.
-        sw_sys: String,
-        /// Tasks running now.
-        active: u64,
-        /// Tasks processed so far.
-        processed: u64,
-        /// Load averages over 1, 5 and 15 minutes.
-        loadavg: Option<[f64; 3]>,
-    }
-
+    WorkerOnline = "worker-online";
     /// `worker-heartbeat`: a worker is alive (every `freq` seconds).
-    WorkerHeartbeat = "worker-heartbeat" {
-        /// Heartbeat interval, seconds.
-        freq: f64,
-        /// The worker software.
-        sw_ident: String,
-        /// Its version.
-        sw_ver: String,
-        /// Its operating system.
-        sw_sys: String,
-        /// Tasks running now.
-        active: u64,
-        /// Tasks processed so far.
-        processed: u64,
-        /// Load averages over 1, 5 and 15 minutes.
-        loadavg: Option<[f64; 3]>,
-    }
-
+    WorkerHeartbeat = "worker-heartbeat";
     /// `worker-offline`: a worker is shutting down.
-    WorkerOffline = "worker-offline" {
-        /// Heartbeat interval, seconds.
-        freq: f64,
-        /// The worker software.
-        sw_ident: String,
-        /// Its version.
-        sw_ver: String,
-        /// Its operating system.
-        sw_sys: String,
-        /// Tasks running now.
-        active: u64,
-        /// Tasks processed so far.
-        processed: u64,
-        /// Load averages over 1, 5 and 15 minutes.
-        loadavg: Option<[f64; 3]>,
-    }
+    WorkerOffline = "worker-offline";
 }
