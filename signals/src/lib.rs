@@ -31,7 +31,15 @@
 //! assert_eq!(texts, ["welcome to shop, ada", "audit: ada"]);
 //! ```
 
+// Lets the macros' `::signals::...` paths work inside this crate too (the
+// Celery catalog is declared with them).
+extern crate self as signals;
+
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
 mod cache;
+pub mod celery;
 mod error;
 pub mod events;
 mod options;
@@ -54,3 +62,112 @@ pub use responses::{IntoIter, Iter, Responses, RobustResponses};
 pub use retry::RetryPolicy;
 #[doc(inline)]
 pub use signal::{IdentifyReceiver, Registrar, Signal};
+
+/// Declares a typed signal: `#[signal(...)] pub static name: Signal;`.
+///
+/// The attribute takes:
+/// - `providing_args = [name: Type, ...]`: the named, typed arguments (doc
+///   comments on an argument carry over to its field);
+/// - `sender = Type`: the sender type (default `&'static str`, e.g. a task name);
+/// - `response = Type`: what every receiver returns (default `()`);
+/// - `use_caching` (or `use_caching = bool`): the per-sender receiver cache;
+/// - `name = "..."`: the name in logs and `Debug` (default: the static's name);
+/// - `args = Ident`: the argument struct's name (default: the static's name in
+///   CamelCase followed by `Args`).
+///
+/// It generates the argument struct, with one public field per argument, and the
+/// [`Signal`] static, which carries the declaration's doc comment. Receivers
+/// registered with [`receiver`] anywhere in the program are connected before the
+/// signal's first use.
+///
+/// # Examples
+///
+/// ```
+/// use signals::{receiver, signal};
+///
+/// /// Sent after an order is paid; the sender is the shop.
+/// #[signal(providing_args = [order_id: u64, total_cents: u64], response = String)]
+/// pub static order_paid: Signal;
+///
+/// #[receiver(order_paid, sender = "eu")]
+/// fn receipt(order_id: &u64, total_cents: &u64) -> String {
+///     format!("order {order_id}: {total_cents} cents")
+/// }
+///
+/// let responses = order_paid.send("eu", &OrderPaidArgs { order_id: 7, total_cents: 1250 })?;
+/// assert_eq!(responses.values(), ["order 7: 1250 cents"]);
+/// assert!(order_paid.send("us", &OrderPaidArgs { order_id: 8, total_cents: 1 })?.is_empty());
+/// # Ok::<(), signals::SendError>(())
+/// ```
+#[doc(inline)]
+pub use signals_macros::signal;
+
+/// Registers a free function as a receiver of one or more signals declared with
+/// [`signal`], at link time: it is connected before the signal's first use, with
+/// no set-up call in `main`.
+///
+/// `#[receiver(sig, ...)]` or `#[receiver([sig_a, sig_b], ...)]`, with options:
+/// - `sender = value`: only calls from this sender (Django's `sender=`);
+/// - `dispatch_uid = "..."`: the deduplication key (default: the function's full
+///   path, so a receiver is never registered twice, and a runtime `connect` with
+///   the same uid is ignored);
+/// - `retry = policy`: a [`RetryPolicy`] (Celery's `retry=True`).
+///
+/// The function's parameters are any subset of the signal's arguments, matched
+/// by name, in any order, taken by reference (`&T`, a borrowed form such as
+/// `&str` for a `String`, or `Option<&U>` for an `Option<U>`); a parameter named
+/// `sender` takes the sender, one named `signal` the signal. It may return
+/// nothing, the signal's response type, or a `Result` of it. The compiler
+/// rejects a parameter the signal does not provide, or of the wrong type.
+///
+/// Disconnect a registered receiver by its dispatch uid
+/// ([`Signal::disconnect_uid`]).
+///
+/// # Linking
+///
+/// Registration happens when the function's crate is linked. A crate none of
+/// whose items the program uses is not linked, so its receivers are absent: if a
+/// crate exists only to hold receivers, write `use that_crate as _;` in `main`.
+///
+/// # Examples
+///
+/// ```
+/// use signals::{receiver, signal};
+///
+/// /// Sent when a user signs up; the sender is the site.
+/// #[signal(providing_args = [user: String, referrer: Option<String>])]
+/// pub static signed_up: Signal;
+///
+/// #[signal(providing_args = [user: String])]
+/// pub static logged_in: Signal;
+///
+/// #[receiver(signed_up)]
+/// fn welcome(user: &str, referrer: Option<&String>) {
+///     println!("welcome {user} (via {referrer:?})");
+/// }
+///
+/// // One function on two signals: it takes only what both provide.
+/// #[receiver([signed_up, logged_in], sender = "shop")]
+/// fn audit(sender: &&str, user: &str) {
+///     println!("{sender}: {user}");
+/// }
+///
+/// let responses = signed_up.send("shop", &SignedUpArgs { user: "ada".into(), referrer: None })?;
+/// assert_eq!(responses.len(), 2);
+/// assert!(logged_in.has_listeners("shop"));
+/// assert!(!logged_in.has_listeners("blog"));
+/// # Ok::<(), signals::SendError>(())
+/// ```
+///
+/// A parameter the signal does not provide is a compile error:
+///
+/// ```compile_fail
+/// use signals::{receiver, signal};
+/// #[signal(providing_args = [user: String])]
+/// pub static signed_up: Signal;
+///
+/// #[receiver(signed_up)]
+/// fn welcome(email: &str) {}
+/// ```
+#[doc(inline)]
+pub use signals_macros::receiver;

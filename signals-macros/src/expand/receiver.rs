@@ -1,0 +1,106 @@
+//! `#[receiver]`: the user's function, unchanged, plus for each signal a typed
+//! adapter and a link-time registration.
+
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::Path;
+
+use crate::ast::ReceiverFn;
+use crate::attr::ReceiverAttr;
+use crate::symbol::{SENDER_PARAM, SIGNAL_PARAM};
+
+/// Expands a validated receiver.
+pub(crate) fn expand(attr: &ReceiverAttr, function: &ReceiverFn) -> TokenStream {
+    let item = &function.item;
+    let registrations = attr
+        .signals
+        .iter()
+        .map(|signal| registration(attr, function, signal));
+    quote! {
+        #item
+        #(#registrations)*
+    }
+}
+
+/// The adapter and registration of `function` on one signal.
+fn registration(attr: &ReceiverAttr, function: &ReceiverFn, signal: &Path) -> TokenStream {
+    let fn_ident = &function.item.sig.ident;
+    let declared = quote_spanned!(signal.span()=> <#signal as ::signals::__private::Declared>);
+    let args = function.params().into_iter().map(|param| {
+        let name = param.name.expect("validated: parameters are plain names");
+        let source = if name == SENDER_PARAM {
+            quote!(sender)
+        } else if name == SIGNAL_PARAM {
+            quote!(&#signal)
+        } else {
+            quote!(&args.#name)
+        };
+        quote_spanned!(param.ty.span()=> ::signals::__private::argument(#source))
+    });
+    let call = quote!(#fn_ident(#(#args),*));
+    let outcome = match function.output() {
+        Some(output) => quote_spanned!(output.span()=> ::signals::__private::outcome(#call)),
+        None => quote_spanned!(fn_ident.span()=> ::signals::__private::outcome(#call)),
+    };
+    let name = quote!(::core::concat!(
+        ::core::module_path!(),
+        "::",
+        ::core::stringify!(#fn_ident)
+    ));
+    let dispatch_uid = match &attr.dispatch_uid {
+        Some(uid) => quote!(#uid),
+        None => name.clone(),
+    };
+    let (sender_fn, sender) = match &attr.sender {
+        Some(value) => (
+            quote_spanned! {value.span()=>
+                fn sender() -> #declared::Sender {
+                    ::signals::__private::sender(#value)
+                }
+            },
+            quote!(::core::option::Option::Some(sender)),
+        ),
+        None => (quote!(), quote!(::core::option::Option::None)),
+    };
+    let (retry_fn, retry) = match &attr.retry {
+        Some(policy) => (
+            quote_spanned! {policy.span()=>
+                fn retry() -> ::signals::RetryPolicy {
+                    #policy
+                }
+            },
+            quote!(::core::option::Option::Some(retry)),
+        ),
+        None => (quote!(), quote!(::core::option::Option::None)),
+    };
+
+    quote! {
+        #[doc(hidden)]
+        const _: () = {
+            fn call(
+                sender: &#declared::Sender,
+                args: &#declared::Args,
+            ) -> ::signals::__private::Outcome<#declared::Response> {
+                let _ = (&sender, &args);
+                #outcome
+            }
+            #sender_fn
+            #retry_fn
+            static ENTRY: ::signals::__private::ReceiverEntry<
+                #declared::Args,
+                #declared::Sender,
+                #declared::Response,
+            > = ::signals::__private::ReceiverEntry {
+                name: #name,
+                dispatch_uid: #dispatch_uid,
+                sender: #sender,
+                retry: #retry,
+                call,
+            };
+            ::signals::__private::inventory::submit! {
+                ::signals::__private::Registration::new::<#signal>(&#signal, &ENTRY)
+            }
+        };
+    }
+}

@@ -1,0 +1,102 @@
+//! `#[signal]`: the argument struct, the signal static, and the hidden marker
+//! type that receivers name.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+use syn::{Ident, LitStr};
+
+use crate::ast::SignalItem;
+use crate::attr::SignalAttr;
+
+/// Expands a validated declaration.
+pub(crate) fn expand(attr: &SignalAttr, item: &SignalItem) -> TokenStream {
+    let SignalItem {
+        attrs, vis, ident, ..
+    } = item;
+    let args_ident = attr.args.clone().unwrap_or_else(|| args_struct_name(ident));
+    let sender_ty = match &attr.sender {
+        Some(ty) => quote!(#ty),
+        None => quote!(&'static str),
+    };
+    let response_ty = match &attr.response {
+        Some(ty) => quote!(#ty),
+        None => quote!(()),
+    };
+    let name = attr
+        .name
+        .clone()
+        .unwrap_or_else(|| LitStr::new(&ident.to_string(), ident.span()));
+    let caching = attr.use_caching.then(|| quote!(.with_caching()));
+    let docs: Vec<_> = attrs
+        .iter()
+        .filter(|attr| attr.path().is_ident("doc"))
+        .collect();
+    let fields = attr
+        .providing_args
+        .iter()
+        .flat_map(|(_, args)| args)
+        .map(|arg| {
+            let field_attrs = &arg.attrs;
+            let field = &arg.name;
+            let ty = &arg.ty;
+            let default_doc =
+                (!field_attrs.iter().any(|attr| attr.path().is_ident("doc"))).then(|| {
+                    let text = format!("The `{field}` argument.");
+                    quote!(#[doc = #text])
+                });
+            quote!(#default_doc #(#field_attrs)* #vis #field: #ty)
+        });
+    let args_doc = format!("The arguments of the [`{ident}`] signal, one field per argument.");
+    let signal_ty = quote!(::signals::Signal<#args_ident, #sender_ty, #response_ty>);
+
+    quote! {
+        #(#docs)*
+        #[doc = ""]
+        #[doc = #args_doc]
+        #vis struct #args_ident {
+            #(#fields,)*
+        }
+
+        #(#attrs)*
+        #[allow(non_upper_case_globals)]
+        #vis static #ident: #signal_ty = {
+            fn connect_registered(
+                registrar: &mut ::signals::__private::Registrar<'_, #args_ident, #sender_ty, #response_ty>,
+            ) {
+                ::signals::__private::connect_registered(&#ident, registrar);
+            }
+            ::signals::Signal::new(#name) #caching .with_initializer(connect_registered)
+        };
+
+        // The type-namespace twin of the static, which `#[receiver]` names to
+        // learn the signal's types. Braced, so it does not shadow the static.
+        #[doc(hidden)]
+        #[allow(non_camel_case_types)]
+        #vis struct #ident {}
+
+        impl ::signals::__private::Declared for #ident {
+            type Args = #args_ident;
+            type Sender = #sender_ty;
+            type Response = #response_ty;
+        }
+    }
+}
+
+/// `task_sent` or `TASK_SENT` -> `TaskSentArgs`.
+fn args_struct_name(ident: &Ident) -> Ident {
+    let camel: String = ident
+        .to_string()
+        .trim_start_matches("r#")
+        .split('_')
+        .filter(|word| !word.is_empty())
+        .map(|word| {
+            let mut chars = word.chars();
+            let first = chars.next().map(|c| c.to_ascii_uppercase());
+            first
+                .into_iter()
+                .chain(chars.map(|c| c.to_ascii_lowercase()))
+                .collect::<String>()
+        })
+        .collect();
+    format_ident!("{}Args", camel, span = ident.span())
+}

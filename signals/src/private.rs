@@ -1,0 +1,181 @@
+//! Not public API. Used by code that `#[signal]` and `#[receiver]` generate, so
+//! that users depend on `signals` alone (not on `inventory`).
+
+use std::any::Any;
+use std::borrow::Borrow;
+use std::hash::Hash;
+
+pub use crate::signal::Registrar;
+pub use inventory;
+
+use crate::{BoxError, ConnectOptions, IntoOutcome, Receiver, RetryPolicy, Signal};
+
+/// What a receiver adapter returns.
+pub type Outcome<R> = Result<R, BoxError>;
+
+/// The types of a signal declared with `#[signal]`, implemented by the hidden
+/// type that shares the signal's name.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a signal declared with `#[signal]`",
+    label = "not a `#[signal]`",
+    note = "a receiver names a signal declared as `#[signal(...)] static name: Signal;`, e.g. `signals::celery::task_sent`"
+)]
+pub trait Declared: 'static {
+    /// The argument struct.
+    type Args: 'static;
+    /// The sender type.
+    type Sender: Eq + Hash + Clone + Send + Sync + 'static;
+    /// What each receiver returns.
+    type Response: 'static;
+}
+
+/// How a receiver parameter takes a signal argument of type `T`: by reference
+/// (`&T`, or a borrowed form such as `&str` for a `String`), or, for an
+/// `Option<U>` argument, as `Option<&U>`.
+#[diagnostic::on_unimplemented(
+    message = "a receiver parameter of type `{Self}` cannot take this signal argument, which is a `{T}`",
+    label = "the argument is a `{T}`",
+    note = "take it as `&{T}` (or a borrowed form such as `&str` for a `String`, `&[U]` for a `Vec<U>`); an `Option<U>` argument can also be taken as `Option<&U>`"
+)]
+pub trait Argument<'a, T: ?Sized>: Sized {
+    /// Borrows the argument.
+    fn from_argument(value: &'a T) -> Self;
+}
+
+impl<'a, T: ?Sized, U: ?Sized + Borrow<T>> Argument<'a, U> for &'a T {
+    #[inline(always)]
+    fn from_argument(value: &'a U) -> Self {
+        value.borrow()
+    }
+}
+
+impl<'a, T> Argument<'a, Option<T>> for Option<&'a T> {
+    #[inline(always)]
+    fn from_argument(value: &'a Option<T>) -> Self {
+        value.as_ref()
+    }
+}
+
+/// Hands a signal argument to a receiver parameter.
+#[inline(always)]
+pub fn argument<'a, T: ?Sized, P: Argument<'a, T>>(value: &'a T) -> P {
+    P::from_argument(value)
+}
+
+/// What a receiver may return for a signal whose receivers return `R`.
+#[diagnostic::on_unimplemented(
+    message = "this receiver returns `{Self}`, which the signal cannot collect",
+    label = "the signal's receivers return `{R}`",
+    note = "return `{R}`, or `Result<{R}, E>` for a receiver that can fail"
+)]
+pub trait Returns<R> {
+    /// The outcome.
+    fn into_outcome(self) -> Outcome<R>;
+}
+
+impl<R, O: IntoOutcome<R>> Returns<R> for O {
+    #[inline(always)]
+    fn into_outcome(self) -> Outcome<R> {
+        IntoOutcome::into_outcome(self)
+    }
+}
+
+/// Turns what a receiver returned into its outcome.
+#[inline(always)]
+pub fn outcome<R, O: Returns<R>>(returned: O) -> Outcome<R> {
+    returned.into_outcome()
+}
+
+/// A value that can filter a signal whose senders are `S`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a sender of this signal, whose senders are `{S}`",
+    label = "expected a `{S}`",
+    note = "give a value of the signal's sender type (or one that converts `Into` it)"
+)]
+pub trait IntoSender<S> {
+    /// The sender.
+    fn into_sender(self) -> S;
+}
+
+impl<S, T: Into<S>> IntoSender<S> for T {
+    fn into_sender(self) -> S {
+        self.into()
+    }
+}
+
+/// The sender a `#[receiver(..., sender = value)]` filters on.
+pub fn sender<S, T: IntoSender<S>>(value: T) -> S {
+    value.into_sender()
+}
+
+/// A `#[receiver]` function's adapter and options for one signal.
+pub struct ReceiverEntry<A, S, R> {
+    /// The function's path, for logs and `Debug`.
+    pub name: &'static str,
+    /// The dispatch uid (by default the function's path).
+    pub dispatch_uid: &'static str,
+    /// The sender filter, if any.
+    pub sender: Option<fn() -> S>,
+    /// The retry policy, if any.
+    pub retry: Option<fn() -> RetryPolicy>,
+    /// Calls the function with the arguments it asks for.
+    pub call: fn(&S, &A) -> Outcome<R>,
+}
+
+/// One `#[receiver]` registration, collected at link time.
+pub struct Registration {
+    /// The signal's address, compared only, never dereferenced.
+    signal: *const (),
+    /// A `ReceiverEntry` of the signal's types.
+    entry: &'static (dyn Any + Send + Sync),
+}
+
+// SAFETY: `signal` is only compared with other addresses, never dereferenced, so
+// sharing it between threads cannot race; `entry` is `Sync` itself.
+unsafe impl Sync for Registration {}
+
+impl Registration {
+    /// A registration of `entry` on the signal `signal`, whose hidden type is `D`.
+    pub const fn new<D: Declared>(
+        signal: &'static Signal<D::Args, D::Sender, D::Response>,
+        entry: &'static ReceiverEntry<D::Args, D::Sender, D::Response>,
+    ) -> Self {
+        Self {
+            signal: signal as *const Signal<D::Args, D::Sender, D::Response> as *const (),
+            entry,
+        }
+    }
+}
+
+inventory::collect!(Registration);
+
+/// Connects every `#[receiver]` of `signal`: the initializer of a `#[signal]`.
+///
+/// Link order is not stable, so receivers are connected in the order of their
+/// function paths, which is.
+pub fn connect_registered<A, S, R>(
+    signal: &'static Signal<A, S, R>,
+    registrar: &mut Registrar<'_, A, S, R>,
+) where
+    A: 'static,
+    S: Eq + Hash + Clone + Send + Sync + 'static,
+    R: 'static,
+{
+    let address = signal as *const Signal<A, S, R> as *const ();
+    let mut entries: Vec<&ReceiverEntry<A, S, R>> = inventory::iter::<Registration>
+        .into_iter()
+        .filter(|registration| registration.signal == address)
+        .filter_map(|registration| registration.entry.downcast_ref())
+        .collect();
+    entries.sort_unstable_by(|a, b| a.name.cmp(b.name).then(a.dispatch_uid.cmp(b.dispatch_uid)));
+    for entry in entries {
+        let mut options = ConnectOptions::new().dispatch_uid(entry.dispatch_uid);
+        if let Some(sender) = entry.sender {
+            options = options.sender(sender());
+        }
+        if let Some(retry) = entry.retry {
+            options = options.retry(retry());
+        }
+        let _ = registrar.connect(Receiver::new(entry.call).named(entry.name), options);
+    }
+}
