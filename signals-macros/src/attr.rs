@@ -68,7 +68,6 @@ impl SignalAttr {
                         }
                         SENDER => attr.sender = Some(parse_value(input)?),
                         RESPONSE => attr.response = Some(parse_value(input)?),
-                        NAME => attr.name = Some(parse_value(input)?),
                         ARGS => attr.args = Some(parse_value(input)?),
                         USE_CACHING => {
                             attr.use_caching = if input.peek(Token![=]) {
@@ -77,7 +76,10 @@ impl SignalAttr {
                                 true
                             };
                         }
-                        _ => unknown_key(key, "#[signal]", SIGNAL_KEYS, cx),
+                        NAME => {
+                            attr.name = parse_string(input, NAME, "name = \"app.order_paid\"", cx)?
+                        }
+                        _ => unknown_key(key, input, "#[signal]", SIGNAL_KEYS, cx),
                     }
                     Ok(())
                 },
@@ -97,7 +99,7 @@ impl ReceiverAttr {
         let mut seen: Vec<String> = Vec::new();
         let parser = |input: ParseStream<'_>| {
             attr.signals = parse_signals(input, cx)?;
-            if !input.is_empty() {
+            if !input.is_empty() && !attr.signals.is_empty() {
                 input.parse::<Token![,]>()?;
             }
             parse_keys(
@@ -111,18 +113,14 @@ impl ReceiverAttr {
                         SENDER => attr.sender = Some(parse_value(input)?),
                         RETRY => attr.retry = Some(parse_value(input)?),
                         DISPATCH_UID => {
-                            input.parse::<Token![=]>()?;
-                            if input.peek(LitStr) {
-                                attr.dispatch_uid = Some(input.parse()?);
-                            } else {
-                                let value: Expr = input.parse()?;
-                                cx.error_spanned_by(
-                                value,
-                                "`dispatch_uid` takes a string literal, e.g. `dispatch_uid = \"billing.on_paid\"`",
-                            );
-                            }
+                            attr.dispatch_uid = parse_string(
+                                input,
+                                DISPATCH_UID,
+                                "dispatch_uid = \"billing.on_paid\"",
+                                cx,
+                            )?;
                         }
-                        _ => unknown_key(key, "#[receiver]", RECEIVER_KEYS, cx),
+                        _ => unknown_key(key, input, "#[receiver]", RECEIVER_KEYS, cx),
                     }
                     Ok(())
                 },
@@ -208,7 +206,7 @@ fn parse_keys(
 }
 
 /// Records an unknown key and skips its value.
-fn unknown_key(key: &Ident, attribute: &str, keys: &[&str], cx: &mut Ctxt) {
+fn unknown_key(key: &Ident, input: ParseStream<'_>, attribute: &str, keys: &[&str], cx: &mut Ctxt) {
     cx.error_spanned_by(
         key,
         format!(
@@ -216,6 +214,26 @@ fn unknown_key(key: &Ident, attribute: &str, keys: &[&str], cx: &mut Ctxt) {
             one_of(keys)
         ),
     );
+    skip_to_comma(input);
+}
+
+/// `= "literal"`; anything else is reported with an example and skipped.
+fn parse_string(
+    input: ParseStream<'_>,
+    key: &str,
+    example: &str,
+    cx: &mut Ctxt,
+) -> syn::Result<Option<LitStr>> {
+    input.parse::<Token![=]>()?;
+    if input.peek(LitStr) {
+        return Ok(Some(input.parse()?));
+    }
+    let value: Expr = input.parse()?;
+    cx.error_spanned_by(
+        value,
+        format!("`{key}` takes a string literal, e.g. `{example}`"),
+    );
+    Ok(None)
 }
 
 /// `= value`.

@@ -2,8 +2,9 @@
 //! that users depend on `signals` alone (not on `inventory`).
 
 use std::any::Any;
-use std::borrow::Borrow;
+use std::borrow::Cow;
 use std::hash::Hash;
+use std::path::{Path, PathBuf};
 
 pub use crate::signal::Registrar;
 pub use inventory;
@@ -30,22 +31,23 @@ pub trait Declared: 'static {
 }
 
 /// How a receiver parameter takes a signal argument of type `T`: by reference
-/// (`&T`, or a borrowed form such as `&str` for a `String`), or, for an
-/// `Option<U>` argument, as `Option<&U>`.
+/// (`&T`), as a borrowed form (`&str` for a `String`, a `Cow<str>` or a `&str`;
+/// `&[U]` for a `Vec<U>`; `&Path` for a `PathBuf`), or, for an `Option<U>`
+/// argument, as `Option<&U>`.
 #[diagnostic::on_unimplemented(
     message = "a receiver parameter of type `{Self}` cannot take this signal argument, which is a `{T}`",
     label = "the argument is a `{T}`",
-    note = "take it as `&{T}` (or a borrowed form such as `&str` for a `String`, `&[U]` for a `Vec<U>`); an `Option<U>` argument can also be taken as `Option<&U>`"
+    note = "take it as `&{T}`, or as a borrowed form (`&str` for a `String`, `&[U]` for a `Vec<U>`, `&Path` for a `PathBuf`); an `Option<U>` argument can also be taken as `Option<&U>`"
 )]
 pub trait Argument<'a, T: ?Sized>: Sized {
     /// Borrows the argument.
     fn from_argument(value: &'a T) -> Self;
 }
 
-impl<'a, T: ?Sized, U: ?Sized + Borrow<T>> Argument<'a, U> for &'a T {
+impl<'a, T: ?Sized> Argument<'a, T> for &'a T {
     #[inline(always)]
-    fn from_argument(value: &'a U) -> Self {
-        value.borrow()
+    fn from_argument(value: &'a T) -> Self {
+        value
     }
 }
 
@@ -53,6 +55,41 @@ impl<'a, T> Argument<'a, Option<T>> for Option<&'a T> {
     #[inline(always)]
     fn from_argument(value: &'a Option<T>) -> Self {
         value.as_ref()
+    }
+}
+
+impl<'a> Argument<'a, String> for &'a str {
+    #[inline(always)]
+    fn from_argument(value: &'a String) -> Self {
+        value
+    }
+}
+
+impl<'a> Argument<'a, Cow<'_, str>> for &'a str {
+    #[inline(always)]
+    fn from_argument(value: &'a Cow<'_, str>) -> Self {
+        value
+    }
+}
+
+impl<'a, 'b> Argument<'a, &'b str> for &'a str {
+    #[inline(always)]
+    fn from_argument(value: &'a &'b str) -> Self {
+        value
+    }
+}
+
+impl<'a, T> Argument<'a, Vec<T>> for &'a [T] {
+    #[inline(always)]
+    fn from_argument(value: &'a Vec<T>) -> Self {
+        value
+    }
+}
+
+impl<'a> Argument<'a, PathBuf> for &'a Path {
+    #[inline(always)]
+    fn from_argument(value: &'a PathBuf) -> Self {
+        value
     }
 }
 
@@ -90,16 +127,28 @@ pub fn outcome<R, O: Returns<R>>(returned: O) -> Outcome<R> {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be a sender of this signal, whose senders are `{S}`",
     label = "expected a `{S}`",
-    note = "give a value of the signal's sender type (or one that converts `Into` it)"
+    note = "give a value of the signal's sender type (a `&str` literal also works for a `String` or `Cow<str>` sender)"
 )]
 pub trait IntoSender<S> {
     /// The sender.
     fn into_sender(self) -> S;
 }
 
-impl<S, T: Into<S>> IntoSender<S> for T {
+impl<S> IntoSender<S> for S {
     fn into_sender(self) -> S {
-        self.into()
+        self
+    }
+}
+
+impl IntoSender<String> for &str {
+    fn into_sender(self) -> String {
+        self.to_owned()
+    }
+}
+
+impl IntoSender<Cow<'static, str>> for &'static str {
+    fn into_sender(self) -> Cow<'static, str> {
+        Cow::Borrowed(self)
     }
 }
 

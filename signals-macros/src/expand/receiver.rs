@@ -26,7 +26,11 @@ pub(crate) fn expand(attr: &ReceiverAttr, function: &ReceiverFn) -> TokenStream 
 /// The adapter and registration of `function` on one signal.
 fn registration(attr: &ReceiverAttr, function: &ReceiverFn, signal: &Path) -> TokenStream {
     let fn_ident = &function.item.sig.ident;
-    let declared = quote_spanned!(signal.span()=> <#signal as ::signals::__private::Declared>);
+    let span = signal.span();
+    let declared = quote_spanned!(span=> <#signal as ::signals::__private::Declared>);
+    let args_ty = quote_spanned!(span=> #declared::Args);
+    let sender_ty = quote_spanned!(span=> #declared::Sender);
+    let response_ty = quote_spanned!(span=> #declared::Response);
     let args = function.params().into_iter().map(|param| {
         let name = param.name.expect("validated: parameters are plain names");
         let source = if name == SENDER_PARAM {
@@ -40,8 +44,12 @@ fn registration(attr: &ReceiverAttr, function: &ReceiverFn, signal: &Path) -> To
     });
     let call = quote!(#fn_ident(#(#args),*));
     let outcome = match function.output() {
-        Some(output) => quote_spanned!(output.span()=> ::signals::__private::outcome(#call)),
-        None => quote_spanned!(fn_ident.span()=> ::signals::__private::outcome(#call)),
+        Some(output) => {
+            quote_spanned!(output.span()=> ::signals::__private::outcome::<#response_ty, _>(#call))
+        }
+        None => {
+            quote_spanned!(fn_ident.span()=> ::signals::__private::outcome::<#response_ty, _>(#call))
+        }
     };
     let name = quote!(::core::concat!(
         ::core::module_path!(),
@@ -55,7 +63,7 @@ fn registration(attr: &ReceiverAttr, function: &ReceiverFn, signal: &Path) -> To
     let (sender_fn, sender) = match &attr.sender {
         Some(value) => (
             quote_spanned! {value.span()=>
-                fn sender() -> #declared::Sender {
+                fn sender() -> #sender_ty {
                     ::signals::__private::sender(#value)
                 }
             },
@@ -79,19 +87,15 @@ fn registration(attr: &ReceiverAttr, function: &ReceiverFn, signal: &Path) -> To
         #[doc(hidden)]
         const _: () = {
             fn call(
-                sender: &#declared::Sender,
-                args: &#declared::Args,
-            ) -> ::signals::__private::Outcome<#declared::Response> {
+                sender: &#sender_ty,
+                args: &#args_ty,
+            ) -> ::signals::__private::Outcome<#response_ty> {
                 let _ = (&sender, &args);
                 #outcome
             }
             #sender_fn
             #retry_fn
-            static ENTRY: ::signals::__private::ReceiverEntry<
-                #declared::Args,
-                #declared::Sender,
-                #declared::Response,
-            > = ::signals::__private::ReceiverEntry {
+            static ENTRY: ::signals::__private::ReceiverEntry<#args_ty, #sender_ty, #response_ty> = ::signals::__private::ReceiverEntry {
                 name: #name,
                 dispatch_uid: #dispatch_uid,
                 sender: #sender,
