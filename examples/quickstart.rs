@@ -1,5 +1,5 @@
-//! The main example: declare signals, connect receivers, send, and see what
-//! happened; then publish Celery events from a receiver, through a broker that
+//! The main example: declare a typed signal with `#[signal]`, register
+//! receivers with `#[receiver]` and at runtime, send, and see what happened; then publish Celery events from a receiver, through a broker that
 //! goes away and comes back. Runs on the embedded (in-memory) default; nothing to
 //! set up.
 //!
@@ -9,22 +9,36 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use signals::events::{EventDispatcher, MemoryTransport, TaskSent as TaskSentEvent};
-use signals::{ConnectOptions, Receiver, ReceiverError, RetryPolicy, Signal};
+use signals::{receiver, signal, ConnectOptions, Receiver, ReceiverError, RetryPolicy, Signal};
 
-/// The arguments of `task_sent`: named and typed.
-pub struct TaskSent {
-    /// The id the task was published under.
-    pub task_id: String,
-    /// How long until the task may run, if it was scheduled.
-    pub eta: Option<Duration>,
+/// Sent when a task is published; the sender is the task's name. Every
+/// receiver returns a line of text.
+#[signal(
+    providing_args = [
+        /// The id the task was published under.
+        task_id: String,
+        /// How long until the task may run, if it was scheduled.
+        eta: Option<Duration>,
+    ],
+    response = String,
+    use_caching,
+)]
+pub static task_published: Signal;
+
+// Registered at link time: live before the first send, no set-up call in main.
+// A receiver takes the arguments it needs, by name.
+#[receiver(task_published)]
+fn audit(sender: &&str, task_id: &str) -> String {
+    format!("audit: {sender} [{task_id}]")
 }
 
-/// Sent when a task is published; the sender is the task's name.
-pub static TASK_SENT: Signal<TaskSent, &'static str, String> =
-    Signal::new("task_sent").with_caching();
-
-fn audit(task: &&'static str, args: &TaskSent) -> String {
-    format!("audit: {task} [{}]", args.task_id)
+// Only for one sender (Celery's `sender="tasks.add"`).
+#[receiver(task_published, sender = "tasks.add")]
+fn add_schedule(eta: Option<&Duration>) -> String {
+    match eta {
+        Some(eta) => format!("tasks.add scheduled in {eta:?}"),
+        None => "tasks.add runs now".to_owned(),
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -32,37 +46,31 @@ fn audit(task: &&'static str, args: &TaskSent) -> String {
 struct MetricsDown;
 
 fn main() {
-    // A plain function for every sender.
-    let _ = TASK_SENT.connect(audit);
-    // A closure for one sender only (Celery's `sender="tasks.add"`).
-    let _ = TASK_SENT.connect_with(
-        |_: &&'static str, args: &TaskSent| match args.eta {
-            Some(eta) => format!("tasks.add scheduled in {eta:?}"),
-            None => "tasks.add runs now".to_owned(),
-        },
-        ConnectOptions::new().sender("tasks.add"),
+    println!(
+        "{} receivers registered at link time",
+        task_published.receiver_count()
     );
     // Connecting again with the same dispatch_uid is ignored: the first one wins.
     for _ in 0..3 {
-        let conn = TASK_SENT.connect_with(
-            |_: &&'static str, _: &TaskSent| "counted once".to_owned(),
+        let conn = task_published.connect_with(
+            |_: &&'static str, _: &TaskPublishedArgs| "counted once".to_owned(),
             ConnectOptions::new().dispatch_uid("counter"),
         );
         println!("connect counter: added = {}", conn.is_added());
     }
     // A weak receiver: gone once its owner is dropped.
-    let owner = Arc::new(|_: &&'static str, _: &TaskSent| "weak listener".to_owned());
-    let _ = TASK_SENT.connect_with(
+    let owner = Arc::new(|_: &&'static str, _: &TaskPublishedArgs| "weak listener".to_owned());
+    let _ = task_published.connect_with(
         Receiver::from_arc(owner.clone()),
         ConnectOptions::new().weak(true),
     );
 
     let send = |task: &'static str, eta| {
-        let args = TaskSent {
+        let args = TaskPublishedArgs {
             task_id: format!("{task}-1"),
             eta,
         };
-        let responses = TASK_SENT.send(task, &args).expect("no receiver fails");
+        let responses = task_published.send(task, &args).expect("no receiver fails");
         println!("send({task}):");
         for (receiver, response) in &responses {
             println!("  {receiver} -> {response}");
@@ -121,12 +129,12 @@ fn main() {
         "flaky receiver succeeded = {ok} after {} attempts",
         attempts.load(std::sync::atomic::Ordering::SeqCst)
     );
-    println!("{:?}", TASK_SENT);
+    println!("{:?}", task_published);
 
     celery_events();
 }
 
-/// The event dispatcher beside the signals: a receiver of `TASK_SENT` publishes
+/// The event dispatcher beside the signals: a receiver of `task_published` publishes
 /// Celery's `task-sent` event, on the embedded in-memory broker.
 fn celery_events() {
     let broker = MemoryTransport::new();
@@ -138,8 +146,8 @@ fn celery_events() {
             .build(),
     );
     let events = dispatcher.clone();
-    let _ = TASK_SENT.connect_with(
-        move |task: &&'static str, args: &TaskSent| {
+    let _ = task_published.connect_with(
+        move |task: &&'static str, args: &TaskPublishedArgs| {
             let event = TaskSentEvent {
                 uuid: args.task_id.clone(),
                 name: (*task).to_owned(),
@@ -154,11 +162,11 @@ fn celery_events() {
     );
     println!("celery events:");
     let sent = |id: &str| {
-        let args = TaskSent {
+        let args = TaskPublishedArgs {
             task_id: id.to_owned(),
             eta: None,
         };
-        let _ = TASK_SENT.send("tasks.add", &args);
+        let _ = task_published.send("tasks.add", &args);
     };
     sent("e1");
     sent("e2"); // the `task` group holds two: both go as one `task.multi` message

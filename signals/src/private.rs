@@ -167,8 +167,10 @@ pub struct ReceiverEntry<A, S, R> {
     pub sender: Option<fn() -> S>,
     /// The retry policy, if any.
     pub retry: Option<fn() -> RetryPolicy>,
-    /// Calls the function with the arguments it asks for.
-    pub call: fn(&S, &A) -> Outcome<R>,
+    /// Makes the receiver: an adapter that calls the function with the
+    /// arguments it asks for. A function item rather than a pointer, so a send
+    /// costs one indirect call per receiver, as for a hand-connected one.
+    pub receiver: fn() -> Receiver<A, S, R>,
 }
 
 /// One `#[receiver]` registration, collected at link time.
@@ -200,8 +202,9 @@ inventory::collect!(Registration);
 
 /// Connects every `#[receiver]` of `signal`: the initializer of a `#[signal]`.
 ///
-/// Link order is not stable, so receivers are connected in the order of their
-/// function paths, which is.
+/// Link order is not stable from one build to the next, so receivers are
+/// connected in the order of their dispatch uids (by default, their function
+/// paths), which is.
 pub fn connect_registered<A, S, R>(
     signal: &'static Signal<A, S, R>,
     registrar: &mut Registrar<'_, A, S, R>,
@@ -211,20 +214,46 @@ pub fn connect_registered<A, S, R>(
     R: 'static,
 {
     let address = signal as *const Signal<A, S, R> as *const ();
-    let mut entries: Vec<&ReceiverEntry<A, S, R>> = inventory::iter::<Registration>
+    // The uid sits next to its entry so that sorting compares strings without
+    // chasing a pointer first.
+    // The uid sits next to its entry so that sorting compares strings without
+    // chasing a pointer first.
+    let mut entries: Vec<(&'static str, &ReceiverEntry<A, S, R>)> = inventory::iter::<Registration>
         .into_iter()
         .filter(|registration| registration.signal == address)
         .filter_map(|registration| registration.entry.downcast_ref())
+        .map(|entry: &ReceiverEntry<A, S, R>| (entry.dispatch_uid, entry))
         .collect();
-    entries.sort_unstable_by(|a, b| a.name.cmp(b.name).then(a.dispatch_uid.cmp(b.dispatch_uid)));
-    for entry in entries {
-        let mut options = ConnectOptions::new().dispatch_uid(entry.dispatch_uid);
-        if let Some(sender) = entry.sender {
-            options = options.sender(sender());
+    entries.sort_unstable_by(|a, b| a.0.cmp(b.0).then_with(|| a.1.name.cmp(b.1.name)));
+    // The first use runs this before anything else is connected, so the only
+    // duplicates are among the entries, and sorting made them neighbours: they
+    // are dropped here instead of letting every connect scan all the others
+    // (quadratic for 10,000 receivers).
+    let fresh = registrar.is_empty();
+    registrar.reserve(entries.len());
+    let mut same_uid: Vec<Option<S>> = Vec::new();
+    let mut previous_uid = None;
+    for (uid, entry) in entries {
+        let sender = entry.sender.map(|sender| sender());
+        if previous_uid != Some(uid) {
+            previous_uid = Some(uid);
+            same_uid.clear();
+        } else if same_uid.contains(&sender) {
+            continue;
+        }
+        same_uid.push(sender.clone());
+        let mut options = ConnectOptions::new().dispatch_uid(uid);
+        if let Some(sender) = sender {
+            options = options.sender(sender);
         }
         if let Some(retry) = entry.retry {
             options = options.retry(retry());
         }
-        let _ = registrar.connect(Receiver::new(entry.call).named(entry.name), options);
+        let receiver = (entry.receiver)().named(entry.name);
+        if fresh {
+            registrar.connect_new(receiver, options);
+        } else {
+            let _ = registrar.connect(receiver, options);
+        }
     }
 }

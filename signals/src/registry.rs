@@ -73,6 +73,16 @@ where
         }
     }
 
+    /// Makes room for `additional` more connections.
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.entries.reserve(additional);
+    }
+
+    /// Whether nothing is connected.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
     /// Drops connections whose weak receiver is gone; true if any were.
     pub(crate) fn purge_dead(&mut self) -> bool {
         let before = self.entries.len();
@@ -91,7 +101,8 @@ where
         R: 'static,
     {
         self.purge_dead();
-        let key = match options.dispatch_uid {
+        let mut options = options;
+        let key = match options.dispatch_uid.take() {
             Some(uid) => Key::Uid(uid),
             None => Key::Receiver(receiver.identity),
         };
@@ -105,6 +116,40 @@ where
                 added: false,
             };
         }
+        self.push(receiver, options, key)
+    }
+
+    /// Connects a receiver known not to be connected yet (no duplicate check, so
+    /// connecting many at once stays linear: see `__private::connect_registered`).
+    pub(crate) fn connect_new(
+        &mut self,
+        receiver: Receiver<A, S, R>,
+        options: ConnectOptions<S>,
+    ) -> Connection
+    where
+        A: 'static,
+        S: 'static,
+        R: 'static,
+    {
+        let mut options = options;
+        let key = match options.dispatch_uid.take() {
+            Some(uid) => Key::Uid(uid),
+            None => Key::Receiver(receiver.identity),
+        };
+        self.push(receiver, options, key)
+    }
+
+    fn push(
+        &mut self,
+        receiver: Receiver<A, S, R>,
+        options: ConnectOptions<S>,
+        key: Key,
+    ) -> Connection
+    where
+        A: 'static,
+        S: 'static,
+        R: 'static,
+    {
         let id = ReceiverId::new(receiver.name, NEXT_ID.fetch_add(1, Ordering::Relaxed));
         let target = match options.retry {
             Some(policy) => Target::Strong(Arc::new(Retrying {

@@ -42,6 +42,23 @@ impl<A: 'static, S: Eq + 'static, R: 'static> Registrar<'_, A, S, R> {
     ) -> Connection {
         self.registry.connect(receiver.into(), options)
     }
+
+    /// Connects a receiver the caller knows is not connected yet, skipping the
+    /// duplicate check (linear in the connections). Only for the link-time
+    /// registration, which deduplicates its own entries first.
+    pub(crate) fn connect_new(&mut self, receiver: Receiver<A, S, R>, options: ConnectOptions<S>) {
+        let _ = self.registry.connect_new(receiver, options);
+    }
+
+    /// Makes room for `additional` more connections.
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.registry.reserve(additional);
+    }
+
+    /// Whether nothing is connected yet.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.registry.is_empty()
+    }
 }
 
 /// Connects a signal's receivers before its first use.

@@ -93,6 +93,9 @@ fn registration(attr: &ReceiverAttr, function: &ReceiverFn, signal: &Path) -> To
                 let _ = (&sender, &args);
                 #outcome
             }
+            fn receiver() -> ::signals::Receiver<#args_ty, #sender_ty, #response_ty> {
+                ::signals::Receiver::new(call)
+            }
             #sender_fn
             #retry_fn
             static ENTRY: ::signals::__private::ReceiverEntry<#args_ty, #sender_ty, #response_ty> = ::signals::__private::ReceiverEntry {
@@ -100,7 +103,7 @@ fn registration(attr: &ReceiverAttr, function: &ReceiverFn, signal: &Path) -> To
                 dispatch_uid: #dispatch_uid,
                 sender: #sender,
                 retry: #retry,
-                call,
+                receiver,
             };
             ::signals::__private::inventory::submit! {
                 ::signals::__private::Registration::new::<#signal>(&#signal, &ENTRY)
