@@ -1,3 +1,4 @@
+#![allow(missing_docs)] // criterion's macros generate undocumented functions
 //! Startup cost of link-time registration, and the per-send cost of
 //! macro-registered receivers against hand-connected ones.
 //!
@@ -11,7 +12,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
-use signals::{receiver, signal, Registrar, Signal};
+use signals::{signal, Registrar, Signal};
 
 /// The signal the 10,000 receivers are registered on.
 #[signal(providing_args = [n: u64])]
