@@ -187,10 +187,11 @@ fn dispatch_uid_dedups_link_time_and_runtime_connects() {
     let responses = deduped
         .send("x", &DedupedArgs { word: "w".into() })
         .unwrap();
-    // Link-time receivers first (ordered by path), then runtime ones.
+    // Link-time receivers first, ordered by dispatch uid ("custom-uid" <
+    // "macros::by_path"), then runtime ones.
     assert_eq!(
         responses.values(),
-        ["link-time by path", "link-time by uid", "runtime"]
+        ["link-time by uid", "link-time by path", "runtime"]
     );
 
     assert!(deduped.disconnect_uid(concat!(module_path!(), "::by_path"), None));
