@@ -17,3 +17,5 @@ cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo test (unit, integration, doc tests)"
 # Release mode: the stress and million-cycle tests run in seconds instead of minutes.
 cargo test --workspace --release
+echo "== cargo doc (warnings are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet

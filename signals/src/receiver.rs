@@ -112,8 +112,9 @@ where
     }
 }
 
-/// What makes two receivers "the same" for deduplication and `disconnect` (see the
-/// [module docs](self)). Opaque: get one from [`IdentifyReceiver`](crate::IdentifyReceiver).
+/// What makes two receivers "the same" for deduplication and `disconnect`: the
+/// `dispatch_uid` if given, otherwise the receiver's identity (its type for a
+/// zero-sized function or closure, its allocation otherwise). Opaque: get one from [`IdentifyReceiver`](crate::IdentifyReceiver).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ReceiverKey(pub(crate) Identity);
 

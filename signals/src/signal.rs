@@ -332,7 +332,7 @@ where
 
     /// Sends to every live receiver for `sender`, whatever some of them do: an error
     /// or a panic is caught, logged through `tracing` (as Django logs "Error calling
-    /// <receiver> in Signal.send_robust() (<error>)") and returned as that
+    /// \<receiver\> in Signal.send_robust() (\<error\>)") and returned as that
     /// receiver's outcome.
     ///
     /// ```
