@@ -44,9 +44,13 @@ mod clock;
 mod dispatcher;
 mod event;
 mod kinds;
+#[cfg(feature = "redis")]
+mod redis;
 mod serializer;
 mod transport;
 
+#[cfg(feature = "redis")]
+pub use self::redis::{RedisConfigError, RedisOptions, RedisTransport};
 pub use buffer::Overflow;
 pub use clock::LamportClock;
 pub use dispatcher::{
