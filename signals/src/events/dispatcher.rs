@@ -560,7 +560,7 @@ impl<Z: Serializer> EventDispatcher<Z> {
         };
         if full {
             // The event is accepted; a flush that fails keeps it buffered.
-            let _ = self.flush(true, true);
+            let _ = self.flush_buffers(true, true, false);
         } else if let Some(callback) = &self.on_send_buffered {
             callback();
         }
@@ -676,6 +676,18 @@ impl<Z: Serializer> EventDispatcher<Z> {
     /// With `buffer_while_offline` off, the first failure is returned and the
     /// unpublished messages stay buffered.
     pub fn flush(&self, errors: bool, groups: bool) -> Result<FlushReport, EventError> {
+        self.flush_buffers(errors, groups, true)
+    }
+
+    /// [`flush`](Self::flush), waiting for the transport to hand everything to
+    /// the broker only if `wait_for_broker`: a group that fills up is published
+    /// without waiting, so a batching transport keeps batching.
+    fn flush_buffers(
+        &self,
+        errors: bool,
+        groups: bool,
+        wait_for_broker: bool,
+    ) -> Result<FlushReport, EventError> {
         let (taken, taken_events) = {
             let mut state = self.state.lock();
             if state.closed {
@@ -715,7 +727,7 @@ impl<Z: Serializer> EventDispatcher<Z> {
                 }
             }
         }
-        let transport_flush = if report.messages > 0 {
+        let transport_flush = if wait_for_broker && report.messages > 0 {
             self.transport.flush()
         } else {
             Ok(())

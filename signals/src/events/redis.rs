@@ -85,8 +85,13 @@ pub enum RedisConfigError {
     },
 }
 
-/// Publishes Celery events to Redis the way kombu does; see the
-/// [module docs](self).
+/// Publishes Celery events to Redis the way kombu does: each message is a kombu
+/// JSON envelope (base64 body, content type and encoding, headers, properties
+/// with delivery info and a uuid4 delivery tag), sent with `PUBLISH` to
+/// `<global_keyprefix>/<db>.<exchange>/<routing_key>`. A background thread sends
+/// the queue in pipelines, in order, and reconnects after a failure without
+/// losing what is queued (at least once); the queue is bounded, and `flush`
+/// waits until it is sent.
 ///
 /// ```no_run
 /// use signals::events::{EventDispatcher, RedisTransport, WorkerOnline};

@@ -1,0 +1,57 @@
+#![allow(missing_docs)] // criterion's macros generate undocumented functions
+//! Events per second from an `EventDispatcher` through the Redis transport into
+//! a real `redis-server` that the benchmark starts on a free loopback port:
+//! one by one, and batched by group (`buffer_group`, 24 per `task.multi`). Each
+//! measured iteration sends 1,000 events and waits until Redis has them all.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use signals::events::{EventDispatcher, LamportClock, RedisTransport, TaskSucceeded};
+
+const BATCH: u64 = 1_000;
+
+fn redis_events(c: &mut Criterion) {
+    let server = support::RedisServer::start();
+    let event = TaskSucceeded {
+        uuid: "d9bd3a2c-6ad4-4c8e-bb3f-0d6a4b3f3f0e".into(),
+        result: "4".into(),
+        runtime: 0.0123,
+    };
+    let mut group = c.benchmark_group("redis_events");
+    group.throughput(Throughput::Elements(BATCH));
+    for (name, grouped) in [("unbuffered", false), ("grouped_24", true)] {
+        let transport = RedisTransport::open(&server.url(0)).expect("valid URL");
+        let mut builder = EventDispatcher::builder(transport)
+            .hostname("bench@localhost")
+            .clock(Arc::new(LamportClock::new()));
+        if grouped {
+            builder = builder.buffer_group(["task"]);
+        }
+        let dispatcher = builder.build();
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                for _ in 0..BATCH {
+                    black_box(dispatcher.send_event(&event).expect("accepted"));
+                }
+                dispatcher.flush(true, true).expect("Redis has them");
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(20);
+    targets = redis_events
+}
+criterion_main!(benches);
