@@ -7,9 +7,10 @@ use std::hash::Hash;
 use std::path::{Path, PathBuf};
 
 pub use crate::signal::Registrar;
+pub use crate::{Receiver, RetryPolicy, Signal};
 pub use inventory;
 
-use crate::{BoxError, ConnectOptions, IntoOutcome, Receiver, RetryPolicy, Signal};
+use crate::{BoxError, ConnectOptions, IntoOutcome};
 
 /// What a receiver adapter returns.
 pub type Outcome<R> = Result<R, BoxError>;

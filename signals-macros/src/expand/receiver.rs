@@ -74,7 +74,7 @@ fn registration(attr: &ReceiverAttr, function: &ReceiverFn, signal: &Path) -> To
     let (retry_fn, retry) = match &attr.retry {
         Some(policy) => (
             quote_spanned! {policy.span()=>
-                fn retry() -> ::signals::RetryPolicy {
+                fn retry() -> ::signals::__private::RetryPolicy {
                     #policy
                 }
             },
@@ -93,8 +93,8 @@ fn registration(attr: &ReceiverAttr, function: &ReceiverFn, signal: &Path) -> To
                 let _ = (&sender, &args);
                 #outcome
             }
-            fn receiver() -> ::signals::Receiver<#args_ty, #sender_ty, #response_ty> {
-                ::signals::Receiver::new(call)
+            fn receiver() -> ::signals::__private::Receiver<#args_ty, #sender_ty, #response_ty> {
+                ::signals::__private::Receiver::new(call)
             }
             #sender_fn
             #retry_fn

@@ -47,7 +47,7 @@ pub(crate) fn expand(attr: &SignalAttr, item: &SignalItem) -> TokenStream {
             quote!(#default_doc #(#field_attrs)* #vis #field: #ty)
         });
     let args_doc = format!("The arguments of the [`{ident}`] signal, one field per argument.");
-    let signal_ty = quote!(::signals::Signal<#args_ident, #sender_ty, #response_ty>);
+    let signal_ty = quote!(::signals::__private::Signal<#args_ident, #sender_ty, #response_ty>);
 
     quote! {
         #(#docs)*
@@ -65,7 +65,7 @@ pub(crate) fn expand(attr: &SignalAttr, item: &SignalItem) -> TokenStream {
             ) {
                 ::signals::__private::connect_registered(&#ident, registrar);
             }
-            ::signals::Signal::new(#name) #caching .with_initializer(connect_registered)
+            ::signals::__private::Signal::new(#name) #caching .with_initializer(connect_registered)
         };
 
         // The type-namespace twin of the static, which `#[receiver]` names to
