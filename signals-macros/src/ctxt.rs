@@ -28,15 +28,19 @@ impl Ctxt {
         self.errors.is_empty()
     }
 
-    /// Every error as `compile_error!` invocations, or `None` if there was none.
+    /// Every error as `compile_error!` invocations, or `Ok` if there was none.
     pub(crate) fn check(self) -> Result<(), TokenStream> {
         if self.errors.is_empty() {
             return Ok(());
         }
-        Err(self
-            .errors
+        Err(self.into_errors())
+    }
+
+    /// Every error as `compile_error!` invocations (nothing if there was none).
+    pub(crate) fn into_errors(self) -> TokenStream {
+        self.errors
             .iter()
             .map(syn::Error::to_compile_error)
-            .collect())
+            .collect()
     }
 }

@@ -29,7 +29,7 @@ pub fn signal(args: TokenStream, item: TokenStream) -> TokenStream {
         Ok(item) => item,
         Err(error) => {
             cx.syn_error(error);
-            return cx.check().err().unwrap_or_default().into();
+            return cx.into_errors().into();
         }
     };
     valid::check_signal(&mut cx, &attr, &item);
@@ -53,24 +53,26 @@ pub fn receiver(args: TokenStream, item: TokenStream) -> TokenStream {
                 item_keyword(&other),
                 "#[receiver] goes on a free function, e.g. `fn on_task_sent(task_id: &TaskId) { ... }`",
             );
-            let mut out = cx.check().err().unwrap_or_default();
-            out.extend(original);
-            return out.into();
+            return keep_item(cx, original);
         }
         Err(error) => {
             cx.syn_error(error);
-            let mut out = cx.check().err().unwrap_or_default();
-            out.extend(original);
-            return out.into();
+            return keep_item(cx, original);
         }
     };
     valid::check_receiver(&mut cx, &attr, &function);
     if !cx.is_clean() || attr.signals.is_empty() {
-        let mut out = cx.check().err().unwrap_or_default();
-        out.extend(original);
-        return out.into();
+        return keep_item(cx, original);
     }
     expand::receiver::expand(&attr, &function).into()
+}
+
+/// The errors followed by the user's item, unchanged: uses of the function
+/// elsewhere still compile, so only the attribute's mistakes are reported.
+fn keep_item(cx: Ctxt, original: proc_macro2::TokenStream) -> TokenStream {
+    let mut out = cx.into_errors();
+    out.extend(original);
+    out.into()
 }
 
 /// The tokens to point at when the item is not a function: its keyword and name.

@@ -100,27 +100,9 @@ pub fn argument<'a, T: ?Sized, P: Argument<'a, T>>(value: &'a T) -> P {
     P::from_argument(value)
 }
 
-/// What a receiver may return for a signal whose receivers return `R`.
-#[diagnostic::on_unimplemented(
-    message = "this receiver returns `{Self}`, which the signal cannot collect",
-    label = "the signal's receivers return `{R}`",
-    note = "return `{R}`, or `Result<{R}, E>` for a receiver that can fail"
-)]
-pub trait Returns<R> {
-    /// The outcome.
-    fn into_outcome(self) -> Outcome<R>;
-}
-
-impl<R, O: IntoOutcome<R>> Returns<R> for O {
-    #[inline(always)]
-    fn into_outcome(self) -> Outcome<R> {
-        IntoOutcome::into_outcome(self)
-    }
-}
-
 /// Turns what a receiver returned into its outcome.
 #[inline(always)]
-pub fn outcome<R, O: Returns<R>>(returned: O) -> Outcome<R> {
+pub fn outcome<R, O: IntoOutcome<R>>(returned: O) -> Outcome<R> {
     returned.into_outcome()
 }
 
@@ -226,11 +208,12 @@ pub fn connect_registered<A, S, R>(
         .map(|entry: &ReceiverEntry<A, S, R>| (entry.dispatch_uid, entry))
         .collect();
     entries.sort_unstable_by(|a, b| a.0.cmp(b.0).then_with(|| a.1.name.cmp(b.1.name)));
-    // The first use runs this before anything else is connected, so the only
-    // duplicates are among the entries, and sorting made them neighbours: they
-    // are dropped here instead of letting every connect scan all the others
-    // (quadratic for 10,000 receivers).
-    let fresh = registrar.is_empty();
+    // The first use runs this before anything else is connected (the
+    // initializer is the signal's first lock), so the only duplicates are among
+    // the entries, and sorting made them neighbours: they are dropped here
+    // instead of letting every connect scan all the others (quadratic for
+    // 10,000 receivers).
+    debug_assert!(registrar.is_empty(), "link-time receivers connect first");
     registrar.reserve(entries.len());
     let mut same_uid: Vec<Option<S>> = Vec::new();
     let mut previous_uid = None;
@@ -250,11 +233,6 @@ pub fn connect_registered<A, S, R>(
         if let Some(retry) = entry.retry {
             options = options.retry(retry());
         }
-        let receiver = (entry.receiver)().named(entry.name);
-        if fresh {
-            registrar.connect_new(receiver, options);
-        } else {
-            let _ = registrar.connect(receiver, options);
-        }
+        registrar.connect_new((entry.receiver)().named(entry.name), options);
     }
 }

@@ -73,6 +73,11 @@ impl fmt::Display for ReceiverId {
 /// let failed: Result<u8, std::io::Error> = Err(std::io::Error::other("no"));
 /// assert!(IntoOutcome::<u8>::into_outcome(failed).is_err());
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "this receiver returns `{Self}`, which the signal cannot collect",
+    label = "the signal's receivers return `{R}`",
+    note = "return `{R}`, or `Result<{R}, E>` for a receiver that can fail"
+)]
 pub trait IntoOutcome<R> {
     /// The outcome as the dispatcher sees it.
     fn into_outcome(self) -> Result<R, BoxError>;

@@ -47,6 +47,17 @@ pub(crate) enum Key {
     Receiver(Identity),
 }
 
+impl Key {
+    /// The key of a connection: its dispatch uid, taken out of `options`, or
+    /// else the receiver's identity.
+    fn of<A, S, R>(receiver: &Receiver<A, S, R>, options: &mut ConnectOptions<S>) -> Self {
+        match options.dispatch_uid.take() {
+            Some(uid) => Key::Uid(uid),
+            None => Key::Receiver(receiver.identity),
+        }
+    }
+}
+
 /// One connection, as the registry keeps it.
 struct Entry<A, S, R> {
     key: Key,
@@ -102,10 +113,7 @@ where
     {
         self.purge_dead();
         let mut options = options;
-        let key = match options.dispatch_uid.take() {
-            Some(uid) => Key::Uid(uid),
-            None => Key::Receiver(receiver.identity),
-        };
+        let key = Key::of(&receiver, &mut options);
         if let Some(existing) = self
             .entries
             .iter()
@@ -132,10 +140,7 @@ where
         R: 'static,
     {
         let mut options = options;
-        let key = match options.dispatch_uid.take() {
-            Some(uid) => Key::Uid(uid),
-            None => Key::Receiver(receiver.identity),
-        };
+        let key = Key::of(&receiver, &mut options);
         self.push(receiver, options, key)
     }
 

@@ -83,6 +83,9 @@ pub enum RedisConfigError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The background thread that sends to Redis could not be started.
+    #[error("cannot start the Redis writer thread: {0}")]
+    WriterThread(#[source] std::io::Error),
 }
 
 /// Publishes Celery events to Redis the way kombu does: each message is a kombu
@@ -168,7 +171,7 @@ impl RedisTransport {
         let worker = std::thread::Builder::new()
             .name("signals-redis-writer".into())
             .spawn(move || writer.run())
-            .map_err(|error| invalid(format!("cannot start the writer thread: {error}")))?;
+            .map_err(RedisConfigError::WriterThread)?;
         Ok(Self {
             shared,
             channel_prefix,
@@ -337,15 +340,13 @@ impl Writer {
         connection: &mut Option<redis::Connection>,
         batch: &[Outgoing],
     ) -> Result<(), String> {
-        if connection.is_none() {
-            *connection = Some(
+        let connection = match connection {
+            Some(connection) => connection,
+            None => connection.insert(
                 self.client
                     .get_connection()
                     .map_err(|error| error.to_string())?,
-            );
-        }
-        let Some(connection) = connection.as_mut() else {
-            return Err("not connected".into());
+            ),
         };
         let mut pipeline = redis::pipe();
         for outgoing in batch {
