@@ -18,6 +18,18 @@ if ! command -v redis-server >/dev/null 2>&1; then
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
 fi
 
+# The Celery interop tests run real Celery (PyPI) from a virtualenv of their own.
+VENV="$PWD/target/celery-venv"
+if ! "$VENV/bin/python" -c 'import celery, kombu, redis' >/dev/null 2>&1 \
+    || ! cmp -s tests/celery/requirements.txt "$VENV/requirements.txt"; then
+    echo "== creating $VENV (Celery from PyPI)"
+    rm -rf "$VENV"
+    python3 -m venv "$VENV"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r tests/celery/requirements.txt
+    cp tests/celery/requirements.txt "$VENV/requirements.txt"
+fi
+export SIGNALS_CELERY_PYTHON="$VENV/bin/python"
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy --all-targets -- -D warnings"

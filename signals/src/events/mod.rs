@@ -44,13 +44,17 @@ mod clock;
 mod dispatcher;
 mod event;
 mod kinds;
+mod receiver;
 #[cfg(feature = "redis")]
 mod redis;
+pub mod remote;
 mod serializer;
 mod transport;
 
 #[cfg(feature = "redis")]
-pub use self::redis::{RedisConfigError, RedisOptions, RedisTransport};
+pub use self::redis::{
+    RedisConfigError, RedisOptions, RedisSubscriber, RedisSubscriberOptions, RedisTransport,
+};
 pub use buffer::Overflow;
 pub use clock::LamportClock;
 pub use dispatcher::{
@@ -63,6 +67,10 @@ pub use event::{
 pub use kinds::{
     CeleryEvent, TaskFailed, TaskReceived, TaskRejected, TaskRetried, TaskRevoked, TaskSent,
     TaskStarted, TaskSucceeded, WorkerHeartbeat, WorkerOffline, WorkerOnline,
+};
+pub use receiver::{
+    CaptureReport, Capturing, Delivery, EventReceiver, EventReceiverBuilder, EventSource,
+    ReceiveError, Received, ReceiverStats, DEFAULT_DEDUP_WINDOW, DEFAULT_MAX_MESSAGE_SIZE,
 };
 pub use serializer::{Json, SerializeError, Serializer};
 pub use transport::{

@@ -1,19 +1,6 @@
 //! The Redis transport: publishes events exactly as kombu 5.x does for Celery
-//! on Redis, so `celery events` and Flower see them.
-//!
-//! # Wire format
-//!
-//! Each message is a kombu envelope, sent with `PUBLISH` to
-//! `<global_keyprefix>/<db>.<exchange>/<routing_key>` (kombu's fanout with
-//! `fanout_patterns`; the `/<db>.` prefix is kombu's `fanout_prefix`):
-//!
-//! ```json
-//! {"body": "<base64 of the event JSON>", "content-encoding": "utf-8",
-//!  "content-type": "application/json", "headers": {"hostname": "w1@host"},
-//!  "properties": {"delivery_mode": 1,
-//!    "delivery_info": {"exchange": "celeryev", "routing_key": "task.started"},
-//!    "priority": 0, "body_encoding": "base64", "delivery_tag": "<uuid4>"}}
-//! ```
+//! on Redis (the envelope and channel of [`super`]), so `celery events` and
+//! Flower see them.
 //!
 //! # Throughput and safety
 //!
@@ -28,16 +15,12 @@
 //! flushes (up to [`RedisOptions::flush_timeout`]).
 
 use std::collections::VecDeque;
-use std::hash::{BuildHasher, Hasher, RandomState};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
-
-use super::serializer::{Json, Serializer};
-use super::transport::{DeliveryMode, Message, Transport, TransportError};
+use super::{channel_prefix, envelope, mask_password};
+use crate::events::transport::{Message, Transport, TransportError};
 
 /// Options of a [`RedisTransport`], as kombu's transport options.
 #[derive(Clone, Debug)]
@@ -55,6 +38,13 @@ pub struct RedisOptions {
     pub flush_timeout: Duration,
     /// The first wait before reconnecting; doubled up to 2 s (default 100 ms).
     pub reconnect_delay: Duration,
+    /// Hold each message until `PUBLISH` reaches at least this many subscribers
+    /// (default 0, kombu's fire-and-forget). Redis pub/sub keeps nothing for
+    /// absent subscribers; with 1, events wait (bounded by `capacity`) while
+    /// the monitor restarts instead of being lost. With a subscriber that
+    /// removes redeliveries ([`EventReceiver`](crate::events::EventReceiver)
+    /// does, by delivery tag), delivery is exactly once.
+    pub min_subscribers: usize,
 }
 
 impl Default for RedisOptions {
@@ -66,6 +56,7 @@ impl Default for RedisOptions {
             batch: 512,
             flush_timeout: Duration::from_secs(10),
             reconnect_delay: Duration::from_millis(100),
+            min_subscribers: 0,
         }
     }
 }
@@ -83,9 +74,9 @@ pub enum RedisConfigError {
         /// What is wrong with it.
         reason: String,
     },
-    /// The background thread that sends to Redis could not be started.
-    #[error("cannot start the Redis writer thread: {0}")]
-    WriterThread(#[source] std::io::Error),
+    /// The background thread that talks to Redis could not be started.
+    #[error("cannot start the Redis background thread: {0}")]
+    Thread(#[source] std::io::Error),
 }
 
 /// Publishes Celery events to Redis the way kombu does: each message is a kombu
@@ -151,11 +142,8 @@ impl RedisTransport {
             reason,
         };
         let client = redis::Client::open(url).map_err(|error| invalid(error.to_string()))?;
-        let db = database_of(url).map_err(invalid)?;
-        let mut channel_prefix = options.global_keyprefix.clone();
-        if options.fanout_prefix {
-            channel_prefix.push_str(&format!("/{db}."));
-        }
+        let channel_prefix = channel_prefix(url, &options.global_keyprefix, options.fanout_prefix)
+            .map_err(invalid)?;
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             work: Condvar::new(),
@@ -167,11 +155,12 @@ impl RedisTransport {
             url: mask_password(url),
             batch: options.batch.max(1),
             reconnect_delay: options.reconnect_delay,
+            min_subscribers: options.min_subscribers,
         };
         let worker = std::thread::Builder::new()
             .name("signals-redis-writer".into())
             .spawn(move || writer.run())
-            .map_err(RedisConfigError::WriterThread)?;
+            .map_err(RedisConfigError::Thread)?;
         Ok(Self {
             shared,
             channel_prefix,
@@ -204,7 +193,7 @@ impl Transport for RedisTransport {
     fn publish(&self, message: &Message<'_>) -> Result<(), TransportError> {
         let outgoing = Outgoing {
             channel: self.channel(message.exchange, message.routing_key),
-            envelope: envelope(message)?,
+            envelope: envelope::encode(message)?,
         };
         let mut state = self.shared.lock();
         if state.queue.len() + state.in_flight >= self.options.capacity {
@@ -279,6 +268,16 @@ struct Writer {
     url: String,
     batch: usize,
     reconnect_delay: Duration,
+    min_subscribers: usize,
+}
+
+/// How a pipeline went.
+enum Sent {
+    /// Every message was published (to enough subscribers).
+    All,
+    /// The first `heard` messages were; the one after reached too few
+    /// subscribers.
+    Unheard { heard: usize, subscribers: i64 },
 }
 
 impl Writer {
@@ -302,19 +301,32 @@ impl Writer {
                 state.in_flight = n;
                 state.queue.drain(..n).collect()
             };
-            match self.send(&mut connection, &batch) {
-                Ok(()) => {
+            let failure = match self.send(&mut connection, &batch) {
+                Ok(Sent::All) => None,
+                Ok(Sent::Unheard { heard, subscribers }) => Some((
+                    heard,
+                    format!(
+                        "PUBLISH reached {subscribers} subscribers of the {} required",
+                        self.min_subscribers
+                    ),
+                )),
+                Err(error) => {
+                    connection = None;
+                    Some((0, error))
+                }
+            };
+            match failure {
+                None => {
                     delay = self.reconnect_delay;
                     let mut state = self.shared.lock();
                     state.in_flight = 0;
                     state.last_error = None;
                 }
-                Err(error) => {
-                    connection = None;
+                Some((heard, error)) => {
                     tracing::warn!(url = %self.url, %error, "Redis publish failed; will retry");
                     let mut state = self.shared.lock();
                     // Back to the front, in order: nothing queued is lost.
-                    for outgoing in batch.into_iter().rev() {
+                    for outgoing in batch.into_iter().skip(heard).rev() {
                         state.queue.push_front(outgoing);
                     }
                     state.in_flight = 0;
@@ -339,7 +351,7 @@ impl Writer {
         &self,
         connection: &mut Option<redis::Connection>,
         batch: &[Outgoing],
-    ) -> Result<(), String> {
+    ) -> Result<Sent, String> {
         let connection = match connection {
             Some(connection) => connection,
             None => connection.insert(
@@ -350,156 +362,30 @@ impl Writer {
         };
         let mut pipeline = redis::pipe();
         for outgoing in batch {
-            pipeline
+            let command = pipeline
                 .cmd("PUBLISH")
                 .arg(&outgoing.channel)
-                .arg(&outgoing.envelope)
-                .ignore();
+                .arg(&outgoing.envelope);
+            if self.min_subscribers == 0 {
+                command.ignore();
+            }
         }
-        pipeline
-            .query::<()>(connection)
-            .map_err(|error| error.to_string())
-    }
-}
-
-/// The kombu envelope of `message`.
-fn envelope(message: &Message<'_>) -> Result<Vec<u8>, TransportError> {
-    #[derive(Serialize)]
-    struct Envelope<'a> {
-        body: String,
-        #[serde(rename = "content-encoding")]
-        content_encoding: &'a str,
-        #[serde(rename = "content-type")]
-        content_type: &'a str,
-        headers: Headers<'a>,
-        properties: Properties<'a>,
-    }
-    struct Headers<'a>(&'a [(&'a str, &'a str)]);
-    impl Serialize for Headers<'_> {
-        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-            serializer.collect_map(self.0.iter().map(|(key, value)| (key, value)))
+        if self.min_subscribers == 0 {
+            pipeline
+                .query::<()>(connection)
+                .map_err(|error| error.to_string())?;
+            return Ok(Sent::All);
         }
-    }
-    #[derive(Serialize)]
-    struct Properties<'a> {
-        delivery_mode: u8,
-        delivery_info: DeliveryInfo<'a>,
-        priority: u8,
-        body_encoding: &'a str,
-        delivery_tag: String,
-    }
-    #[derive(Serialize)]
-    struct DeliveryInfo<'a> {
-        exchange: &'a str,
-        routing_key: &'a str,
-    }
-
-    use base64::Engine as _;
-    let envelope = Envelope {
-        body: base64::engine::general_purpose::STANDARD.encode(message.body),
-        content_encoding: message.content_encoding,
-        content_type: message.content_type,
-        headers: Headers(message.headers),
-        properties: Properties {
-            delivery_mode: match message.delivery_mode {
-                DeliveryMode::Transient => 1,
-                DeliveryMode::Persistent => 2,
+        let reached: Vec<i64> = pipeline
+            .query(connection)
+            .map_err(|error| error.to_string())?;
+        let required = self.min_subscribers as i64;
+        Ok(match reached.iter().position(|&n| n < required) {
+            None => Sent::All,
+            Some(heard) => Sent::Unheard {
+                heard,
+                subscribers: reached[heard],
             },
-            delivery_info: DeliveryInfo {
-                exchange: message.exchange,
-                routing_key: message.routing_key,
-            },
-            priority: 0,
-            body_encoding: "base64",
-            delivery_tag: uuid4(),
-        },
-    };
-    let mut out = Vec::with_capacity(message.body.len() * 4 / 3 + 320);
-    Json.write(&envelope, &mut out)
-        .map_err(|error| TransportError::Refused(error.to_string()))?;
-    Ok(out)
-}
-
-/// A random (version 4) UUID, as kombu's delivery tags are.
-fn uuid4() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    thread_local! {
-        static SEED: RandomState = RandomState::new();
-    }
-    let (high, low) = SEED.with(|seed| {
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let mut a = seed.build_hasher();
-        a.write_u64(n);
-        let mut b = seed.build_hasher();
-        b.write_u64(!n);
-        (a.finish(), b.finish())
-    });
-    let high = (high & !0xF000) | 0x4000; // version 4
-    let low = (low & !(0b11 << 62)) | (0b10 << 62); // RFC 4122 variant
-    format!(
-        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-        high >> 32,
-        (high >> 16) & 0xFFFF,
-        high & 0xFFFF,
-        low >> 48,
-        low & 0xFFFF_FFFF_FFFF
-    )
-}
-
-/// The database number in a `redis://` URL's path (0 when absent).
-fn database_of(url: &str) -> Result<u32, String> {
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let path = rest.split_once('/').map_or("", |(_, path)| path);
-    let db = path.split(['?', '#']).next().unwrap_or("");
-    if db.is_empty() {
-        return Ok(0);
-    }
-    db.parse()
-        .map_err(|_| format!("the database `{db}` is not a number"))
-}
-
-/// `url` with its password, if any, replaced by `***`.
-fn mask_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let Some((credentials, host)) = rest.split_once('@') else {
-        return url.to_owned();
-    };
-    let user = credentials
-        .split_once(':')
-        .map_or(credentials, |(user, _)| user);
-    if credentials.contains(':') {
-        format!("{scheme}://{user}:***@{host}")
-    } else {
-        format!("{scheme}://***@{host}")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn database_and_password_masking() {
-        assert_eq!(database_of("redis://127.0.0.1:6379/3"), Ok(3));
-        assert_eq!(database_of("redis://127.0.0.1:6379"), Ok(0));
-        assert!(database_of("redis://127.0.0.1/x").is_err());
-        assert_eq!(
-            mask_password("redis://user:hunter2@host:1/0"),
-            "redis://user:***@host:1/0"
-        );
-        assert_eq!(mask_password("redis://:hunter2@host"), "redis://:***@host");
-        assert_eq!(mask_password("redis://host:1"), "redis://host:1");
-    }
-
-    #[test]
-    fn delivery_tags_are_version_4_uuids() {
-        let a = uuid4();
-        let b = uuid4();
-        assert_ne!(a, b);
-        assert_eq!(a.len(), 36);
-        assert_eq!(&a[14..15], "4");
-        assert!(matches!(&a[19..20], "8" | "9" | "a" | "b"), "{a}");
+        })
     }
 }

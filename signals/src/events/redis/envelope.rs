@@ -1,0 +1,210 @@
+//! kombu's Redis message envelope: what the transport writes, what the
+//! subscriber reads (`celery-wire.md` E).
+
+use std::hash::{BuildHasher, Hasher, RandomState};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+
+use crate::events::receiver::{Delivery, ReceiveError};
+use crate::events::serializer::{Json, Serializer};
+use crate::events::transport::{DeliveryMode, Message, TransportError};
+
+/// The kombu envelope of `message`, as JSON text.
+pub(super) fn encode(message: &Message<'_>) -> Result<Vec<u8>, TransportError> {
+    #[derive(Serialize)]
+    struct Envelope<'a> {
+        body: String,
+        #[serde(rename = "content-encoding")]
+        content_encoding: &'a str,
+        #[serde(rename = "content-type")]
+        content_type: &'a str,
+        headers: Headers<'a>,
+        properties: Properties<'a>,
+    }
+    struct Headers<'a>(&'a [(&'a str, &'a str)]);
+    impl Serialize for Headers<'_> {
+        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            serializer.collect_map(self.0.iter().map(|(key, value)| (key, value)))
+        }
+    }
+    #[derive(Serialize)]
+    struct Properties<'a> {
+        delivery_mode: u8,
+        delivery_info: DeliveryInfo<'a>,
+        priority: u8,
+        body_encoding: &'a str,
+        delivery_tag: String,
+    }
+    #[derive(Serialize)]
+    struct DeliveryInfo<'a> {
+        exchange: &'a str,
+        routing_key: &'a str,
+    }
+
+    let envelope = Envelope {
+        body: base64::engine::general_purpose::STANDARD.encode(message.body),
+        content_encoding: message.content_encoding,
+        content_type: message.content_type,
+        headers: Headers(message.headers),
+        properties: Properties {
+            delivery_mode: match message.delivery_mode {
+                DeliveryMode::Transient => 1,
+                DeliveryMode::Persistent => 2,
+            },
+            delivery_info: DeliveryInfo {
+                exchange: message.exchange,
+                routing_key: message.routing_key,
+            },
+            priority: 0,
+            body_encoding: "base64",
+            delivery_tag: uuid4(),
+        },
+    };
+    let mut out = Vec::with_capacity(message.body.len() * 4 / 3 + 320);
+    Json.write(&envelope, &mut out)
+        .map_err(|error| TransportError::Refused(error.to_string()))?;
+    Ok(out)
+}
+
+/// Opens a kombu envelope (as kombu's `Channel._get` and `Message` do): the
+/// body is base64-decoded when `properties.body_encoding` says so; a
+/// `delivery_tag` is required, as kombu requires it.
+pub(crate) fn decode(payload: &[u8]) -> Result<Delivery, ReceiveError> {
+    #[derive(Deserialize)]
+    struct Envelope {
+        body: Option<String>,
+        #[serde(rename = "content-encoding")]
+        content_encoding: Option<String>,
+        #[serde(rename = "content-type")]
+        content_type: Option<String>,
+        #[serde(default)]
+        properties: Properties,
+    }
+    #[derive(Default, Deserialize)]
+    struct Properties {
+        body_encoding: Option<String>,
+        delivery_tag: Option<String>,
+        #[serde(default)]
+        delivery_info: DeliveryInfo,
+    }
+    #[derive(Default, Deserialize)]
+    struct DeliveryInfo {
+        routing_key: Option<String>,
+    }
+
+    let envelope: Envelope = serde_json::from_slice(payload)
+        .map_err(|error| ReceiveError::json("the kombu envelope", error))?;
+    let body = envelope
+        .body
+        .ok_or_else(|| ReceiveError::Malformed("the envelope has no `body`".into()))?;
+    let delivery_tag = envelope.properties.delivery_tag.ok_or_else(|| {
+        ReceiveError::Malformed("the envelope has no `properties.delivery_tag`".into())
+    })?;
+    let body = match envelope.properties.body_encoding.as_deref() {
+        None => body.into_bytes(),
+        Some("base64") => base64::engine::general_purpose::STANDARD
+            .decode(body.as_bytes())
+            .map_err(|error| ReceiveError::Malformed(format!("the body is not base64: {error}")))?,
+        Some(other) => {
+            return Err(ReceiveError::Unsupported(format!(
+                "body encoding `{other}`"
+            )))
+        }
+    };
+    Ok(Delivery {
+        routing_key: envelope
+            .properties
+            .delivery_info
+            .routing_key
+            .unwrap_or_default(),
+        content_type: envelope.content_type.unwrap_or_default(),
+        content_encoding: envelope.content_encoding.unwrap_or_default(),
+        delivery_tag: Some(delivery_tag),
+        body,
+    })
+}
+
+/// A random (version 4) UUID, as kombu's delivery tags are.
+fn uuid4() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    thread_local! {
+        static SEED: RandomState = RandomState::new();
+    }
+    let (high, low) = SEED.with(|seed| {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let mut a = seed.build_hasher();
+        a.write_u64(n);
+        let mut b = seed.build_hasher();
+        b.write_u64(!n);
+        (a.finish(), b.finish())
+    });
+    let high = (high & !0xF000) | 0x4000; // version 4
+    let low = (low & !(0b11 << 62)) | (0b10 << 62); // RFC 4122 variant
+    format!(
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        high >> 32,
+        (high >> 16) & 0xFFFF,
+        high & 0xFFFF,
+        low >> 48,
+        low & 0xFFFF_FFFF_FFFF
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delivery_tags_are_version_4_uuids() {
+        let a = uuid4();
+        let b = uuid4();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 36);
+        assert_eq!(&a[14..15], "4");
+        assert!(matches!(&a[19..20], "8" | "9" | "a" | "b"), "{a}");
+    }
+
+    #[test]
+    fn an_encoded_envelope_decodes_to_the_same_message() {
+        let message = Message {
+            exchange: "celeryev",
+            routing_key: "task.multi",
+            body: br#"[{"type": "task-started"}]"#,
+            content_type: "application/json",
+            content_encoding: "utf-8",
+            headers: &[("hostname", "w@h")],
+            delivery_mode: DeliveryMode::Transient,
+        };
+        let delivery = decode(&encode(&message).unwrap()).unwrap();
+        assert_eq!(delivery.routing_key, "task.multi");
+        assert_eq!(delivery.content_type, "application/json");
+        assert_eq!(delivery.body, message.body);
+        assert_eq!(delivery.delivery_tag.unwrap().len(), 36);
+    }
+
+    #[test]
+    fn broken_envelopes_are_typed_errors() {
+        let not_json = decode(b"\xff{").unwrap_err();
+        assert!(
+            matches!(not_json, ReceiveError::NotJson { .. }),
+            "{not_json}"
+        );
+        let no_tag = decode(br#"{"body": "e30=", "properties": {}}"#).unwrap_err();
+        assert!(matches!(no_tag, ReceiveError::Malformed(_)), "{no_tag}");
+        let bad_base64 = decode(
+            br#"{"body": "!!", "properties": {"body_encoding": "base64", "delivery_tag": "t"}}"#,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(bad_base64, ReceiveError::Malformed(_)),
+            "{bad_base64}"
+        );
+        let wrong_shape = decode(br#"{"body": 5}"#).unwrap_err();
+        assert!(
+            matches!(wrong_shape, ReceiveError::Malformed(_)),
+            "{wrong_shape}"
+        );
+    }
+}

@@ -1,0 +1,100 @@
+//! Celery events over Redis, as kombu 5.x carries them: [`RedisTransport`]
+//! publishes, [`RedisSubscriber`] follows them for an
+//! [`EventReceiver`](crate::events::EventReceiver).
+//!
+//! # Wire format
+//!
+//! Each message is a kombu envelope, sent with `PUBLISH` to
+//! `<global_keyprefix>/<db>.<exchange>/<routing_key>` (kombu's fanout with
+//! `fanout_patterns`; the `/<db>.` prefix is kombu's `fanout_prefix`):
+//!
+//! ```json
+//! {"body": "<base64 of the event JSON>", "content-encoding": "utf-8",
+//!  "content-type": "application/json", "headers": {"hostname": "w1@host"},
+//!  "properties": {"delivery_mode": 1,
+//!    "delivery_info": {"exchange": "celeryev", "routing_key": "task.started"},
+//!    "priority": 0, "body_encoding": "base64", "delivery_tag": "<uuid4>"}}
+//! ```
+//!
+//! A subscriber sends `PSUBSCRIBE <global_keyprefix>/<db>.<exchange>/<pattern>`,
+//! the routing-key pattern with `#` turned into Redis's `*` (kombu's
+//! `_queue_bind`).
+
+mod envelope;
+mod subscriber;
+mod transport;
+
+pub use subscriber::{RedisSubscriber, RedisSubscriberOptions};
+pub use transport::{RedisConfigError, RedisOptions, RedisTransport};
+
+/// What every channel of this connection starts with: `<global_keyprefix>`,
+/// then `/<db>.` with kombu's `fanout_prefix`.
+fn channel_prefix(
+    url: &str,
+    global_keyprefix: &str,
+    fanout_prefix: bool,
+) -> Result<String, String> {
+    let mut prefix = global_keyprefix.to_owned();
+    if fanout_prefix {
+        prefix.push_str(&format!("/{}.", database_of(url)?));
+    }
+    Ok(prefix)
+}
+
+/// The database number in a `redis://` URL's path (0 when absent).
+pub(crate) fn database_of(url: &str) -> Result<u32, String> {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let path = rest.split_once('/').map_or("", |(_, path)| path);
+    let db = path.split(['?', '#']).next().unwrap_or("");
+    if db.is_empty() {
+        return Ok(0);
+    }
+    db.parse()
+        .map_err(|_| format!("the database `{db}` is not a number"))
+}
+
+/// `url` with its password, if any, replaced by `***`.
+pub(crate) fn mask_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((credentials, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
+    let user = credentials
+        .split_once(':')
+        .map_or(credentials, |(user, _)| user);
+    if credentials.contains(':') {
+        format!("{scheme}://{user}:***@{host}")
+    } else {
+        format!("{scheme}://***@{host}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_and_password_masking() {
+        assert_eq!(database_of("redis://127.0.0.1:6379/3"), Ok(3));
+        assert_eq!(database_of("redis://127.0.0.1:6379"), Ok(0));
+        assert!(database_of("redis://127.0.0.1/x").is_err());
+        assert_eq!(
+            mask_password("redis://user:hunter2@host:1/0"),
+            "redis://user:***@host:1/0"
+        );
+        assert_eq!(mask_password("redis://:hunter2@host"), "redis://:***@host");
+        assert_eq!(mask_password("redis://host:1"), "redis://host:1");
+    }
+
+    #[test]
+    fn channel_prefixes_follow_kombu() {
+        assert_eq!(channel_prefix("redis://h/2", "", true).unwrap(), "/2.");
+        assert_eq!(
+            channel_prefix("redis://h/2", "app:", true).unwrap(),
+            "app:/2."
+        );
+        assert_eq!(channel_prefix("redis://h/2", "", false).unwrap(), "");
+    }
+}

@@ -1,0 +1,343 @@
+//! Following Celery events on Redis: a pattern subscription on the event
+//! exchange's fanout channels, kept alive across broker restarts.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::{channel_prefix, envelope, mask_password, RedisConfigError};
+use crate::events::receiver::{Delivery, EventSource, ReceiveError};
+
+/// Options of a [`RedisSubscriber`].
+#[derive(Clone, Debug)]
+pub struct RedisSubscriberOptions {
+    /// The event exchange (Celery's `event_exchange`, default `celeryev`).
+    pub exchange: String,
+    /// The routing-key pattern, AMQP style (`#` for every event, the default;
+    /// `task.#` for task events). As in kombu, `#` becomes Redis's `*`, which
+    /// matches across dots. Grouped events arrive as `<group>.multi`.
+    pub routing_key: String,
+    /// kombu's `fanout_prefix` (default `true`: `/<db>.`).
+    pub fanout_prefix: bool,
+    /// kombu's `global_keyprefix` (default empty).
+    pub global_keyprefix: String,
+    /// The first wait before reconnecting; doubled up to 2 s (default 100 ms).
+    pub reconnect_delay: Duration,
+    /// How many messages may wait for the receiver before the subscriber stops
+    /// reading from Redis (default 65,536).
+    pub backlog: usize,
+}
+
+impl Default for RedisSubscriberOptions {
+    fn default() -> Self {
+        Self {
+            exchange: "celeryev".into(),
+            routing_key: "#".into(),
+            fanout_prefix: true,
+            global_keyprefix: String::new(),
+            reconnect_delay: Duration::from_millis(100),
+            backlog: 65_536,
+        }
+    }
+}
+
+/// Follows the Celery events published on a Redis server: sends
+/// `PSUBSCRIBE <global_keyprefix>/<db>.celeryev/<pattern>` (as kombu's
+/// consumer does) and hands each message to an
+/// [`EventReceiver`](crate::events::EventReceiver) as an [`EventSource`].
+///
+/// A background thread reads the subscription; when the connection fails it
+/// reports a [`ReceiveError::Source`], reconnects with a backoff and subscribes
+/// again. Redis pub/sub does not keep messages for absent subscribers: what is
+/// published while the subscriber is away is not seen (a
+/// [`RedisTransport`](super::RedisTransport) with
+/// [`min_subscribers`](super::RedisOptions::min_subscribers) holds its events
+/// until someone listens).
+///
+/// ```no_run
+/// use signals::events::{EventReceiver, RedisSubscriber};
+///
+/// let mut events = RedisSubscriber::open("redis://127.0.0.1:6379/0")?;
+/// let receiver = EventReceiver::builder()
+///     .handler("*", |event| println!("{:?}: {:?}", event.kind(), event.fields()))
+///     .build();
+/// receiver.capture(&mut events, Some(10), None);
+/// # Ok::<(), signals::events::RedisConfigError>(())
+/// ```
+pub struct RedisSubscriber {
+    pattern: String,
+    url: String,
+    messages: Receiver<Result<Vec<u8>, String>>,
+    shared: Arc<Shared>,
+    reader: Option<JoinHandle<()>>,
+}
+
+struct Shared {
+    stop: AtomicBool,
+    /// How many times the subscription was confirmed, and whether it is now.
+    state: Mutex<(u64, bool)>,
+    changed: Condvar,
+}
+
+impl RedisSubscriber {
+    /// Subscribes to every event on `url` (`redis://[:password@]host[:port][/db]`).
+    pub fn open(url: &str) -> Result<Self, RedisConfigError> {
+        Self::with_options(url, RedisSubscriberOptions::default())
+    }
+
+    /// Subscribes with `options`.
+    pub fn with_options(
+        url: &str,
+        options: RedisSubscriberOptions,
+    ) -> Result<Self, RedisConfigError> {
+        let invalid = |reason: String| RedisConfigError::InvalidUrl {
+            url: mask_password(url),
+            reason,
+        };
+        let client = redis::Client::open(url).map_err(|error| invalid(error.to_string()))?;
+        let prefix = channel_prefix(url, &options.global_keyprefix, options.fanout_prefix)
+            .map_err(invalid)?;
+        let pattern = format!(
+            "{prefix}{}/{}",
+            options.exchange,
+            options.routing_key.replace('#', "*")
+        );
+        let shared = Arc::new(Shared {
+            stop: AtomicBool::new(false),
+            state: Mutex::new((0, false)),
+            changed: Condvar::new(),
+        });
+        let (sender, messages) = mpsc::sync_channel(options.backlog.max(1));
+        let reader = Reader {
+            client,
+            pattern: pattern.clone(),
+            url: mask_password(url),
+            reconnect_delay: options.reconnect_delay,
+            shared: shared.clone(),
+            messages: sender,
+        };
+        let reader = std::thread::Builder::new()
+            .name("signals-redis-subscriber".into())
+            .spawn(move || reader.run())
+            .map_err(RedisConfigError::Thread)?;
+        Ok(Self {
+            pattern,
+            url: mask_password(url),
+            messages,
+            shared,
+            reader: Some(reader),
+        })
+    }
+
+    /// The pattern subscribed to, e.g. `/0.celeryev/*`.
+    pub fn pattern(&self) -> &str {
+        &self.pattern
+    }
+
+    /// Whether the subscription is active now.
+    pub fn is_subscribed(&self) -> bool {
+        self.lock().1
+    }
+
+    /// How many times the subscription was made (1 + reconnections).
+    pub fn subscriptions(&self) -> u64 {
+        self.lock().0
+    }
+
+    /// Waits up to `timeout` until the subscription is active (events published
+    /// before that are not seen); `true` if it is.
+    pub fn wait_subscribed(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.lock();
+        while !state.1 {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                return false;
+            };
+            state = self
+                .shared
+                .changed
+                .wait_timeout(state, left)
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .0;
+        }
+        true
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, (u64, bool)> {
+        self.shared
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl EventSource for RedisSubscriber {
+    fn next_delivery(
+        &mut self,
+        timeout: Duration,
+        max_size: usize,
+    ) -> Result<Option<Delivery>, ReceiveError> {
+        let payload = match self.messages.recv_timeout(timeout) {
+            Ok(Ok(payload)) => payload,
+            Ok(Err(error)) => return Err(ReceiveError::Source(error)),
+            Err(RecvTimeoutError::Timeout) => return Ok(None),
+            Err(RecvTimeoutError::Disconnected) => {
+                return Err(ReceiveError::Source(format!(
+                    "the subscriber thread for {} ended",
+                    self.url
+                )))
+            }
+        };
+        // The envelope is a third larger than the body (base64) plus ~300 bytes.
+        let envelope_limit = max_size.saturating_mul(4) / 3 + 1024;
+        if payload.len() > envelope_limit {
+            return Err(ReceiveError::TooLarge {
+                size: payload.len(),
+                limit: envelope_limit,
+            });
+        }
+        envelope::decode(&payload).map(Some)
+    }
+}
+
+impl std::fmt::Debug for RedisSubscriber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisSubscriber")
+            .field("url", &self.url)
+            .field("pattern", &self.pattern)
+            .field("subscribed", &self.is_subscribed())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for RedisSubscriber {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Release);
+        // Unblocks a reader waiting for room in a full backlog.
+        while self.messages.try_recv().is_ok() {}
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+    }
+}
+
+/// The thread that reads the subscription.
+struct Reader {
+    client: redis::Client,
+    pattern: String,
+    /// For errors, password masked.
+    url: String,
+    reconnect_delay: Duration,
+    shared: Arc<Shared>,
+    messages: SyncSender<Result<Vec<u8>, String>>,
+}
+
+impl Reader {
+    /// How often a blocked read wakes to see whether the subscriber was dropped.
+    /// Long enough that a message is never cut by it.
+    const WAKE: Duration = Duration::from_millis(500);
+
+    fn run(self) {
+        let mut delay = self.reconnect_delay;
+        while !self.stopped() {
+            let error = match self.subscribe() {
+                Ok(connection) => {
+                    delay = self.reconnect_delay;
+                    self.set_subscribed(true);
+                    let error = self.read(connection);
+                    self.set_subscribed(false);
+                    error
+                }
+                Err(error) => error,
+            };
+            let Some(error) = error else { return };
+            if !self.deliver(Err(format!("{}: {error}", self.url))) {
+                return;
+            }
+            let until = Instant::now() + delay;
+            while Instant::now() < until && !self.stopped() {
+                std::thread::sleep(Duration::from_millis(20).min(delay));
+            }
+            delay = (delay * 2).min(Duration::from_secs(2));
+        }
+    }
+
+    fn subscribe(&self) -> Result<redis::Connection, Option<String>> {
+        let mut connection = self
+            .client
+            .get_connection_with_timeout(Duration::from_secs(5))
+            .map_err(|error| Some(error.to_string()))?;
+        let command = redis::cmd("PSUBSCRIBE")
+            .arg(&self.pattern)
+            .get_packed_command();
+        connection
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .and_then(|()| connection.send_packed_command(&command))
+            .and_then(|()| connection.recv_response())
+            .map_err(|error| Some(error.to_string()))?;
+        connection
+            .set_read_timeout(Some(Self::WAKE))
+            .map_err(|error| Some(error.to_string()))?;
+        Ok(connection)
+    }
+
+    /// Reads until the connection fails (`Some(error)`) or the subscriber is
+    /// dropped (`None`).
+    fn read(&self, mut connection: redis::Connection) -> Option<String> {
+        loop {
+            if self.stopped() {
+                return None;
+            }
+            match connection.recv_response() {
+                Ok(value) => {
+                    if let Some(message) = redis::Msg::from_owned_value(value) {
+                        if !self.deliver(Ok(message.get_payload_bytes().to_vec())) {
+                            return None;
+                        }
+                    }
+                }
+                Err(error) if error.is_timeout() => {}
+                Err(error) => return Some(error.to_string()),
+            }
+        }
+    }
+
+    /// Queues for the receiver, waiting while the backlog is full; `false`
+    /// once the subscriber is gone.
+    fn deliver(&self, message: Result<Vec<u8>, String>) -> bool {
+        let mut message = message;
+        loop {
+            match self.messages.try_send(message) {
+                Ok(()) => return true,
+                Err(mpsc::TrySendError::Disconnected(_)) => return false,
+                Err(mpsc::TrySendError::Full(back)) => {
+                    if self.stopped() {
+                        return false;
+                    }
+                    message = back;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+        }
+    }
+
+    fn stopped(&self) -> bool {
+        self.shared.stop.load(Ordering::Acquire)
+    }
+
+    fn set_subscribed(&self, subscribed: bool) {
+        let mut state = self
+            .shared
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if subscribed {
+            state.0 += 1;
+        }
+        state.1 = subscribed;
+        drop(state);
+        self.shared.changed.notify_all();
+    }
+}
