@@ -521,7 +521,8 @@ impl EventReceiver {
                     }
                 }
                 Err(error) => {
-                    if matches!(error, ReceiveError::TooLarge { .. }) {
+                    // A message the source could not open still counts as one.
+                    if !matches!(error, ReceiveError::Source(_)) {
                         report.messages += 1;
                         self.inner.counters.messages.fetch_add(1, Ordering::Relaxed);
                     }
