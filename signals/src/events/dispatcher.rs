@@ -727,7 +727,8 @@ impl<Z: Serializer> EventDispatcher<Z> {
                 }
             }
         }
-        let transport_flush = if wait_for_broker && report.messages > 0 {
+        // Also what was published unbuffered may still sit in the transport.
+        let transport_flush = if wait_for_broker && !broker_away {
             self.transport.flush()
         } else {
             Ok(())
