@@ -14,9 +14,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use signals::events::{
-    CeleryEvent, Event, EventDispatcher, EventReceiver, LamportClock, Received, RedisSubscriber,
-    RedisTransport, TaskFailed, TaskReceived, TaskRejected, TaskRetried, TaskRevoked, TaskSent,
-    TaskStarted, TaskSucceeded, WorkerHeartbeat, WorkerOffline, WorkerOnline,
+    CeleryEvent, Dumper, Event, EventDispatcher, EventReceiver, LamportClock, Received,
+    RedisSubscriber, RedisTransport, TaskFailed, TaskReceived, TaskRejected, TaskRetried,
+    TaskRevoked, TaskSent, TaskStarted, TaskSucceeded, WorkerHeartbeat, WorkerOffline,
+    WorkerOnline,
 };
 use support::RedisServer;
 
@@ -252,6 +253,18 @@ fn celerys_own_receiver_and_monitor_see_our_events() {
         .map(|e| e["clock"].as_u64().expect("clock"))
         .collect();
     assert_eq!(clocks, (1..=EVENTS as u64).collect::<Vec<_>>());
+
+    // Our dumper prints each event as `celery events --dump` does.
+    let celery_dump: Vec<&str> = output
+        .iter()
+        .filter_map(|line| line.strip_prefix("DUMP "))
+        .collect();
+    let mut dumper = Dumper::new();
+    let ours: Vec<String> = events
+        .iter()
+        .map(|event| dumper.line(&Event::from_fields(fields(event.clone()))))
+        .collect();
+    assert_eq!(ours, celery_dump);
 
     let summary: Value = serde_json::from_str(
         output

@@ -2,18 +2,22 @@
 
 Usage: follow.py BROKER_URL LIMIT TIMEOUT_SECONDS
 
-Prints each event as Celery's receiver hands it over (one JSON line per event),
-then `SUMMARY <json>`: the workers and tasks as celery.events.state.State saw
+Prints each event as Celery's receiver hands it over (`EVENT <json>`) and as
+`celery events --dump` prints it (`DUMP <line>`), then `SUMMARY <json>`: the workers and tasks as celery.events.state.State saw
 them, which is what `celery events` and Flower show.
 """
+import io
 import json
 import sys
 
 from celery import Celery
+from celery.events.dumper import Dumper
 
 url, limit, timeout = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 app = Celery(broker=url)
 state = app.events.State()
+dump = io.StringIO()
+dumper = Dumper(out=dump)
 
 
 received = 0
@@ -23,6 +27,10 @@ def on_event(event):
     global received
     state.event(event)
     print("EVENT " + json.dumps(event), flush=True)
+    dumper.on_event(dict(event))  # `celery events --dump`'s line
+    print("DUMP " + dump.getvalue().rstrip("\n"), flush=True)
+    dump.seek(0)
+    dump.truncate()
     received += 1
     if received >= limit:
         # capture's own `limit` counts reads, not events (a .multi read holds

@@ -42,6 +42,7 @@
 mod buffer;
 mod clock;
 mod dispatcher;
+mod dump;
 mod event;
 mod kinds;
 mod receiver;
@@ -61,6 +62,7 @@ pub use dispatcher::{
     EventDispatcher, EventDispatcherBuilder, EventError, FlushReport, PublishRetryPolicy,
     SendOptions, Sent, DEFAULT_BUFFER_CAPACITY,
 };
+pub use dump::Dumper;
 pub use event::{
     anon_nodename, group_from, routing_key_for, utcoffset, Event, Fields, OutgoingEvent,
 };

@@ -87,11 +87,9 @@ pub(crate) fn emit(kind: &str, received: &Event) -> Result<(), ReceiveError> {
     macro_rules! typed {
         ($($ty:ident => $signal:ident, $args:ident;)*) => {
             match kind {
-                $(<$ty as CeleryEvent>::TYPE => {
-                    if $signal.has_listeners(&hostname) {
-                        let typed = decode::<$ty>(received)?;
-                        $signal.send_robust(&hostname, &$args { event: typed });
-                    }
+                $(<$ty as CeleryEvent>::TYPE if $signal.has_listeners(&hostname) => {
+                    let typed = decode::<$ty>(received)?;
+                    $signal.send_robust(&hostname, &$args { event: typed });
                 })*
                 _ => {}
             }
