@@ -468,3 +468,26 @@ fn a_stream_cut_by_killing_redis_is_delivered_exactly_once() {
         receiver.stats()
     );
 }
+
+#[test]
+fn an_idle_subscription_misses_nothing() {
+    // The subscriber wakes from its blocking read every 500 ms; those wake-ups
+    // must not cost a message (redis-rs's `recv_response` skips one per timeout).
+    let server = RedisServer::start();
+    let mut subscriber = subscribe(&server);
+    std::thread::sleep(Duration::from_millis(1_700));
+    let dispatcher = EventDispatcher::builder(RedisTransport::open(&server.url(0)).expect("URL"))
+        .hostname("late@host")
+        .build();
+    for i in 0..3 {
+        dispatcher
+            .send_event(&TaskStarted {
+                uuid: i.to_string(),
+            })
+            .expect("sent");
+    }
+    dispatcher.flush(true, true).expect("flushed");
+    let receiver = EventReceiver::builder().build();
+    let report = receiver.capture(&mut subscriber, Some(3), Some(Duration::from_secs(5)));
+    assert_eq!(report.events, 3, "{:?}", receiver.stats());
+}

@@ -242,15 +242,12 @@ impl Reader {
     fn run(self) {
         let mut delay = self.reconnect_delay;
         while !self.stopped() {
-            let error = match self.subscribe() {
-                Ok(connection) => {
+            let error = match self.connect() {
+                Ok(mut connection) => {
                     delay = self.reconnect_delay;
-                    self.set_subscribed(true);
-                    let error = self.read(connection);
-                    self.set_subscribed(false);
-                    error
+                    self.listen(&mut connection)
                 }
-                Err(error) => error,
+                Err(error) => Some(error),
             };
             let Some(error) = error else { return };
             if !self.deliver(Err(format!("{}: {error}", self.url))) {
@@ -264,44 +261,42 @@ impl Reader {
         }
     }
 
-    fn subscribe(&self) -> Result<redis::Connection, Option<String>> {
-        let mut connection = self
-            .client
+    fn connect(&self) -> Result<redis::Connection, String> {
+        self.client
             .get_connection_with_timeout(Duration::from_secs(5))
-            .map_err(|error| Some(error.to_string()))?;
-        let command = redis::cmd("PSUBSCRIBE")
-            .arg(&self.pattern)
-            .get_packed_command();
-        connection
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .and_then(|()| connection.send_packed_command(&command))
-            .and_then(|()| connection.recv_response())
-            .map_err(|error| Some(error.to_string()))?;
-        connection
-            .set_read_timeout(Some(Self::WAKE))
-            .map_err(|error| Some(error.to_string()))?;
-        Ok(connection)
+            .map_err(|error| error.to_string())
     }
 
-    /// Reads until the connection fails (`Some(error)`) or the subscriber is
-    /// dropped (`None`).
-    fn read(&self, mut connection: redis::Connection) -> Option<String> {
-        loop {
+    /// Subscribes on `connection` and reads until the connection fails
+    /// (`Some(error)`) or the subscriber is dropped (`None`).
+    fn listen(&self, connection: &mut redis::Connection) -> Option<String> {
+        // redis-rs's `PubSub` reads without treating a read timeout as a lost
+        // reply (`recv_response` would skip the next message after each one).
+        let mut pubsub = connection.as_pubsub();
+        let subscribed = pubsub
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .and_then(|()| pubsub.psubscribe(&self.pattern))
+            .and_then(|()| pubsub.set_read_timeout(Some(Self::WAKE)));
+        if let Err(error) = subscribed {
+            return Some(error.to_string());
+        }
+        self.set_subscribed(true);
+        let error = loop {
             if self.stopped() {
-                return None;
+                break None;
             }
-            match connection.recv_response() {
-                Ok(value) => {
-                    if let Some(message) = redis::Msg::from_owned_value(value) {
-                        if !self.deliver(Ok(message.get_payload_bytes().to_vec())) {
-                            return None;
-                        }
+            match pubsub.get_message() {
+                Ok(message) => {
+                    if !self.deliver(Ok(message.get_payload_bytes().to_vec())) {
+                        break None;
                     }
                 }
                 Err(error) if error.is_timeout() => {}
-                Err(error) => return Some(error.to_string()),
+                Err(error) => break Some(error.to_string()),
             }
-        }
+        };
+        self.set_subscribed(false);
+        error
     }
 
     /// Queues for the receiver, waiting while the backlog is full; `false`

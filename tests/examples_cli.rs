@@ -1,0 +1,191 @@
+//! The command-line examples against a real `redis-server`: `redis_worker`
+//! sends a worker's life, and both our `event_dump` and Celery's own
+//! `celery events --dump` print it, the same lines.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use support::RedisServer;
+
+/// An example binary built by `cargo test` beside this test.
+fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>");
+    let path = dir.join("examples").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing (cargo test builds the examples)",
+        path.display()
+    );
+    path
+}
+
+fn celery() -> PathBuf {
+    let python = std::env::var_os("SIGNALS_CELERY_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/celery-venv/bin/python")
+        });
+    let celery = python.with_file_name("celery");
+    assert!(
+        celery.exists(),
+        "{} is missing: run ./test.sh, which creates the Celery virtualenv",
+        celery.display()
+    );
+    celery
+}
+
+/// A running program whose output lines are collected.
+struct Running {
+    child: Child,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+impl Running {
+    fn start(command: &mut Command) -> Self {
+        let mut child = command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starts");
+        let stdout = child.stdout.take().expect("piped");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Self { child, lines }
+    }
+
+    fn wait_for(&self, needle: &str) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let lines = self.lines.lock().unwrap().clone();
+            if lines.iter().any(|line| line.contains(needle)) {
+                return lines;
+            }
+            assert!(Instant::now() < deadline, "no `{needle}` in {lines:#?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The event lines, without what differs between two receivers
+/// (`local_received`).
+fn events(lines: &[String]) -> Vec<String> {
+    lines
+        .iter()
+        .filter(|line| !line.starts_with("->"))
+        .map(|line| match line.find("local_received=") {
+            Some(start) => {
+                let end = line[start..]
+                    .find(", ")
+                    .map_or(line.len(), |end| start + end + 2);
+                format!("{}{}", &line[..start], &line[end..])
+            }
+            None => line.clone(),
+        })
+        .collect()
+}
+
+#[test]
+fn celery_and_our_dump_show_the_rust_worker_alike() {
+    let server = RedisServer::start();
+    let url = server.url(0);
+    let ours = Running::start(Command::new(example("event_dump")).arg(&url));
+    let theirs = Running::start(Command::new(celery()).args(["-b", &url, "events", "--dump"]));
+    let client = redis::Client::open(url.as_str()).expect("URL");
+    let mut connection = client.get_connection().expect("connects");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    // Both subscribe to the same pattern (PUBSUB NUMPAT counts it once).
+    let subscribed = |connection: &mut redis::Connection| {
+        let clients: String = redis::cmd("CLIENT")
+            .arg("LIST")
+            .query(connection)
+            .expect("CLIENT LIST");
+        clients
+            .lines()
+            .filter(|client| client.contains(" psub=1 "))
+            .count()
+    };
+    while subscribed(&mut connection) < 2 {
+        assert!(Instant::now() < deadline, "the dumpers did not subscribe");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    let worker = Command::new(example("redis_worker"))
+        .args([
+            &url,
+            "--tasks",
+            "5",
+            "--interval",
+            "0.1",
+            "--hostname",
+            "rust@example",
+        ])
+        .output()
+        .expect("redis_worker runs");
+    assert!(
+        worker.status.success(),
+        "{}",
+        String::from_utf8_lossy(&worker.stderr)
+    );
+
+    let ours = events(&ours.wait_for("shutdown"));
+    let theirs = events(&theirs.wait_for("shutdown"));
+    assert_eq!(ours, theirs);
+    let text = ours.join("\n");
+    for expected in [
+        "] started: ",
+        "task received: tasks.add(",
+        "task succeeded: tasks.add(",
+        "task failed: tasks.add(",
+        "] heartbeat: ",
+        "] shutdown: ",
+    ] {
+        assert!(text.contains(expected), "no `{expected}` in\n{text}");
+    }
+    assert!(
+        ours.iter()
+            .all(|line| line.starts_with("rust@example [") || line.starts_with("  (Rust)")),
+        "{text}"
+    );
+}
+
+#[test]
+fn bad_command_lines_exit_with_usage() {
+    for name in ["event_dump", "redis_worker"] {
+        let output = Command::new(example(name)).output().expect("runs");
+        assert_eq!(output.status.code(), Some(2), "{name}");
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains("usage:"),
+            "{name}"
+        );
+        let output = Command::new(example(name))
+            .arg("http://not-redis")
+            .output()
+            .expect("runs");
+        assert_eq!(output.status.code(), Some(1), "{name}");
+        assert!(
+            String::from_utf8_lossy(&output.stderr).contains("invalid Redis URL"),
+            "{name}"
+        );
+    }
+}
