@@ -10,12 +10,17 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt clippy
 
-# The Redis transport's tests start their own redis-server (Debian's package).
-if ! command -v redis-server >/dev/null 2>&1; then
-    echo "== installing redis-server (apt-get)"
+# The Redis tests start their own redis-server (Debian's package); the TLS test
+# makes its certificates with openssl; the Celery virtualenv needs python3-venv.
+MISSING=()
+command -v redis-server >/dev/null 2>&1 || MISSING+=(redis-server)
+command -v openssl >/dev/null 2>&1 || MISSING+=(openssl)
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || MISSING+=(python3-venv)
+if [ ${#MISSING[@]} -gt 0 ]; then
+    echo "== installing ${MISSING[*]} (apt-get)"
     if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${MISSING[@]}" >/dev/null
 fi
 
 # The Celery interop tests run real Celery (PyPI) from a virtualenv of their own.

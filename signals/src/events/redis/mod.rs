@@ -27,6 +27,33 @@ mod transport;
 pub use subscriber::{RedisSubscriber, RedisSubscriberOptions};
 pub use transport::{RedisConfigError, RedisOptions, RedisTransport};
 
+/// A client for `url`: plain, or TLS for `rediss://` (feature `redis-tls`),
+/// trusting the PEM certificates `roots` if given, else the system's. Errors
+/// say what is wrong without the password.
+fn client(url: &str, roots: Option<&[u8]>) -> Result<redis::Client, String> {
+    if url.starts_with("rediss://") && !cfg!(feature = "redis-tls") {
+        return Err("rediss:// (TLS) needs the `redis-tls` cargo feature of `signals`".into());
+    }
+    #[cfg(feature = "redis-tls")]
+    if let Some(pem) = roots {
+        let text = String::from_utf8_lossy(pem);
+        let begin = text.find("-----BEGIN CERTIFICATE-----");
+        if !begin.is_some_and(|at| text[at..].contains("-----END CERTIFICATE-----")) {
+            return Err("the TLS root certificates hold no PEM certificate".into());
+        }
+        return redis::Client::build_with_tls(
+            url,
+            redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(pem.to_vec()),
+            },
+        )
+        .map_err(|error| error.to_string());
+    }
+    let _ = roots;
+    redis::Client::open(url).map_err(|error| error.to_string())
+}
+
 /// What every channel of this connection starts with: `<global_keyprefix>`,
 /// then `/<db>.` with kombu's `fanout_prefix`.
 fn channel_prefix(

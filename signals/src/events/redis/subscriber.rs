@@ -7,7 +7,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::{channel_prefix, envelope, mask_password, RedisConfigError};
+use super::{channel_prefix, client, envelope, mask_password, RedisConfigError};
 use crate::events::receiver::{Delivery, EventSource, ReceiveError};
 
 /// Options of a [`RedisSubscriber`].
@@ -28,6 +28,9 @@ pub struct RedisSubscriberOptions {
     /// How many messages may wait for the receiver before the subscriber stops
     /// reading from Redis (default 65,536).
     pub backlog: usize,
+    /// For `rediss://` (feature `redis-tls`): PEM certificates of the CAs to
+    /// trust instead of the system's (default `None`: the system's).
+    pub tls_root_certificates: Option<Vec<u8>>,
 }
 
 impl Default for RedisSubscriberOptions {
@@ -39,6 +42,7 @@ impl Default for RedisSubscriberOptions {
             global_keyprefix: String::new(),
             reconnect_delay: Duration::from_millis(100),
             backlog: 65_536,
+            tls_root_certificates: None,
         }
     }
 }
@@ -96,7 +100,7 @@ impl RedisSubscriber {
             url: mask_password(url),
             reason,
         };
-        let client = redis::Client::open(url).map_err(|error| invalid(error.to_string()))?;
+        let client = client(url, options.tls_root_certificates.as_deref()).map_err(invalid)?;
         let prefix = channel_prefix(url, &options.global_keyprefix, options.fanout_prefix)
             .map_err(invalid)?;
         let pattern = format!(

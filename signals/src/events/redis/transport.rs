@@ -19,7 +19,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::{channel_prefix, envelope, mask_password};
+use super::{channel_prefix, client, envelope, mask_password};
 use crate::events::transport::{Message, Transport, TransportError};
 
 /// Options of a [`RedisTransport`], as kombu's transport options.
@@ -45,6 +45,9 @@ pub struct RedisOptions {
     /// removes redeliveries ([`EventReceiver`](crate::events::EventReceiver)
     /// does, by delivery tag), delivery is exactly once.
     pub min_subscribers: usize,
+    /// For `rediss://` (feature `redis-tls`): PEM certificates of the CAs to
+    /// trust instead of the system's (default `None`: the system's).
+    pub tls_root_certificates: Option<Vec<u8>>,
 }
 
 impl Default for RedisOptions {
@@ -57,6 +60,7 @@ impl Default for RedisOptions {
             flush_timeout: Duration::from_secs(10),
             reconnect_delay: Duration::from_millis(100),
             min_subscribers: 0,
+            tls_root_certificates: None,
         }
     }
 }
@@ -65,8 +69,9 @@ impl Default for RedisOptions {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RedisConfigError {
-    /// The URL is not a `redis://` URL the client understands (the password,
-    /// if any, is not repeated here).
+    /// The URL is not a `redis://` (or, with the `redis-tls` feature,
+    /// `rediss://`) URL the client understands, or its TLS root certificates
+    /// are not PEM (the password, if any, is not repeated here).
     #[error("invalid Redis URL {url}: {reason}")]
     InvalidUrl {
         /// The URL with its password masked.
@@ -129,8 +134,9 @@ struct State {
 }
 
 impl RedisTransport {
-    /// Connects lazily to `url` (`redis://[:password@]host[:port][/db]`) with
-    /// the default options.
+    /// Connects lazily to `url` (`redis://[:password@]host[:port][/db]`, or
+    /// `rediss://` for TLS with the `redis-tls` feature) with the default
+    /// options.
     pub fn open(url: &str) -> Result<Self, RedisConfigError> {
         Self::with_options(url, RedisOptions::default())
     }
@@ -141,7 +147,7 @@ impl RedisTransport {
             url: mask_password(url),
             reason,
         };
-        let client = redis::Client::open(url).map_err(|error| invalid(error.to_string()))?;
+        let client = client(url, options.tls_root_certificates.as_deref()).map_err(invalid)?;
         let channel_prefix = channel_prefix(url, &options.global_keyprefix, options.fanout_prefix)
             .map_err(invalid)?;
         let shared = Arc::new(Shared {
