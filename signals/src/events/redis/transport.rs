@@ -111,8 +111,23 @@ pub struct RedisTransport {
 
 /// A message ready to go: its channel and envelope.
 struct Outgoing {
-    channel: String,
-    envelope: Vec<u8>,
+    /// `PUBLISH <channel> <envelope>`, already in Redis's wire protocol (RESP),
+    /// so the writer thread only concatenates.
+    command: Vec<u8>,
+}
+
+impl Outgoing {
+    fn publish(channel: &str, envelope: &[u8]) -> Self {
+        use std::io::Write as _;
+        let mut command = Vec::with_capacity(envelope.len() + channel.len() + 48);
+        // Writing to a Vec cannot fail.
+        let _ = write!(command, "*3\r\n$7\r\nPUBLISH\r\n${}\r\n", channel.len());
+        command.extend_from_slice(channel.as_bytes());
+        let _ = write!(command, "\r\n${}\r\n", envelope.len());
+        command.extend_from_slice(envelope);
+        command.extend_from_slice(b"\r\n");
+        Self { command }
+    }
 }
 
 struct Shared {
@@ -197,10 +212,10 @@ impl Transport for RedisTransport {
     }
 
     fn publish(&self, message: &Message<'_>) -> Result<(), TransportError> {
-        let outgoing = Outgoing {
-            channel: self.channel(message.exchange, message.routing_key),
-            envelope: envelope::encode(message)?,
-        };
+        let outgoing = Outgoing::publish(
+            &self.channel(message.exchange, message.routing_key),
+            &envelope::encode(message)?,
+        );
         let mut state = self.shared.lock();
         if state.queue.len() + state.in_flight >= self.options.capacity {
             let why = state
@@ -289,6 +304,8 @@ enum Sent {
 impl Writer {
     fn run(self) {
         let mut connection: Option<redis::Connection> = None;
+        // One buffer for every pipeline, grown to the largest batch.
+        let mut packed = Vec::new();
         let mut delay = self.reconnect_delay;
         loop {
             let batch: Vec<Outgoing> = {
@@ -307,7 +324,7 @@ impl Writer {
                 state.in_flight = n;
                 state.queue.drain(..n).collect()
             };
-            let failure = match self.send(&mut connection, &batch) {
+            let failure = match self.send(&mut connection, &mut packed, &batch) {
                 Ok(Sent::All) => None,
                 Ok(Sent::Unheard { heard, subscribers }) => Some((
                     heard,
@@ -352,12 +369,14 @@ impl Writer {
         }
     }
 
-    /// Sends one batch in one pipeline.
+    /// Sends one batch in one pipeline: one write, then one reply per message.
     fn send(
         &self,
         connection: &mut Option<redis::Connection>,
+        packed: &mut Vec<u8>,
         batch: &[Outgoing],
     ) -> Result<Sent, String> {
+        use redis::ConnectionLike as _;
         let connection = match connection {
             Some(connection) => connection,
             None => connection.insert(
@@ -366,32 +385,26 @@ impl Writer {
                     .map_err(|error| error.to_string())?,
             ),
         };
-        let mut pipeline = redis::pipe();
+        packed.clear();
         for outgoing in batch {
-            let command = pipeline
-                .cmd("PUBLISH")
-                .arg(&outgoing.channel)
-                .arg(&outgoing.envelope);
-            if self.min_subscribers == 0 {
-                command.ignore();
-            }
+            packed.extend_from_slice(&outgoing.command);
         }
-        if self.min_subscribers == 0 {
-            pipeline
-                .query::<()>(connection)
-                .map_err(|error| error.to_string())?;
-            return Ok(Sent::All);
-        }
-        let reached: Vec<i64> = pipeline
-            .query(connection)
+        let replies = connection
+            .req_packed_commands(packed, 0, batch.len())
             .map_err(|error| error.to_string())?;
         let required = self.min_subscribers as i64;
-        Ok(match reached.iter().position(|&n| n < required) {
-            None => Sent::All,
-            Some(heard) => Sent::Unheard {
-                heard,
-                subscribers: reached[heard],
-            },
-        })
+        for (heard, reply) in replies.into_iter().enumerate() {
+            match reply {
+                redis::Value::Int(subscribers) if subscribers < required => {
+                    return Ok(Sent::Unheard { heard, subscribers })
+                }
+                redis::Value::Int(_) => {}
+                redis::Value::ServerError(error) => {
+                    return Err(redis::RedisError::from(error).to_string())
+                }
+                other => return Err(format!("unexpected reply to PUBLISH: {other:?}")),
+            }
+        }
+        Ok(Sent::All)
     }
 }
