@@ -3,16 +3,22 @@
 //! a real `redis-server` that the benchmark starts on a free loopback port:
 //! one by one, and batched by group (`buffer_group`, 24 per `task.multi`). Each
 //! measured iteration sends 1,000 events and waits until Redis has them all.
+//! The `end_to_end_*` cases also run an `EventReceiver` on a `RedisSubscriber`
+//! and wait until it has handled every event (Celery's `c_e2e_*` cases).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
 
 use std::hint::black_box;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use signals::events::{EventDispatcher, LamportClock, RedisTransport, TaskSucceeded};
+use signals::events::{
+    EventDispatcher, EventReceiver, LamportClock, Received, RedisSubscriber, RedisTransport,
+    TaskSucceeded,
+};
 
 const BATCH: u64 = 1_000;
 
@@ -42,6 +48,46 @@ fn redis_events(c: &mut Criterion) {
                 dispatcher.flush(true, true).expect("Redis has them");
             })
         });
+    }
+    for (name, grouped) in [
+        ("end_to_end_unbuffered", false),
+        ("end_to_end_grouped_24", true),
+    ] {
+        let handled = Arc::new(AtomicU64::new(0));
+        let counter = handled.clone();
+        let receiver = EventReceiver::builder()
+            .on(move |_: &Received<TaskSucceeded>| {
+                counter.fetch_add(1, Ordering::Relaxed);
+            })
+            .build();
+        let subscriber = RedisSubscriber::open(&server.url(0)).expect("valid URL");
+        assert!(subscriber.wait_subscribed(Duration::from_secs(10)));
+        let capturing = receiver.spawn(subscriber).expect("thread");
+        let transport = RedisTransport::open(&server.url(0)).expect("valid URL");
+        let mut builder = EventDispatcher::builder(transport)
+            .hostname("bench@localhost")
+            .clock(Arc::new(LamportClock::new()));
+        if grouped {
+            builder = builder.buffer_group(["task"]);
+        }
+        let dispatcher = builder.build();
+        let mut expected = 0;
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                for _ in 0..BATCH {
+                    black_box(dispatcher.send_event(&event).expect("accepted"));
+                }
+                dispatcher.flush(true, true).expect("Redis has them");
+                expected += BATCH;
+                let deadline = Instant::now() + Duration::from_secs(30);
+                while handled.load(Ordering::Relaxed) < expected {
+                    assert!(Instant::now() < deadline, "the receiver fell behind");
+                    std::hint::spin_loop();
+                }
+            })
+        });
+        drop(capturing);
+        assert_eq!(receiver.stats().errors(), 0, "{:?}", receiver.stats());
     }
     group.finish();
 }

@@ -1,6 +1,7 @@
 //! kombu's Redis message envelope: what the transport writes, what the
 //! subscriber reads (`celery-wire.md` E).
 
+use std::borrow::Cow;
 use std::hash::{BuildHasher, Hasher, RandomState};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -75,8 +76,10 @@ fn json_string(out: &mut Vec<u8>, text: &str) -> Result<(), TransportError> {
 /// `delivery_tag` is required, as kombu requires it.
 pub(crate) fn decode(payload: &[u8]) -> Result<Delivery, ReceiveError> {
     #[derive(Deserialize)]
-    struct Envelope {
-        body: Option<String>,
+    struct Envelope<'a> {
+        // Borrowed: base64 has nothing to unescape, so the body is not copied.
+        #[serde(borrow)]
+        body: Option<Cow<'a, str>>,
         #[serde(rename = "content-encoding")]
         content_encoding: Option<String>,
         #[serde(rename = "content-type")]
@@ -96,7 +99,7 @@ pub(crate) fn decode(payload: &[u8]) -> Result<Delivery, ReceiveError> {
         routing_key: Option<String>,
     }
 
-    let envelope: Envelope = serde_json::from_slice(payload)
+    let envelope: Envelope<'_> = serde_json::from_slice(payload)
         .map_err(|error| ReceiveError::json("the kombu envelope", error))?;
     let body = envelope
         .body
@@ -105,7 +108,7 @@ pub(crate) fn decode(payload: &[u8]) -> Result<Delivery, ReceiveError> {
         ReceiveError::Malformed("the envelope has no `properties.delivery_tag`".into())
     })?;
     let body = match envelope.properties.body_encoding.as_deref() {
-        None => body.into_bytes(),
+        None => body.into_owned().into_bytes(),
         Some("base64") => base64::engine::general_purpose::STANDARD
             .decode(body.as_bytes())
             .map_err(|error| ReceiveError::Malformed(format!("the body is not base64: {error}")))?,
