@@ -27,6 +27,66 @@ mod transport;
 pub use subscriber::{RedisSubscriber, RedisSubscriberOptions};
 pub use transport::{RedisConfigError, RedisOptions, RedisTransport};
 
+use std::time::Duration;
+
+/// A Redis server as both directions reach it: the client, what every channel
+/// starts with, and the URL as errors and logs show it.
+struct Endpoint {
+    client: redis::Client,
+    /// `<global_keyprefix>/<db>.` (see [`channel_prefix`]).
+    channel_prefix: String,
+    /// The URL with its password masked.
+    url: String,
+}
+
+impl Endpoint {
+    /// Checks `url` and builds its client (nothing connects yet).
+    fn open(
+        url: &str,
+        tls_root_certificates: Option<&[u8]>,
+        global_keyprefix: &str,
+        fanout_prefix: bool,
+    ) -> Result<Self, RedisConfigError> {
+        let invalid = |reason: String| RedisConfigError::InvalidUrl {
+            url: mask_password(url),
+            reason,
+        };
+        Ok(Self {
+            client: client(url, tls_root_certificates).map_err(invalid)?,
+            channel_prefix: channel_prefix(url, global_keyprefix, fanout_prefix)
+                .map_err(invalid)?,
+            url: mask_password(url),
+        })
+    }
+}
+
+/// The waits between reconnection attempts: the first one given, doubled after
+/// each failure up to 2 s, back to the first after a success.
+struct Backoff {
+    first: Duration,
+    next: Duration,
+}
+
+impl Backoff {
+    const MAX: Duration = Duration::from_secs(2);
+
+    fn new(first: Duration) -> Self {
+        Self { first, next: first }
+    }
+
+    /// After a success.
+    fn reset(&mut self) {
+        self.next = self.first;
+    }
+
+    /// The wait before the next attempt, after a failure.
+    fn next_wait(&mut self) -> Duration {
+        let wait = self.next;
+        self.next = (wait * 2).min(Self::MAX);
+        wait
+    }
+}
+
 /// A client for `url`: plain, or TLS for `rediss://` (feature `redis-tls`),
 /// trusting the PEM certificates `roots` if given, else the system's. Errors
 /// say what is wrong without the password.

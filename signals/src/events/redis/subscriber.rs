@@ -7,7 +7,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::{channel_prefix, client, envelope, mask_password, RedisConfigError};
+use super::{envelope, Backoff, Endpoint, RedisConfigError};
 use crate::events::receiver::{Delivery, EventSource, ReceiveError};
 
 /// Options of a [`RedisSubscriber`].
@@ -96,15 +96,15 @@ impl RedisSubscriber {
         url: &str,
         options: RedisSubscriberOptions,
     ) -> Result<Self, RedisConfigError> {
-        let invalid = |reason: String| RedisConfigError::InvalidUrl {
-            url: mask_password(url),
-            reason,
-        };
-        let client = client(url, options.tls_root_certificates.as_deref()).map_err(invalid)?;
-        let prefix = channel_prefix(url, &options.global_keyprefix, options.fanout_prefix)
-            .map_err(invalid)?;
+        let endpoint = Endpoint::open(
+            url,
+            options.tls_root_certificates.as_deref(),
+            &options.global_keyprefix,
+            options.fanout_prefix,
+        )?;
         let pattern = format!(
-            "{prefix}{}/{}",
+            "{}{}/{}",
+            endpoint.channel_prefix,
             options.exchange,
             options.routing_key.replace('#', "*")
         );
@@ -115,9 +115,9 @@ impl RedisSubscriber {
         });
         let (sender, messages) = mpsc::sync_channel(options.backlog.max(1));
         let reader = Reader {
-            client,
+            client: endpoint.client,
             pattern: pattern.clone(),
-            url: mask_password(url),
+            url: endpoint.url.clone(),
             reconnect_delay: options.reconnect_delay,
             shared: shared.clone(),
             messages: sender,
@@ -128,7 +128,7 @@ impl RedisSubscriber {
             .map_err(RedisConfigError::Thread)?;
         Ok(Self {
             pattern,
-            url: mask_password(url),
+            url: endpoint.url,
             messages,
             shared,
             reader: Some(reader),
@@ -244,11 +244,11 @@ impl Reader {
     const WAKE: Duration = Duration::from_millis(500);
 
     fn run(self) {
-        let mut delay = self.reconnect_delay;
+        let mut backoff = Backoff::new(self.reconnect_delay);
         while !self.stopped() {
             let error = match self.connect() {
                 Ok(mut connection) => {
-                    delay = self.reconnect_delay;
+                    backoff.reset();
                     self.listen(&mut connection)
                 }
                 Err(error) => Some(error),
@@ -257,11 +257,12 @@ impl Reader {
             if !self.deliver(Err(format!("{}: {error}", self.url))) {
                 return;
             }
-            let until = Instant::now() + delay;
+            // In short sleeps, so a dropped subscriber is seen promptly.
+            let wait = backoff.next_wait();
+            let until = Instant::now() + wait;
             while Instant::now() < until && !self.stopped() {
-                std::thread::sleep(Duration::from_millis(20).min(delay));
+                std::thread::sleep(Duration::from_millis(20).min(wait));
             }
-            delay = (delay * 2).min(Duration::from_secs(2));
         }
     }
 

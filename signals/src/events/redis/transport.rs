@@ -19,7 +19,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::{channel_prefix, client, envelope, mask_password};
+use super::{envelope, Backoff, Endpoint};
 use crate::events::transport::{Message, Transport, TransportError};
 
 /// Options of a [`RedisTransport`], as kombu's transport options.
@@ -158,13 +158,12 @@ impl RedisTransport {
 
     /// Connects lazily to `url` with `options`.
     pub fn with_options(url: &str, options: RedisOptions) -> Result<Self, RedisConfigError> {
-        let invalid = |reason: String| RedisConfigError::InvalidUrl {
-            url: mask_password(url),
-            reason,
-        };
-        let client = client(url, options.tls_root_certificates.as_deref()).map_err(invalid)?;
-        let channel_prefix = channel_prefix(url, &options.global_keyprefix, options.fanout_prefix)
-            .map_err(invalid)?;
+        let endpoint = Endpoint::open(
+            url,
+            options.tls_root_certificates.as_deref(),
+            &options.global_keyprefix,
+            options.fanout_prefix,
+        )?;
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             work: Condvar::new(),
@@ -172,8 +171,8 @@ impl RedisTransport {
         });
         let writer = Writer {
             shared: shared.clone(),
-            client,
-            url: mask_password(url),
+            client: endpoint.client,
+            url: endpoint.url,
             batch: options.batch.max(1),
             reconnect_delay: options.reconnect_delay,
             min_subscribers: options.min_subscribers,
@@ -184,7 +183,7 @@ impl RedisTransport {
             .map_err(RedisConfigError::Thread)?;
         Ok(Self {
             shared,
-            channel_prefix,
+            channel_prefix: endpoint.channel_prefix,
             options,
             worker: Some(worker),
         })
@@ -306,7 +305,7 @@ impl Writer {
         let mut connection: Option<redis::Connection> = None;
         // One buffer for every pipeline, grown to the largest batch.
         let mut packed = Vec::new();
-        let mut delay = self.reconnect_delay;
+        let mut backoff = Backoff::new(self.reconnect_delay);
         loop {
             let batch: Vec<Outgoing> = {
                 let mut state = self.shared.lock();
@@ -340,7 +339,7 @@ impl Writer {
             };
             match failure {
                 None => {
-                    delay = self.reconnect_delay;
+                    backoff.reset();
                     let mut state = self.shared.lock();
                     state.in_flight = 0;
                     state.last_error = None;
@@ -360,8 +359,7 @@ impl Writer {
                     if closing {
                         return;
                     }
-                    std::thread::sleep(delay);
-                    delay = (delay * 2).min(Duration::from_secs(2));
+                    std::thread::sleep(backoff.next_wait());
                     continue;
                 }
             }
