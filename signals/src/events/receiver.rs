@@ -199,6 +199,18 @@ impl<E: DeserializeOwned> Received<E> {
     }
 }
 
+impl<E: CeleryEvent> Received<E> {
+    /// [`from_event`](Self::from_event) for a handler: a misfit is a
+    /// [`ReceiveError::Decode`] naming the event type and `E`.
+    pub(crate) fn read(event: &Event) -> Result<Self, ReceiveError> {
+        Self::from_event(event).map_err(|source| ReceiveError::Decode {
+            kind: E::TYPE.to_owned(),
+            type_name: std::any::type_name::<E>(),
+            source,
+        })
+    }
+}
+
 impl<E> std::ops::Deref for Received<E> {
     type Target = E;
     fn deref(&self) -> &E {
@@ -336,39 +348,37 @@ impl EventReceiverBuilder {
     /// `"*"` catches the types that have no handler of their own. Several
     /// handlers of one type run in the order they were added.
     pub fn handler(
-        mut self,
+        self,
         kind: impl Into<String>,
         handler: impl Fn(&Event) + Send + Sync + 'static,
     ) -> Self {
-        self.handlers
-            .entry(kind.into())
-            .or_default()
-            .push(Box::new(move |event| {
+        self.add(
+            kind.into(),
+            Box::new(move |event| {
                 handler(event);
                 Ok(())
-            }));
-        self
+            }),
+        )
     }
 
     /// Calls `handler` with every event of `E`'s type, read as `E` (an event
     /// that does not fit is a [`ReceiveError::Decode`]).
     pub fn on<E: CeleryEvent>(
-        mut self,
+        self,
         handler: impl Fn(&Received<E>) + Send + Sync + 'static,
     ) -> Self {
-        self.handlers
-            .entry(E::TYPE.to_owned())
-            .or_default()
-            .push(Box::new(move |event| {
-                let received =
-                    Received::<E>::from_event(event).map_err(|source| ReceiveError::Decode {
-                        kind: E::TYPE.to_owned(),
-                        type_name: std::any::type_name::<E>(),
-                        source,
-                    })?;
-                handler(&received);
+        self.add(
+            E::TYPE.to_owned(),
+            Box::new(move |event| {
+                handler(&Received::<E>::read(event)?);
                 Ok(())
-            }));
+            }),
+        )
+    }
+
+    /// Adds `handler` after those of `kind` added before.
+    fn add(mut self, kind: String, handler: Handler) -> Self {
+        self.handlers.entry(kind).or_default().push(handler);
         self
     }
 

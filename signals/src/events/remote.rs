@@ -88,7 +88,7 @@ pub(crate) fn emit(kind: &str, received: &Event) -> Result<(), ReceiveError> {
         ($($ty:ident => $signal:ident, $args:ident;)*) => {
             match kind {
                 $(<$ty as CeleryEvent>::TYPE if $signal.has_listeners(&hostname) => {
-                    let typed = decode::<$ty>(received)?;
+                    let typed = Received::<$ty>::read(received)?;
                     $signal.send_robust(&hostname, &$args { event: typed });
                 })*
                 _ => {}
@@ -109,12 +109,4 @@ pub(crate) fn emit(kind: &str, received: &Event) -> Result<(), ReceiveError> {
         WorkerOffline => worker_offline, WorkerOfflineArgs;
     }
     Ok(())
-}
-
-fn decode<E: CeleryEvent>(received: &Event) -> Result<Received<E>, ReceiveError> {
-    Received::from_event(received).map_err(|source| ReceiveError::Decode {
-        kind: E::TYPE.to_owned(),
-        type_name: std::any::type_name::<E>(),
-        source,
-    })
 }
