@@ -4,13 +4,15 @@
 //!   Flower use) receive the events our dispatcher sends;
 //! - our `EventReceiver` receives what Celery's own `EventDispatcher` sends.
 
+#[path = "support/celery.rs"]
+mod celery;
 mod support;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 use signals::events::{
@@ -20,23 +22,6 @@ use signals::events::{
     WorkerOnline,
 };
 use support::RedisServer;
-
-/// The virtualenv's Python: `$SIGNALS_CELERY_PYTHON` (set by `./test.sh`) or
-/// `target/celery-venv/bin/python`.
-fn celery_python() -> PathBuf {
-    let python = std::env::var_os("SIGNALS_CELERY_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/celery-venv/bin/python")
-        });
-    assert!(
-        python.exists(),
-        "{} is missing: run ./test.sh, which creates the Celery virtualenv \
-         (python3 -m venv target/celery-venv && target/celery-venv/bin/pip install -r tests/celery/requirements.txt)",
-        python.display()
-    );
-    python
-}
 
 /// A Python script of `tests/celery/`, killed if the test ends first.
 struct Script {
@@ -49,7 +34,7 @@ impl Script {
         let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("tests/celery")
             .join(name);
-        let mut child = Command::new(celery_python())
+        let mut child = Command::new(celery::venv_program("python"))
             .arg(script)
             .args(args)
             .envs(env.iter().copied())
@@ -88,25 +73,6 @@ impl Drop for Script {
     }
 }
 
-/// Waits until someone has a pattern subscription on the server.
-fn wait_for_subscriber(server: &RedisServer) {
-    let client = redis::Client::open(server.url(0)).expect("URL");
-    let mut connection = client.get_connection().expect("connects");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while redis::cmd("PUBSUB")
-        .arg("NUMPAT")
-        .query::<i64>(&mut connection)
-        .expect("PUBSUB NUMPAT")
-        < 1
-    {
-        assert!(
-            Instant::now() < deadline,
-            "Celery's receiver never subscribed"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 fn fields(value: Value) -> signals::events::Fields {
     match value {
         Value::Object(map) => map,
@@ -124,7 +90,7 @@ fn celerys_own_receiver_and_monitor_see_our_events() {
         &[],
     );
     assert_eq!(follower.line(), "READY");
-    wait_for_subscriber(&server);
+    celery::wait_for_pattern_subscribers(&server.url(0), 1);
 
     let worker = json!({"freq": 2.0, "sw_ident": "rs-signals", "sw_ver": "0.1.0",
                         "sw_sys": "Linux", "active": 1, "processed": 3,

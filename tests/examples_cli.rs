@@ -2,6 +2,8 @@
 //! sends a worker's life, and both our `event_dump` and Celery's own
 //! `celery events --dump` print it, the same lines.
 
+#[path = "support/celery.rs"]
+mod celery;
 mod support;
 
 use std::io::{BufRead, BufReader};
@@ -26,21 +28,6 @@ fn example(name: &str) -> PathBuf {
         path.display()
     );
     path
-}
-
-fn celery() -> PathBuf {
-    let python = std::env::var_os("SIGNALS_CELERY_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/celery-venv/bin/python")
-        });
-    let celery = python.with_file_name("celery");
-    assert!(
-        celery.exists(),
-        "{} is missing: run ./test.sh, which creates the Celery virtualenv",
-        celery.display()
-    );
-    celery
 }
 
 /// A running program whose output lines are collected.
@@ -110,25 +97,10 @@ fn celery_and_our_dump_show_the_rust_worker_alike() {
     let server = RedisServer::start();
     let url = server.url(0);
     let ours = Running::start(Command::new(example("event_dump")).arg(&url));
-    let theirs = Running::start(Command::new(celery()).args(["-b", &url, "events", "--dump"]));
-    let client = redis::Client::open(url.as_str()).expect("URL");
-    let mut connection = client.get_connection().expect("connects");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    // Both subscribe to the same pattern (PUBSUB NUMPAT counts it once).
-    let subscribed = |connection: &mut redis::Connection| {
-        let clients: String = redis::cmd("CLIENT")
-            .arg("LIST")
-            .query(connection)
-            .expect("CLIENT LIST");
-        clients
-            .lines()
-            .filter(|client| client.contains(" psub=1 "))
-            .count()
-    };
-    while subscribed(&mut connection) < 2 {
-        assert!(Instant::now() < deadline, "the dumpers did not subscribe");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let theirs = Running::start(
+        Command::new(celery::venv_program("celery")).args(["-b", &url, "events", "--dump"]),
+    );
+    celery::wait_for_pattern_subscribers(&url, 2);
 
     let worker = Command::new(example("redis_worker"))
         .args([
