@@ -80,25 +80,21 @@ fn run(options: &Options) -> Result<(), Box<dyn std::error::Error>> {
         .build();
     let freq = options.interval;
     let mut processed = 0;
-    let status = |active: u64, processed: u64| WorkerHeartbeat {
-        freq,
-        sw_ident: "rs-signals".into(),
-        sw_ver: env!("CARGO_PKG_VERSION").into(),
-        sw_sys: std::env::consts::OS.into(),
-        active,
-        processed,
-        loadavg: None,
-    };
-    let online = status(0, 0);
-    worker.send_event(&WorkerOnline {
-        freq: online.freq,
-        sw_ident: online.sw_ident,
-        sw_ver: online.sw_ver,
-        sw_sys: online.sw_sys,
-        active: 0,
-        processed: 0,
-        loadavg: None,
-    })?;
+    // The three worker events carry the same fields.
+    macro_rules! status {
+        ($event:ident) => {
+            $event {
+                freq,
+                sw_ident: "rs-signals".into(),
+                sw_ver: env!("CARGO_PKG_VERSION").into(),
+                sw_sys: std::env::consts::OS.into(),
+                active: 0,
+                processed,
+                loadavg: None,
+            }
+        };
+    }
+    worker.send_event(&status!(WorkerOnline))?;
     println!(
         "{} online, sending to {}",
         options.hostname,
@@ -135,22 +131,13 @@ fn run(options: &Options) -> Result<(), Box<dyn std::error::Error>> {
         }
         processed += 1;
         if Instant::now() >= next_heartbeat {
-            worker.send_event(&status(0, processed))?;
+            worker.send_event(&status!(WorkerHeartbeat))?;
             next_heartbeat += Duration::from_secs_f64(freq);
         }
         flush(&worker)?;
     }
-    worker.send_event(&status(0, processed))?;
-    let last = status(0, processed);
-    worker.send_event(&WorkerOffline {
-        freq: last.freq,
-        sw_ident: last.sw_ident,
-        sw_ver: last.sw_ver,
-        sw_sys: last.sw_sys,
-        active: 0,
-        processed,
-        loadavg: None,
-    })?;
+    worker.send_event(&status!(WorkerHeartbeat))?;
+    worker.send_event(&status!(WorkerOffline))?;
     flush(&worker)?;
     println!("{} offline after {processed} tasks", options.hostname);
     Ok(())

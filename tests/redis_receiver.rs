@@ -42,16 +42,20 @@ fn samples() -> Vec<(&'static str, Value)> {
     fn one<E: CeleryEvent>(event: E) -> (&'static str, Value) {
         (E::TYPE, serde_json::to_value(event).expect("serializable"))
     }
-    let worker = |n: u64| WorkerHeartbeat {
-        freq: 2.0,
-        sw_ident: "rs-signals".into(),
-        sw_ver: "0.1.0".into(),
-        sw_sys: "Linux".into(),
-        active: n,
-        processed: 10 * n,
-        loadavg: Some([0.5, 0.25, 0.125]),
-    };
-    let online = worker(0);
+    // The three worker events carry the same fields.
+    macro_rules! worker {
+        ($event:ident, $active:expr, $processed:expr, $loadavg:expr) => {
+            one($event {
+                freq: 2.0,
+                sw_ident: "rs-signals".into(),
+                sw_ver: "0.1.0".into(),
+                sw_sys: "Linux".into(),
+                active: $active,
+                processed: $processed,
+                loadavg: $loadavg,
+            })
+        };
+    }
     vec![
         one(TaskSent {
             uuid: "t1".into(),
@@ -104,25 +108,9 @@ fn samples() -> Vec<(&'static str, Value)> {
             exception: "Retry in 2s".into(),
             traceback: "".into(),
         }),
-        one(WorkerOnline {
-            freq: online.freq,
-            sw_ident: online.sw_ident,
-            sw_ver: online.sw_ver,
-            sw_sys: online.sw_sys,
-            active: online.active,
-            processed: online.processed,
-            loadavg: online.loadavg,
-        }),
-        one(worker(3)),
-        one(WorkerOffline {
-            freq: 2.0,
-            sw_ident: "rs-signals".into(),
-            sw_ver: "0.1.0".into(),
-            sw_sys: "Linux".into(),
-            active: 0,
-            processed: 30,
-            loadavg: None,
-        }),
+        worker!(WorkerOnline, 0, 0, Some([0.5, 0.25, 0.125])),
+        worker!(WorkerHeartbeat, 3, 30, Some([0.5, 0.25, 0.125])),
+        worker!(WorkerOffline, 0, 30, None),
     ]
 }
 
@@ -140,6 +128,13 @@ fn typed_receiver(seen: &Seen, clock: Arc<LamportClock>) -> EventReceiver {
     builder = record::<WorkerHeartbeat>(builder, seen);
     builder = record::<WorkerOffline>(builder, seen);
     builder.build()
+}
+
+/// A dispatcher to `server`'s database 0, as `hostname`.
+fn dispatcher(server: &RedisServer, hostname: &str) -> EventDispatcher {
+    EventDispatcher::builder(RedisTransport::open(&server.url(0)).expect("valid URL"))
+        .hostname(hostname)
+        .build()
 }
 
 fn subscribe(server: &RedisServer) -> RedisSubscriber {
@@ -303,9 +298,7 @@ fn garbage_is_counted_and_the_receiver_keeps_going() {
             .query::<i64>(&mut connection)
             .expect("published");
     }
-    let dispatcher = EventDispatcher::builder(RedisTransport::open(&server.url(0)).expect("URL"))
-        .hostname("good@host")
-        .build();
+    let dispatcher = dispatcher(&server, "good@host");
     dispatcher
         .send_event(&TaskStarted {
             uuid: "after-garbage".into(),
@@ -353,10 +346,7 @@ fn remote_events_reach_in_process_receivers_as_signals() {
     let mut subscriber = subscribe(&server);
     let receiver = EventReceiver::builder().emit_signals(true).build();
     for host in ["py@worker", "other@worker"] {
-        let dispatcher =
-            EventDispatcher::builder(RedisTransport::open(&server.url(0)).expect("URL"))
-                .hostname(host)
-                .build();
+        let dispatcher = dispatcher(&server, host);
         dispatcher
             .send_event(&TaskFailed {
                 uuid: format!("from-{host}"),
@@ -476,9 +466,7 @@ fn an_idle_subscription_misses_nothing() {
     let server = RedisServer::start();
     let mut subscriber = subscribe(&server);
     std::thread::sleep(Duration::from_millis(1_700));
-    let dispatcher = EventDispatcher::builder(RedisTransport::open(&server.url(0)).expect("URL"))
-        .hostname("late@host")
-        .build();
+    let dispatcher = dispatcher(&server, "late@host");
     for i in 0..3 {
         dispatcher
             .send_event(&TaskStarted {
