@@ -22,6 +22,28 @@ use signals::events::{
 
 const BATCH: u64 = 1_000;
 
+/// A dispatcher to `url`, unbuffered or with the `task` group buffered (24 per
+/// message).
+fn dispatcher(url: &str, grouped: bool) -> EventDispatcher {
+    let transport = RedisTransport::open(url).expect("valid URL");
+    let builder = EventDispatcher::builder(transport)
+        .hostname("bench@localhost")
+        .clock(Arc::new(LamportClock::new()));
+    if grouped {
+        builder.buffer_group(["task"]).build()
+    } else {
+        builder.build()
+    }
+}
+
+/// Sends `BATCH` events and waits until Redis has them all.
+fn send_batch(dispatcher: &EventDispatcher, event: &TaskSucceeded) {
+    for _ in 0..BATCH {
+        black_box(dispatcher.send_event(event).expect("accepted"));
+    }
+    dispatcher.flush(true, true).expect("Redis has them");
+}
+
 fn redis_events(c: &mut Criterion) {
     let server = support::RedisServer::start();
     let event = TaskSucceeded {
@@ -32,20 +54,10 @@ fn redis_events(c: &mut Criterion) {
     let mut group = c.benchmark_group("redis_events");
     group.throughput(Throughput::Elements(BATCH));
     for (name, grouped) in [("unbuffered", false), ("grouped_24", true)] {
-        let transport = RedisTransport::open(&server.url(0)).expect("valid URL");
-        let mut builder = EventDispatcher::builder(transport)
-            .hostname("bench@localhost")
-            .clock(Arc::new(LamportClock::new()));
-        if grouped {
-            builder = builder.buffer_group(["task"]);
-        }
-        let dispatcher = builder.build();
+        let dispatcher = dispatcher(&server.url(0), grouped);
         group.bench_function(name, |b| {
             b.iter(|| {
-                for _ in 0..BATCH {
-                    black_box(dispatcher.send_event(&event).expect("accepted"));
-                }
-                dispatcher.flush(true, true).expect("Redis has them");
+                send_batch(&dispatcher, &event);
             })
         });
     }
@@ -63,21 +75,11 @@ fn redis_events(c: &mut Criterion) {
         let subscriber = RedisSubscriber::open(&server.url(0)).expect("valid URL");
         assert!(subscriber.wait_subscribed(Duration::from_secs(10)));
         let capturing = receiver.spawn(subscriber).expect("thread");
-        let transport = RedisTransport::open(&server.url(0)).expect("valid URL");
-        let mut builder = EventDispatcher::builder(transport)
-            .hostname("bench@localhost")
-            .clock(Arc::new(LamportClock::new()));
-        if grouped {
-            builder = builder.buffer_group(["task"]);
-        }
-        let dispatcher = builder.build();
+        let dispatcher = dispatcher(&server.url(0), grouped);
         let mut expected = 0;
         group.bench_function(name, |b| {
             b.iter(|| {
-                for _ in 0..BATCH {
-                    black_box(dispatcher.send_event(&event).expect("accepted"));
-                }
-                dispatcher.flush(true, true).expect("Redis has them");
+                send_batch(&dispatcher, &event);
                 expected += BATCH;
                 let deadline = Instant::now() + Duration::from_secs(30);
                 while handled.load(Ordering::Relaxed) < expected {
