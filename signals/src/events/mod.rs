@@ -8,6 +8,10 @@
 //!   default.
 //! - Typed events ([`TaskSucceeded`], [`WorkerHeartbeat`], ...) and free-form
 //!   ones ([`Fields`]); [`Event`] is what a consumer reads.
+//! - [`EventReceiver`]: Celery's `EventReceiver`, the other direction: follows
+//!   an [`EventSource`] (a `RedisSubscriber` with the `redis` feature, or the
+//!   [`MemoryTransport`]), hands events to typed or raw handlers and, if asked,
+//!   to the [`remote`] signals; [`Dumper`] prints them as `celery events --dump`.
 //!
 //! # What differs from Celery, on purpose
 //!

@@ -127,7 +127,7 @@ impl ReceiveError {
 }
 
 /// Where a receiver reads messages from: a broker subscription
-/// ([`RedisSubscriber`](super::RedisSubscriber)) or the embedded
+/// (`RedisSubscriber`, with the `redis` feature) or the embedded
 /// [`MemoryTransport`].
 pub trait EventSource {
     /// Waits up to `timeout` for the next message; `Ok(None)` when none came.
