@@ -14,8 +14,8 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use crate::publish::{Cell, Domain, ReadGuard};
-use crate::receiver::ReceiverId;
-use crate::registry::Live;
+use crate::receiver::{Callee, ReceiverId};
+use crate::registry::{Live, Target};
 
 /// Past this many distinct senders, new senders are filtered on each send instead
 /// of cached, so a signal whose senders are unbounded (hostnames, ids) cannot grow
@@ -23,23 +23,25 @@ use crate::registry::Live;
 const MAX_CACHED_SENDERS: usize = 1024;
 
 /// The receivers of one sender: their positions in the snapshot and their ids.
-pub(crate) struct Route {
+pub(crate) struct Route<A, S, R> {
     pub(crate) indices: Box<[u32]>,
     pub(crate) ids: Arc<[ReceiverId]>,
+    /// The receivers themselves when none is weak, for the send's fast path.
+    pub(crate) strong: Option<Box<[Callee<A, S, R>]>>,
 }
 
-type Map<S> = HashMap<S, Arc<Route>, foldhash::fast::RandomState>;
+type Map<A, S, R> = HashMap<S, Arc<Route<A, S, R>>, foldhash::fast::RandomState>;
 
 /// A route found in the cache (borrowed for the read section) or just resolved.
-pub(crate) enum Routed<'g> {
-    Cached(&'g Route),
-    Fresh(Arc<Route>),
+pub(crate) enum Routed<'g, A, S, R> {
+    Cached(&'g Route<A, S, R>),
+    Fresh(Arc<Route<A, S, R>>),
 }
 
-impl Deref for Routed<'_> {
-    type Target = Route;
+impl<A, S, R> Deref for Routed<'_, A, S, R> {
+    type Target = Route<A, S, R>;
     #[inline]
-    fn deref(&self) -> &Route {
+    fn deref(&self) -> &Route<A, S, R> {
         match self {
             Routed::Cached(route) => route,
             Routed::Fresh(route) => route,
@@ -47,13 +49,13 @@ impl Deref for Routed<'_> {
     }
 }
 
-pub(crate) struct SenderCache<S> {
-    map: Cell<Map<S>>,
+pub(crate) struct SenderCache<A, S, R> {
+    map: Cell<Map<A, S, R>>,
     /// Serializes the (cold) writers of `map`.
     fill_lock: Mutex<()>,
 }
 
-impl<S: Eq + Hash + Clone + Send + 'static> SenderCache<S> {
+impl<A: 'static, S: Eq + Hash + Clone + Send + 'static, R: 'static> SenderCache<A, S, R> {
     pub(crate) fn new() -> Self {
         Self {
             map: Cell::new(Map::default()),
@@ -63,13 +65,13 @@ impl<S: Eq + Hash + Clone + Send + 'static> SenderCache<S> {
 
     /// The receivers that accept `sender`, from the cache or resolved now.
     #[inline(always)]
-    pub(crate) fn route<'g, A, R>(
+    pub(crate) fn route<'g>(
         &'g self,
         sender: &S,
         entries: &[Live<A, S, R>],
         guard: &'g ReadGuard<'_>,
         domain: &Domain,
-    ) -> Routed<'g> {
+    ) -> Routed<'g, A, S, R> {
         match self.map.load(guard).and_then(|map| map.get(sender)) {
             Some(route) => Routed::Cached(route),
             None => Routed::Fresh(self.fill(sender, entries, guard, domain)),
@@ -78,13 +80,13 @@ impl<S: Eq + Hash + Clone + Send + 'static> SenderCache<S> {
 
     #[cold]
     #[inline(never)]
-    fn fill<A, R>(
+    fn fill(
         &self,
         sender: &S,
         entries: &[Live<A, S, R>],
         guard: &ReadGuard<'_>,
         domain: &Domain,
-    ) -> Arc<Route> {
+    ) -> Arc<Route<A, S, R>> {
         let indices: Box<[u32]> = entries
             .iter()
             .enumerate()
@@ -95,7 +97,18 @@ impl<S: Eq + Hash + Clone + Send + 'static> SenderCache<S> {
             .iter()
             .map(|&index| entries[index as usize].id)
             .collect();
-        let route = Arc::new(Route { indices, ids });
+        let strong = indices
+            .iter()
+            .map(|&index| match &entries[index as usize].target {
+                Target::Strong(target) => Some(Arc::clone(target)),
+                Target::Weak(_) => None,
+            })
+            .collect();
+        let route = Arc::new(Route {
+            indices,
+            ids,
+            strong,
+        });
         let lock = self.fill_lock.lock();
         let current = self.map.load(guard);
         let len = current.map_or(0, HashMap::len);

@@ -117,6 +117,9 @@ where
     }
 }
 
+/// A receiver held strongly, as a send calls it.
+pub(crate) type Callee<A, S, R> = Arc<dyn Invoke<A, S, R>>;
+
 /// What makes two receivers "the same" for deduplication and `disconnect`: the
 /// `dispatch_uid` if given, otherwise the receiver's identity (its type for a
 /// zero-sized function or closure, its allocation otherwise). Opaque: get one from [`IdentifyReceiver`](crate::IdentifyReceiver).

@@ -10,7 +10,7 @@ use std::ops::ControlFlow;
 use crate::cache::{Routed, SenderCache};
 use crate::options::{ConnectOptions, Connection};
 use crate::publish::{Domain, ReadGuard};
-use crate::receiver::{Identity, Invoke, Receiver, ReceiverId};
+use crate::receiver::{Callee, Identity, Invoke, Receiver, ReceiverId};
 use crate::retry::Retrying;
 
 /// Connection numbers, unique for the life of the process.
@@ -199,7 +199,9 @@ where
     /// An immutable copy for `send` to read.
     pub(crate) fn snapshot(&self, use_caching: bool) -> Snapshot<A, S, R>
     where
+        A: 'static,
         S: Clone + std::hash::Hash + Send + 'static,
+        R: 'static,
     {
         let entries: Box<[Live<A, S, R>]> = self
             .entries
@@ -210,8 +212,16 @@ where
                 target: entry.target.clone(),
             })
             .collect();
+        let strong = entries
+            .iter()
+            .map(|entry| match &entry.target {
+                Target::Strong(target) => Some(Arc::clone(target)),
+                Target::Weak(_) => None,
+            })
+            .collect();
         Snapshot {
             ids: entries.iter().map(|entry| entry.id).collect(),
+            strong,
             filtered: entries.iter().any(|entry| entry.sender.is_some()),
             cache: use_caching.then(SenderCache::new),
             entries,
@@ -255,14 +265,20 @@ pub(crate) struct Snapshot<A, S, R> {
     pub(crate) entries: Box<[Live<A, S, R>]>,
     /// The entries' ids, shared by the responses of sends that call them all.
     pub(crate) ids: Arc<[ReceiverId]>,
+    /// Every entry's receiver, in order, when all are held strongly (none is
+    /// weak): what a send that calls them all walks, with nothing to check per
+    /// receiver.
+    pub(crate) strong: Option<Box<[Callee<A, S, R>]>>,
     /// Whether any connection has a sender filter (if none, no filtering is needed).
     pub(crate) filtered: bool,
-    pub(crate) cache: Option<SenderCache<S>>,
+    pub(crate) cache: Option<SenderCache<A, S, R>>,
 }
 
 impl<A, S, R> Snapshot<A, S, R>
 where
+    A: 'static,
     S: Eq + std::hash::Hash + Clone + Send + 'static,
+    R: 'static,
 {
     /// A 64-bit summary of the senders that have receivers, read before a send
     /// touches the snapshot: 0 when nothing is connected, every bit when some
@@ -274,6 +290,19 @@ where
                 None => ANY_SENDER,
                 Some(sender) => summary | sender_bit(sender),
             })
+    }
+
+    /// The receivers of every send, when that is all of them (no sender filter)
+    /// and none is weak: the send's fast path, decided with two loads.
+    #[inline(always)]
+    pub(crate) fn direct(&self) -> Option<Direct<'_, A, S, R>> {
+        if self.filtered {
+            return None;
+        }
+        Some(Direct {
+            receivers: self.strong.as_deref()?,
+            ids: &self.ids,
+        })
     }
 
     /// The receivers a send from `sender` calls, in connection order.
@@ -298,6 +327,7 @@ where
         };
         Selection {
             entries: &self.entries,
+            strong: self.strong.as_deref(),
             plan,
         }
     }
@@ -322,20 +352,45 @@ pub(crate) trait Visit<A, S, R> {
 /// The receivers of one send: a view of a snapshot, valid while its read guard is.
 pub(crate) struct Selection<'g, A, S, R> {
     entries: &'g [Live<A, S, R>],
-    plan: Plan<'g>,
+    strong: Option<&'g [Callee<A, S, R>]>,
+    plan: Plan<'g, A, S, R>,
+}
+
+/// The receivers of a send that calls every one of them, each held strongly: the
+/// fast path.
+pub(crate) struct Direct<'g, A, S, R> {
+    pub(crate) receivers: &'g [Callee<A, S, R>],
+    pub(crate) ids: &'g Arc<[ReceiverId]>,
 }
 
 /// How a [`Selection`] finds its receivers.
-enum Plan<'g> {
+enum Plan<'g, A, S, R> {
     /// Every entry, whose ids are the snapshot's.
     All(&'g Arc<[ReceiverId]>),
     /// The entries the sender cache resolved for this sender.
-    Route(Routed<'g>),
+    Route(Routed<'g, A, S, R>),
     /// The entries that accept the sender, found by filtering.
     Filter,
 }
 
 impl<'g, A, S: Eq, R> Selection<'g, A, S, R> {
+    /// The receivers as a plain list, when the send calls them all and none is
+    /// weak.
+    #[inline(always)]
+    pub(crate) fn direct(&self) -> Option<Direct<'_, A, S, R>> {
+        match &self.plan {
+            Plan::All(ids) => Some(Direct {
+                receivers: self.strong?,
+                ids,
+            }),
+            Plan::Route(route) => Some(Direct {
+                receivers: route.strong.as_deref()?,
+                ids: &route.ids,
+            }),
+            Plan::Filter => None,
+        }
+    }
+
     /// How many receivers the send calls at most.
     #[inline]
     pub(crate) fn expected(&self) -> usize {

@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use smallvec::SmallVec;
 
-use crate::error::ReceiverError;
+use crate::error::{BoxError, ReceiverError, SendError};
 use crate::receiver::ReceiverId;
+use crate::registry::Direct;
 
 /// How many responses are held without a heap allocation. Most signals have one or
 /// two receivers; past that the list moves to the heap like a `Vec`.
@@ -189,6 +190,43 @@ impl<T> Responses<T> {
         }
     }
 
+    /// Calls every receiver of `direct` in order, collecting their responses;
+    /// the first error stops the send and is returned. The send's fast path: one
+    /// tight loop, with the ids shared or copied once at the end.
+    #[inline(always)]
+    pub(crate) fn call_direct<A, S>(
+        direct: Direct<'_, A, S, T>,
+        sender: &S,
+        args: &A,
+    ) -> Result<Self, SendError> {
+        let Direct { receivers, ids } = direct;
+        if receivers.len() <= INLINE {
+            let mut values = SmallVec::new();
+            for receiver in receivers {
+                match receiver.invoke(sender, args) {
+                    Ok(value) => values.push(value),
+                    Err(source) => return Err(failed(ids, values.len(), source)),
+                }
+            }
+            Ok(Self {
+                ids: Ids::Shared(Arc::clone(ids)),
+                values,
+            })
+        } else {
+            let mut values = Vec::with_capacity(receivers.len());
+            for receiver in receivers {
+                match receiver.invoke(sender, args) {
+                    Ok(value) => values.push(value),
+                    Err(source) => return Err(failed(ids, values.len(), source)),
+                }
+            }
+            Ok(Self {
+                ids: Ids::Shared(Arc::clone(ids)),
+                values: SmallVec::from_vec(values),
+            })
+        }
+    }
+
     /// How many responses there are.
     #[inline]
     pub fn len(&self) -> usize {
@@ -231,6 +269,16 @@ impl<T> Responses<T> {
     /// The `(id, response)` pairs as a `Vec`.
     pub fn into_vec(self) -> Vec<(ReceiverId, T)> {
         self.into_iter().collect()
+    }
+}
+
+/// The error of a send stopped by the receiver at `position`.
+#[cold]
+#[inline(never)]
+fn failed(ids: &[ReceiverId], position: usize, source: BoxError) -> SendError {
+    SendError {
+        receiver: ids[position],
+        source,
     }
 }
 

@@ -295,18 +295,40 @@ where
     #[inline]
     pub fn send(&self, sender: impl Borrow<S>, args: &A) -> Result<Responses<R>, SendError> {
         let sender = sender.borrow();
-        // Written out rather than through `with_receivers`: the hottest path,
-        // and 15 instructions (of about 165) shorter at one receiver this way.
         if !self.may_have_receivers(sender) {
             return Ok(Responses::new());
         }
         let guard = self.domain.read();
+        // The fast path: every receiver, each held strongly, called in one loop.
+        if let Some(direct) = self.snapshot.load(&guard).and_then(Snapshot::direct) {
+            let result = Responses::call_direct(direct, sender, args);
+            drop(guard);
+            return result;
+        }
+        self.send_selected(guard, sender, args)
+    }
+
+    /// The rest of [`send`](Self::send), out of line so that the fast path stays
+    /// small: a sender filter (cached or not), weak receivers, or the first use.
+    #[inline(never)]
+    fn send_selected(
+        &self,
+        guard: ReadGuard<'_>,
+        sender: &S,
+        args: &A,
+    ) -> Result<Responses<R>, SendError> {
         let Some(snapshot) = self.snapshot.load(&guard) else {
             drop(guard);
             self.initialize();
             return self.send(sender, args);
         };
         let selection = snapshot.select(sender, &guard, &self.domain);
+        if let Some(direct) = selection.direct() {
+            let result = Responses::call_direct(direct, sender, args);
+            drop(selection);
+            drop(guard);
+            return result;
+        }
         let mut failure = None;
         let mut saw_dead = false;
         let responses = Responses::collect(
@@ -320,6 +342,7 @@ where
                 saw_dead: &mut saw_dead,
             },
         );
+        drop(selection);
         drop(guard);
         if saw_dead {
             self.purge_dead();
