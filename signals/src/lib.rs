@@ -49,6 +49,7 @@ mod registry;
 mod responses;
 mod retry;
 mod signal;
+mod summary;
 
 #[doc(inline)]
 pub use error::{BoxError, ReceiverError, RetriesExhausted, SendError};

@@ -12,6 +12,7 @@ use crate::options::{ConnectOptions, Connection};
 use crate::publish::{Domain, ReadGuard};
 use crate::receiver::{Callee, Identity, Invoke, Receiver, ReceiverId};
 use crate::retry::Retrying;
+use crate::summary::summarize;
 
 /// Connection numbers, unique for the life of the process.
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -229,17 +230,6 @@ where
     }
 }
 
-/// The [`Snapshot::sender_summary`] of a signal with a receiver for any sender
-/// (and of one that has not been initialized yet).
-pub(crate) const ANY_SENDER: u64 = u64::MAX;
-
-/// The summary bit of one sender.
-#[inline]
-pub(crate) fn sender_bit<S: std::hash::Hash>(sender: &S) -> u64 {
-    use std::hash::BuildHasher;
-    1 << (foldhash::fast::FixedState::with_seed(0x5167_6e61_6c73).hash_one(sender) & 63)
-}
-
 /// One connection, as `send` sees it.
 pub(crate) struct Live<A, S, R> {
     pub(crate) id: ReceiverId,
@@ -284,12 +274,7 @@ where
     /// touches the snapshot: 0 when nothing is connected, every bit when some
     /// receiver takes any sender, else one bit per connected sender's hash.
     pub(crate) fn sender_summary(&self) -> u64 {
-        self.entries
-            .iter()
-            .fold(0, |summary, entry| match &entry.sender {
-                None => ANY_SENDER,
-                Some(sender) => summary | sender_bit(sender),
-            })
+        summarize(self.entries.iter().map(|entry| entry.sender.as_ref()))
     }
 
     /// The receivers of every send, when that is all of them (no sender filter)
@@ -466,19 +451,4 @@ fn visit_all<'a, A: 'a, S: 'a, R: 'a>(
         }
     }
     saw_dead
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn distinct_task_names_get_distinct_summary_bits() {
-        let add = super::sender_bit(&"tasks.add");
-        let mul = super::sender_bit(&"tasks.mul");
-        assert_ne!(add, mul);
-        // The bits spread: 64 task names set many distinct bits.
-        let bits = (0..64).fold(0u64, |acc, i| {
-            acc | super::sender_bit(&format!("tasks.t{i}"))
-        });
-        assert!(bits.count_ones() > 30, "{bits:b}");
-    }
 }
