@@ -18,6 +18,7 @@
 
 use std::any::Any;
 use std::marker::PhantomData;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering::SeqCst};
 
@@ -72,14 +73,23 @@ impl Domain {
 
     /// The last reader out frees what was retired while it read, unless a writer
     /// holds the list (that writer, or a later reader, will).
+    ///
+    /// It never unwinds (a panicking destructor of a retired value is caught
+    /// and logged), and says so with its ABI: a send's response list may then
+    /// be written straight to the caller, not held aside across this call.
     #[cold]
     #[inline(never)]
-    fn reclaim(&self) {
+    extern "C" fn reclaim(&self) {
         let garbage = match self.retired.try_lock() {
             Some(mut retired) => Self::collect(&self.readers, &self.pending, &mut retired),
             None => return,
         };
-        drop(garbage);
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| drop(garbage))) {
+            tracing::error!(
+                "a value retired by a signal panicked when dropped: {}",
+                crate::signal::panic_message(payload.as_ref())
+            );
+        }
     }
 }
 

@@ -14,6 +14,11 @@ use crate::registry::Direct;
 /// two receivers; past that the list moves to the heap like a `Vec`.
 const INLINE: usize = 2;
 
+/// How many ids a response list holds without a heap allocation when it cannot
+/// share the signal's: one, which keeps the list small (copying the list out of
+/// a send costs in proportion to its size, allocated or not).
+const INLINE_IDS: usize = 1;
+
 /// The responses of [`Signal::send`](crate::Signal::send): each receiver's identity
 /// and what it returned, in connection order.
 ///
@@ -21,10 +26,11 @@ const INLINE: usize = 2;
 /// or by reference), or read [`ids`](Self::ids) and [`values`](Self::values) as
 /// slices.
 ///
-/// A send allocates nothing for the list when there are at most two responses, or
-/// when the responses are zero-sized (such as `()`) and the receivers' ids are
-/// known ahead (no sender filter, or a cached one): those ids are then shared with
-/// the signal rather than copied.
+/// A send allocates nothing for the list when there is at most one response.
+/// Past one, the values stay inline up to two (and take no space at all when
+/// zero-sized, such as `()`), and the ids are shared with the signal when they
+/// are known ahead of the send (no sender filter, or the per-sender cache);
+/// only a send through an uncached sender filter copies them to the heap.
 ///
 /// ```
 /// use signals::Signal;
@@ -44,7 +50,7 @@ pub struct Responses<T> {
 
 /// The ids of a [`Responses`], one per value.
 enum Ids {
-    Own(SmallVec<[ReceiverId; INLINE]>),
+    Own(SmallVec<[ReceiverId; INLINE_IDS]>),
     /// Shared with the snapshot (or its sender cache): exactly the receivers called.
     Shared(Arc<[ReceiverId]>),
 }
@@ -76,9 +82,10 @@ pub(crate) trait Sink<T> {
     fn push(&mut self, position: usize, id: ReceiverId, value: T);
 }
 
-/// Collects up to [`INLINE`] responses, ids copied, with no allocation.
+/// Collects up to [`INLINE`] responses with no allocation for the values; the
+/// ids are shared if known ahead, else copied.
 struct Few<T> {
-    ids: SmallVec<[ReceiverId; INLINE]>,
+    ids: SmallVec<[ReceiverId; INLINE_IDS]>,
     values: SmallVec<[T; INLINE]>,
 }
 
@@ -174,8 +181,12 @@ impl<T> Responses<T> {
                 values: SmallVec::new(),
             };
             body.collect(&mut sink);
+            let ids = match known {
+                Some(known) if known.len() == sink.values.len() => Ids::Shared(Arc::clone(known)),
+                _ => Ids::Own(sink.ids),
+            };
             Self {
-                ids: Ids::Own(sink.ids),
+                ids,
                 values: sink.values,
             }
         } else {
@@ -224,6 +235,23 @@ impl<T> Responses<T> {
                 ids: Ids::Shared(Arc::clone(ids)),
                 values: SmallVec::from_vec(values),
             })
+        }
+    }
+
+    /// The outcome of a send to one receiver, whose id is copied (cheaper than
+    /// sharing the signal's list, which costs two atomic updates).
+    #[inline(always)]
+    pub(crate) fn one(id: ReceiverId, outcome: Result<T, BoxError>) -> Result<Self, SendError> {
+        match outcome {
+            Ok(value) => {
+                let mut values = SmallVec::new();
+                values.push(value);
+                Ok(Self {
+                    ids: Ids::Own(SmallVec::from_buf([id])),
+                    values,
+                })
+            }
+            Err(source) => Err(failed(&[id], 0, source)),
         }
     }
 
