@@ -52,14 +52,15 @@ type Bare = Vec<BoxedReceiver>;
 /// What the bare loop returns: the responses and whose they are.
 #[allow(dead_code)] // read only through `black_box`
 enum BareResponses {
-    /// Up to two pairs, inline.
-    Few(SmallVec<[(ReceiverId, ()); 2]>),
-    /// More: the values in a `Vec`, the ids shared with the caller.
-    Many(Arc<[ReceiverId]>, Vec<()>),
+    /// No receiver, or one: its id and response.
+    One(Option<(ReceiverId, ())>),
+    /// More: the values (inline up to two), the ids shared with the caller.
+    Many(Arc<[ReceiverId]>, SmallVec<[(); 2]>),
 }
 
-/// Collects exactly as `send` does: up to two `(ReceiverId, response)` pairs
-/// inline, else the responses in a `Vec` beside a shared list of the ids.
+/// Collects exactly as `send` does: one `(ReceiverId, response)` pair inline;
+/// past one, the responses inline up to two (else in a `Vec`) beside a shared
+/// list of the ids.
 #[allow(clippy::unit_arg)] // the responses are `()`, as the signals' are
 fn bare_send(
     receivers: &Bare,
@@ -67,18 +68,23 @@ fn bare_send(
     sender: &'static str,
     args: &Args,
 ) -> BareResponses {
-    if receivers.len() <= 2 {
-        let mut out = SmallVec::new();
-        for (f, id) in receivers.iter().zip(ids.iter()) {
-            out.push((*id, f(&sender, args)));
+    match receivers.len() {
+        0 => BareResponses::One(None),
+        1 => BareResponses::One(Some((ids[0], receivers[0](&sender, args)))),
+        2 => {
+            let mut values = SmallVec::new();
+            for f in receivers {
+                values.push(f(&sender, args));
+            }
+            BareResponses::Many(Arc::clone(ids), values)
         }
-        BareResponses::Few(out)
-    } else {
-        let mut out = Vec::with_capacity(receivers.len());
-        for f in receivers {
-            out.push(f(&sender, args));
+        n => {
+            let mut values = Vec::with_capacity(n);
+            for f in receivers {
+                values.push(f(&sender, args));
+            }
+            BareResponses::Many(Arc::clone(ids), SmallVec::from_vec(values))
         }
-        BareResponses::Many(Arc::clone(ids), out)
     }
 }
 
