@@ -100,7 +100,7 @@ impl<A: 'static, S: Eq + Hash + Clone + Send + 'static, R: 'static> SenderCache<
         let strong = indices
             .iter()
             .map(|&index| match &entries[index as usize].target {
-                Target::Strong(target) => Some(Arc::clone(target)),
+                Target::Strong(target) => Some(Callee::new(Arc::clone(target))),
                 Target::Weak(_) => None,
             })
             .collect();

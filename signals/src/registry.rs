@@ -216,7 +216,7 @@ where
         let strong = entries
             .iter()
             .map(|entry| match &entry.target {
-                Target::Strong(target) => Some(Arc::clone(target)),
+                Target::Strong(target) => Some(Callee::new(Arc::clone(target))),
                 Target::Weak(_) => None,
             })
             .collect();

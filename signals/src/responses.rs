@@ -214,7 +214,7 @@ impl<T> Responses<T> {
         if receivers.len() <= INLINE {
             let mut values = SmallVec::new();
             for receiver in receivers {
-                match receiver.invoke(sender, args) {
+                match receiver.get().invoke(sender, args) {
                     Ok(value) => values.push(value),
                     Err(source) => return Err(failed(ids, values.len(), source)),
                 }
@@ -226,7 +226,7 @@ impl<T> Responses<T> {
         } else {
             let mut values = Vec::with_capacity(receivers.len());
             for receiver in receivers {
-                match receiver.invoke(sender, args) {
+                match receiver.get().invoke(sender, args) {
                     Ok(value) => values.push(value),
                     Err(source) => return Err(failed(ids, values.len(), source)),
                 }

@@ -311,7 +311,7 @@ where
                 // before the response list is built, so that it is built in
                 // place rather than copied out.
                 let id = direct.ids[0];
-                let outcome = receiver.invoke(sender, args);
+                let outcome = receiver.get().invoke(sender, args);
                 drop(guard);
                 return Responses::one(id, outcome);
             }
