@@ -227,6 +227,56 @@ fn send_robust_calls_everyone_and_reports_errors_and_panics() {
     assert_eq!(*outcomes[3].as_ref().unwrap(), 8);
 }
 
+/// Panics in a row, at the start and at the end, on each of the three ways a
+/// send finds its receivers: all of them held strongly, a cached sender route,
+/// and a list with a weak receiver in it.
+#[test]
+fn send_robust_goes_on_after_consecutive_panics_on_every_path() {
+    let plain = Sig::new("robust_plain");
+    let cached = Sig::new("robust_cached").with_caching();
+    let with_weak = Sig::new("robust_weak");
+    let keep = Receiver::new(|_: &&str, a: &Args| a.value + 100);
+    for sig in [&plain, &cached, &with_weak] {
+        let options = || {
+            if std::ptr::eq(sig, &cached) {
+                ConnectOptions::new().sender("x")
+            } else {
+                ConnectOptions::new()
+            }
+        };
+        let _ = sig.connect_with(|_: &&str, _: &Args| -> u32 { panic!("first") }, options());
+        let _ = sig.connect_with(|_: &&str, _: &Args| -> u32 { panic!("second") }, options());
+        let _ = sig.connect_with(plus_one, options());
+        let _ = sig.connect_with(
+            |_: &&str, a: &Args| -> Result<u32, Refused> { Err(Refused(a.value)) },
+            options(),
+        );
+        if std::ptr::eq(sig, &with_weak) {
+            let _ = sig.connect_with(keep.clone(), options().weak(true));
+        } else {
+            let _ = sig.connect_with(keep.clone(), options());
+        }
+        let _ = sig.connect_with(|_: &&str, _: &Args| -> u32 { panic!("last") }, options());
+        for _ in 0..2 {
+            // The second send of the cached signal reads its cache.
+            let outcomes = sig.send_robust("x", &Args { value: 1 });
+            assert_eq!(outcomes.len(), 6, "{}", sig.name());
+            let panicked = |i: usize| match &outcomes[i] {
+                Err(ReceiverError::Panicked(message)) => message.clone(),
+                other => panic!("{}: expected a panic at {i}, got {other:?}", sig.name()),
+            };
+            assert_eq!(panicked(0), "first");
+            assert_eq!(panicked(1), "second");
+            assert_eq!(*outcomes[2].as_ref().unwrap(), 2);
+            assert!(matches!(outcomes[3], Err(ReceiverError::Failed(_))));
+            assert_eq!(*outcomes[4].as_ref().unwrap(), 101);
+            assert_eq!(panicked(5), "last");
+            assert_eq!(outcomes.ids().len(), 6);
+            assert!(outcomes.ids()[4].name().contains("signal_semantics"));
+        }
+    }
+}
+
 #[test]
 fn send_robust_logs_each_failure_like_django() {
     #[derive(Clone, Default)]

@@ -154,7 +154,6 @@ impl<A, S, R> Callee<A, S, R> {
     }
 }
 
-
 /// What makes two receivers "the same" for deduplication and `disconnect`: the
 /// `dispatch_uid` if given, otherwise the receiver's identity (its type for a
 /// zero-sized function or closure, its allocation otherwise). Opaque: get one from [`IdentifyReceiver`](crate::IdentifyReceiver).

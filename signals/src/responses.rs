@@ -12,7 +12,7 @@ use crate::registry::Direct;
 
 /// How many responses are held without a heap allocation. Most signals have one or
 /// two receivers; past that the list moves to the heap like a `Vec`.
-const INLINE: usize = 2;
+pub(crate) const INLINE: usize = 2;
 
 /// How many ids a response list holds without a heap allocation when it cannot
 /// share the signal's: one, which keeps the list small (copying the list out of
@@ -238,6 +238,18 @@ impl<T> Responses<T> {
         }
     }
 
+    /// The responses of a send that called every receiver whose ids are `ids`:
+    /// one id is copied (cheaper than sharing, which costs two atomic updates),
+    /// more are shared.
+    #[inline(always)]
+    pub(crate) fn complete(ids: &Arc<[ReceiverId]>, values: SmallVec<[T; INLINE]>) -> Self {
+        let ids = match **ids {
+            [id] => Ids::Own(SmallVec::from_buf([id])),
+            _ => Ids::Shared(Arc::clone(ids)),
+        };
+        Self { ids, values }
+    }
+
     /// The outcome of a send to one receiver, whose id is copied (cheaper than
     /// sharing the signal's list, which costs two atomic updates).
     #[inline(always)]
@@ -297,6 +309,34 @@ impl<T> Responses<T> {
     /// The `(id, response)` pairs as a `Vec`.
     pub fn into_vec(self) -> Vec<(ReceiverId, T)> {
         self.into_iter().collect()
+    }
+}
+
+/// A list of responses being collected: inline or in a `Vec`, one loop for both.
+pub(crate) trait Values<T> {
+    fn push(&mut self, value: T);
+    fn len(&self) -> usize;
+}
+
+impl<T> Values<T> for SmallVec<[T; INLINE]> {
+    #[inline(always)]
+    fn push(&mut self, value: T) {
+        SmallVec::push(self, value);
+    }
+    #[inline(always)]
+    fn len(&self) -> usize {
+        SmallVec::len(self)
+    }
+}
+
+impl<T> Values<T> for Vec<T> {
+    #[inline(always)]
+    fn push(&mut self, value: T) {
+        Vec::push(self, value);
+    }
+    #[inline(always)]
+    fn len(&self) -> usize {
+        Vec::len(self)
     }
 }
 

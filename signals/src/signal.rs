@@ -13,10 +13,12 @@ use parking_lot::{Mutex, MutexGuard};
 use crate::error::{ReceiverError, SendError};
 use crate::options::{ConnectOptions, Connection};
 use crate::publish::{Cell, Domain, Garbage, ReadGuard};
+use crate::receiver::Callee;
 use crate::receiver::{Identity, Invoke, Receiver, ReceiverId, ReceiverKey};
-use crate::registry::{Key, Registry, Selection, Snapshot, Visit};
-use crate::responses::{Collect, Responses, RobustResponses, Sink};
+use crate::registry::{Direct, Key, Registry, Selection, Snapshot, Visit};
+use crate::responses::{Collect, Responses, RobustResponses, Sink, Values, INLINE};
 use crate::summary::{sender_bit, ANY_SENDER};
+use smallvec::SmallVec;
 
 /// Connects receivers registered before the signal's first use (see
 /// [`Signal::with_initializer`]).
@@ -385,19 +387,56 @@ where
     /// ```
     pub fn send_robust(&self, sender: impl Borrow<S>, args: &A) -> RobustResponses<R> {
         let sender = sender.borrow();
-        self.with_receivers(sender, Responses::new, |snapshot, guard, saw_dead| {
-            let selection = snapshot.select(sender, guard, &self.domain);
-            Responses::collect(
-                selection.expected(),
-                selection.ids(),
-                RobustBody {
-                    selection: &selection,
-                    sender,
-                    args,
-                    saw_dead,
-                },
-            )
-        })
+        if !self.may_have_receivers(sender) {
+            return Responses::new();
+        }
+        let guard = self.domain.read();
+        if let Some(direct) = self.snapshot.load(&guard).and_then(Snapshot::direct) {
+            let responses = call_robust(direct, sender, args);
+            drop(guard);
+            return responses;
+        }
+        self.send_robust_selected(guard, sender, args)
+    }
+
+    /// The rest of [`send_robust`](Self::send_robust), as
+    /// [`send_selected`](Self::send_selected) is of `send`.
+    #[inline(never)]
+    fn send_robust_selected(
+        &self,
+        guard: ReadGuard<'_>,
+        sender: &S,
+        args: &A,
+    ) -> RobustResponses<R> {
+        let Some(snapshot) = self.snapshot.load(&guard) else {
+            drop(guard);
+            self.initialize();
+            return self.send_robust(sender, args);
+        };
+        let selection = snapshot.select(sender, &guard, &self.domain);
+        if let Some(direct) = selection.direct() {
+            let responses = call_robust(direct, sender, args);
+            drop(selection);
+            drop(guard);
+            return responses;
+        }
+        let mut saw_dead = false;
+        let responses = Responses::collect(
+            selection.expected(),
+            selection.ids(),
+            RobustBody {
+                selection: &selection,
+                sender,
+                args,
+                saw_dead: &mut saw_dead,
+            },
+        );
+        drop(selection);
+        drop(guard);
+        if saw_dead {
+            self.purge_dead();
+        }
+        responses
     }
 
     /// The read path of `send_robust` and `has_listeners` (`send` has it written
@@ -608,6 +647,52 @@ impl<A, S, R, K: Sink<Result<R, ReceiverError>>> Visit<A, S, R> for RobustVisit<
         };
         self.sink.push(position, id, outcome);
         ControlFlow::Continue(())
+    }
+}
+
+/// Calls every receiver of `direct`, catching errors and panics: the fast path
+/// of [`Signal::send_robust`]. One `catch_unwind` covers the whole loop (one per
+/// receiver cost more than the call itself); after a panic, a new one covers the
+/// receivers left.
+#[inline(always)]
+fn call_robust<A, S, R>(direct: Direct<'_, A, S, R>, sender: &S, args: &A) -> RobustResponses<R> {
+    let Direct { receivers, ids } = direct;
+    if receivers.len() <= INLINE {
+        let mut values = SmallVec::new();
+        call_robust_into(&mut values, receivers, ids, sender, args);
+        Responses::complete(ids, values)
+    } else {
+        let mut values = Vec::with_capacity(receivers.len());
+        call_robust_into(&mut values, receivers, ids, sender, args);
+        Responses::complete(ids, SmallVec::from_vec(values))
+    }
+}
+
+#[inline(always)]
+fn call_robust_into<A, S, R>(
+    values: &mut impl Values<Result<R, ReceiverError>>,
+    receivers: &[Callee<A, S, R>],
+    ids: &[ReceiverId],
+    sender: &S,
+    args: &A,
+) {
+    while values.len() < receivers.len() {
+        let start = values.len();
+        let run = catch_unwind(AssertUnwindSafe(|| {
+            for (receiver, id) in receivers[start..].iter().zip(&ids[start..]) {
+                let outcome = receiver
+                    .get()
+                    .invoke(sender, args)
+                    .map_err(|error| robust_failure(*id, ReceiverError::Failed(error)));
+                values.push(outcome);
+            }
+        }));
+        if let Err(payload) = run {
+            // The receiver whose outcome was next panicked.
+            let id = ids[values.len()];
+            let message = panic_message(payload.as_ref());
+            values.push(Err(robust_failure(id, ReceiverError::Panicked(message))));
+        }
     }
 }
 
