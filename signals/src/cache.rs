@@ -16,6 +16,7 @@ use parking_lot::Mutex;
 use crate::publish::{Cell, Domain, ReadGuard};
 use crate::receiver::{Callee, ReceiverId};
 use crate::registry::{Live, Target};
+use crate::summary::QuickState;
 
 /// Past this many distinct senders, new senders are filtered on each send instead
 /// of cached, so a signal whose senders are unbounded (hostnames, ids) cannot grow
@@ -30,7 +31,7 @@ pub(crate) struct Route<A, S, R> {
     pub(crate) strong: Option<Box<[Callee<A, S, R>]>>,
 }
 
-type Map<A, S, R> = HashMap<S, Arc<Route<A, S, R>>, foldhash::fast::RandomState>;
+type Map<A, S, R> = HashMap<S, Arc<Route<A, S, R>>, QuickState>;
 
 /// A route found in the cache (borrowed for the read section) or just resolved.
 pub(crate) enum Routed<'g, A, S, R> {

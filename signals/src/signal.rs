@@ -340,6 +340,14 @@ where
         };
         let selection = snapshot.select(sender, &guard, &self.domain);
         if let Some(direct) = selection.direct() {
+            if let [receiver] = direct.receivers {
+                // As in `send`: the list is built once the read section ended.
+                let id = direct.ids[0];
+                let outcome = receiver.get().invoke(sender, args);
+                drop(selection);
+                drop(guard);
+                return Responses::one(id, outcome);
+            }
             let result = Responses::call_direct(direct, sender, args);
             drop(selection);
             drop(guard);
