@@ -16,7 +16,7 @@ use parking_lot::Mutex;
 use crate::publish::{Cell, Domain, ReadGuard};
 use crate::receiver::{Callee, ReceiverId};
 use crate::registry::{Live, Target};
-use crate::summary::QuickState;
+use crate::summary::{sender_bit, QuickState};
 
 /// Past this many distinct senders, new senders are filtered on each send instead
 /// of cached, so a signal whose senders are unbounded (hostnames, ids) cannot grow
@@ -88,10 +88,11 @@ impl<A: 'static, S: Eq + Hash + Clone + Send + 'static, R: 'static> SenderCache<
         guard: &ReadGuard<'_>,
         domain: &Domain,
     ) -> Arc<Route<A, S, R>> {
+        let bit = sender_bit(sender);
         let indices: Box<[u32]> = entries
             .iter()
             .enumerate()
-            .filter(|(_, entry)| entry.accepts(sender))
+            .filter(|(_, entry)| entry.accepts(sender, bit))
             .map(|(index, _)| index as u32)
             .collect();
         let ids = indices

@@ -12,7 +12,7 @@ use crate::options::{ConnectOptions, Connection};
 use crate::publish::{Domain, ReadGuard};
 use crate::receiver::{Callee, Identity, Invoke, Receiver, ReceiverId};
 use crate::retry::Retrying;
-use crate::summary::summarize;
+use crate::summary::{sender_bit, summarize, ANY_SENDER};
 
 /// Connection numbers, unique for the life of the process.
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -209,6 +209,7 @@ where
             .iter()
             .map(|entry| Live {
                 id: entry.id,
+                sender_bit: entry.sender.as_ref().map_or(ANY_SENDER, sender_bit),
                 sender: entry.sender.clone(),
                 target: entry.target.clone(),
             })
@@ -233,18 +234,23 @@ where
 /// One connection, as `send` sees it.
 pub(crate) struct Live<A, S, R> {
     pub(crate) id: ReceiverId,
+    /// The sender's summary bit (every bit for any sender): entries for other
+    /// senders are mostly told apart by it, without comparing senders.
+    sender_bit: u64,
     pub(crate) sender: Option<S>,
     pub(crate) target: Target<A, S, R>,
 }
 
 impl<A, S: Eq, R> Live<A, S, R> {
     /// Django's rule: a receiver connected for no sender gets every sender.
+    /// `bit` is `sender`'s summary bit.
     #[inline]
-    pub(crate) fn accepts(&self, sender: &S) -> bool {
-        match &self.sender {
-            None => true,
-            Some(wanted) => wanted == sender,
-        }
+    pub(crate) fn accepts(&self, sender: &S, bit: u64) -> bool {
+        self.sender_bit & bit != 0
+            && match &self.sender {
+                None => true,
+                Some(wanted) => wanted == sender,
+            }
     }
 }
 
@@ -358,7 +364,7 @@ enum Plan<'g, A, S, R> {
     Filter,
 }
 
-impl<'g, A, S: Eq, R> Selection<'g, A, S, R> {
+impl<'g, A, S: Eq + std::hash::Hash, R> Selection<'g, A, S, R> {
     /// The receivers as a plain list, when the send calls them all and none is
     /// weak.
     #[inline(always)]
@@ -414,13 +420,16 @@ impl<'g, A, S: Eq, R> Selection<'g, A, S, R> {
                     .map(|(position, &index)| (position, &self.entries[index as usize])),
                 visit,
             ),
-            Plan::Filter => visit_all(
-                self.entries
-                    .iter()
-                    .filter(|entry| entry.accepts(sender))
-                    .enumerate(),
-                visit,
-            ),
+            Plan::Filter => {
+                let bit = sender_bit(sender);
+                visit_all(
+                    self.entries
+                        .iter()
+                        .filter(|entry| entry.accepts(sender, bit))
+                        .enumerate(),
+                    visit,
+                )
+            }
         }
     }
 }
