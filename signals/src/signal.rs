@@ -260,17 +260,21 @@ where
     /// [`has_listeners`](Self::has_listeners) past the summary.
     #[inline(never)]
     fn has_live_receiver(&self, sender: &S) -> bool {
-        self.with_receivers(
-            sender,
-            || false,
-            |snapshot, guard, saw_dead| {
-                let mut found = AnyLive(false);
-                *saw_dead = snapshot
-                    .select(sender, guard, &self.domain)
-                    .for_each(sender, &mut found);
-                found.0
-            },
-        )
+        let guard = self.domain.read();
+        let Some(snapshot) = self.snapshot.load(&guard) else {
+            drop(guard);
+            self.initialize();
+            return self.has_listeners(sender);
+        };
+        let mut found = AnyLive(false);
+        let saw_dead = snapshot
+            .select(sender, &guard, &self.domain)
+            .for_each(sender, &mut found);
+        drop(guard);
+        if saw_dead {
+            self.purge_dead();
+        }
+        found.0
     }
 
     /// How many receivers are connected (dead weak receivers not yet purged are
@@ -445,38 +449,6 @@ where
             self.purge_dead();
         }
         responses
-    }
-
-    /// The read path of `send_robust` and `has_listeners` (`send` has it written
-    /// out): `nothing`
-    /// when the sender summary rules out any receiver (the fast path: one atomic
-    /// load, no allocation), else `run` on the current snapshot inside a read
-    /// section. `run` sets its flag if it met a dead weak receiver, which is then
-    /// purged. (A flag rather than a returned pair: moving the response list
-    /// through tuples was a third of the instructions of a send to one receiver.)
-    #[inline(always)]
-    fn with_receivers<T>(
-        &self,
-        sender: &S,
-        nothing: impl FnOnce() -> T,
-        run: impl FnOnce(&Snapshot<A, S, R>, &ReadGuard<'_>, &mut bool) -> T,
-    ) -> T {
-        if !self.may_have_receivers(sender) {
-            return nothing();
-        }
-        let guard = self.domain.read();
-        let Some(snapshot) = self.snapshot.load(&guard) else {
-            drop(guard);
-            self.initialize();
-            return self.with_receivers(sender, nothing, run);
-        };
-        let mut saw_dead = false;
-        let output = run(snapshot, &guard, &mut saw_dead);
-        drop(guard);
-        if saw_dead {
-            self.purge_dead();
-        }
-        output
     }
 
     /// Applies a change to the connections under the lock and, if it changed
