@@ -206,6 +206,40 @@ fn send_stops_at_the_first_error() {
     assert_ne!(first.id(), failing.id());
 }
 
+/// Past two receivers the responses are written straight into a list: every
+/// one is kept in order, and those collected before an error are dropped with
+/// the list (none leaks).
+#[test]
+fn responses_before_an_error_are_dropped_and_the_rest_kept_in_order() {
+    let token = Arc::new(());
+    let sig: Signal<u32, &'static str, (u32, Arc<()>)> = Signal::new("owned");
+    for i in 0..5u32 {
+        let token = token.clone();
+        let _ = sig.connect(
+            move |_: &&str, fail_at: &u32| -> Result<(u32, Arc<()>), Refused> {
+                if i == *fail_at {
+                    Err(Refused(i))
+                } else {
+                    Ok((i, token.clone()))
+                }
+            },
+        );
+    }
+    let before = Arc::strong_count(&token);
+    let responses = sig.send("x", &99).unwrap();
+    let order: Vec<u32> = responses.values().iter().map(|(i, _)| *i).collect();
+    assert_eq!(order, [0, 1, 2, 3, 4]);
+    assert_eq!(Arc::strong_count(&token), before + 5);
+    drop(responses);
+    let err = sig.send("x", &3).unwrap_err();
+    assert!(err.to_string().ends_with("refused 3"), "{err}");
+    assert_eq!(
+        Arc::strong_count(&token),
+        before,
+        "the three responses before the error leaked"
+    );
+}
+
 #[test]
 fn send_robust_calls_everyone_and_reports_errors_and_panics() {
     let sig = Sig::new("robust");

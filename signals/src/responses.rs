@@ -224,12 +224,29 @@ impl<T> Responses<T> {
                 values,
             })
         } else {
+            // Written into the spare capacity with the count in a register:
+            // `push` passes the list's address to its growth path, after which
+            // the length went through memory around every receiver's call.
             let mut values = Vec::with_capacity(receivers.len());
-            for receiver in receivers {
+            let mut filled = 0;
+            let mut failure = None;
+            for (slot, receiver) in values.spare_capacity_mut().iter_mut().zip(receivers) {
                 match receiver.get().invoke(sender, args) {
-                    Ok(value) => values.push(value),
-                    Err(source) => return Err(failed(ids, values.len(), source)),
+                    Ok(value) => {
+                        slot.write(value);
+                        filled += 1;
+                    }
+                    Err(source) => {
+                        failure = Some(source);
+                        break;
+                    }
                 }
+            }
+            // SAFETY: the first `filled` slots of the spare capacity, which
+            // began at length 0, were written above, in order.
+            unsafe { values.set_len(filled) };
+            if let Some(source) = failure {
+                return Err(failed(ids, filled, source));
             }
             Ok(Self {
                 ids: Ids::Shared(Arc::clone(ids)),
