@@ -316,8 +316,8 @@ where
                 // One receiver, the most common case. The read section ends
                 // before the response list is built, so that it is built in
                 // place rather than copied out.
-                let id = direct.ids[0];
                 let outcome = receiver.get().invoke(sender, args);
+                let id = direct.ids[0];
                 drop(guard);
                 return Responses::one(id, outcome);
             }
@@ -346,8 +346,8 @@ where
         if let Some(direct) = selection.direct() {
             if let [receiver] = direct.receivers {
                 // As in `send`: the list is built once the read section ended.
-                let id = direct.ids[0];
                 let outcome = receiver.get().invoke(sender, args);
+                let id = direct.ids[0];
                 drop(selection);
                 drop(guard);
                 return Responses::one(id, outcome);
