@@ -132,10 +132,12 @@ fn dispatch(c: &mut Criterion) {
             |b, _| b.iter(|| black_box(filtered_cached.send(black_box("tasks.add"), &args))),
         );
 
+        // The same work per receiver as ours: the sum and the receiver's
+        // `black_box`ed index (`receiver(i)`).
         let peer: signals2::Signal<(u64, u64)> = signals2::Signal::new();
-        for _ in 0..n {
-            peer.connect(|a: u64, b: u64| {
-                black_box(a + b);
+        for i in 0..n {
+            peer.connect(move |a: u64, b: u64| {
+                black_box(a + b + black_box(i) as u64);
             });
         }
         group.bench_with_input(BenchmarkId::new("signals2_emit", n), &n, |b, _| {
