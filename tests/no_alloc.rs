@@ -40,7 +40,7 @@ struct Args {
 }
 
 #[test]
-fn send_to_no_receiver_or_two_does_not_allocate() {
+fn send_to_no_receiver_or_one_does_not_allocate() {
     static EMPTY: Signal<Args> = Signal::new("empty");
     static FILTERED: Signal<Args> = Signal::new("filtered");
     static CACHED: Signal<Args> = Signal::new("cached").with_caching();
@@ -69,7 +69,7 @@ fn send_to_no_receiver_or_two_does_not_allocate() {
     });
     assert_eq!(counted, 0, "sending to no receiver allocated");
     assert_eq!(args.a + args.b, 3);
-    // One or two receivers: the responses are held inline.
+    // One receiver: its response and id are held inline.
     let _ = EMPTY.connect(|_: &&str, _: &Args| {});
     EMPTY.send("me", &args).unwrap();
     assert_eq!(
