@@ -2,10 +2,9 @@
 //! immutable snapshots of it that `send` reads without one.
 
 use std::borrow::Cow;
+use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
-
-use std::ops::ControlFlow;
 
 use crate::cache::{Routed, SenderCache};
 use crate::options::{ConnectOptions, Connection};
@@ -343,6 +342,7 @@ pub(crate) trait Visit<A, S, R> {
 /// The receivers of one send: a view of a snapshot, valid while its read guard is.
 pub(crate) struct Selection<'g, A, S, R> {
     entries: &'g [Live<A, S, R>],
+    /// The snapshot's receivers when none is weak (see [`Snapshot::strong`]).
     strong: Option<&'g [Callee<A, S, R>]>,
     plan: Plan<'g, A, S, R>,
 }

@@ -5,20 +5,18 @@ use std::fmt;
 use std::hash::Hash;
 use std::ops::ControlFlow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::{Mutex, MutexGuard};
+use smallvec::SmallVec;
 
 use crate::error::{ReceiverError, SendError};
 use crate::options::{ConnectOptions, Connection};
 use crate::publish::{Cell, Domain, Garbage, ReadGuard};
-use crate::receiver::Callee;
-use crate::receiver::{Identity, Invoke, Receiver, ReceiverId, ReceiverKey};
+use crate::receiver::{Callee, Identity, Invoke, Receiver, ReceiverId, ReceiverKey};
 use crate::registry::{Direct, Key, Registry, Selection, Snapshot, Visit};
 use crate::responses::{Collect, Responses, RobustResponses, Sink, Values, INLINE};
 use crate::summary::{sender_bit, ANY_SENDER};
-use smallvec::SmallVec;
 
 /// Connects receivers registered before the signal's first use (see
 /// [`Signal::with_initializer`]).
