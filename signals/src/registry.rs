@@ -11,7 +11,7 @@ use crate::options::{ConnectOptions, Connection};
 use crate::publish::{Domain, ReadGuard};
 use crate::receiver::{Callee, Identity, Invoke, Receiver, ReceiverId};
 use crate::retry::Retrying;
-use crate::summary::{sender_bit, summarize, ANY_SENDER};
+use crate::summary::{sender_bit, ANY_SENDER};
 
 /// Connection numbers, unique for the life of the process.
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -279,7 +279,11 @@ where
     /// touches the snapshot: 0 when nothing is connected, every bit when some
     /// receiver takes any sender, else one bit per connected sender's hash.
     pub(crate) fn sender_summary(&self) -> u64 {
-        summarize(self.entries.iter().map(|entry| entry.sender.as_ref()))
+        // Each entry's bit is every bit for a receiver of any sender, so the
+        // union is `ANY_SENDER` as soon as there is one.
+        self.entries
+            .iter()
+            .fold(0, |summary, entry| summary | entry.sender_bit)
     }
 
     /// The receivers of every send, when that is all of them (no sender filter)
@@ -460,4 +464,34 @@ fn visit_all<'a, A: 'a, S: 'a, R: 'a>(
         }
     }
     saw_dead
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary_of(senders: &[Option<&'static str>]) -> u64 {
+        let mut registry: Registry<(), &'static str, ()> = Registry::new();
+        for (i, sender) in senders.iter().enumerate() {
+            // Distinct capturing closures: none is deduplicated.
+            let receiver = Receiver::new(move |_: &&str, _: &()| assert!(i < usize::MAX));
+            let options = match sender {
+                Some(sender) => ConnectOptions::new().sender(*sender),
+                None => ConnectOptions::new(),
+            };
+            let _ = registry.connect(receiver, options);
+        }
+        registry.snapshot(false).sender_summary()
+    }
+
+    #[test]
+    fn a_summary_holds_its_senders_bits() {
+        assert_eq!(
+            summary_of(&[Some("tasks.add"), Some("tasks.mul")]),
+            sender_bit(&"tasks.add") | sender_bit(&"tasks.mul")
+        );
+        assert_eq!(summary_of(&[Some("a"), None]), ANY_SENDER);
+        assert_eq!(summary_of(&[None, Some("a")]), ANY_SENDER);
+        assert_eq!(summary_of(&[]), 0);
+    }
 }
