@@ -201,11 +201,24 @@ impl<T> Responses<T> {
         }
     }
 
-    /// Calls every receiver of `direct` in order, collecting their responses;
-    /// the first error stops the send and is returned. The send's fast path: one
-    /// tight loop, with the ids shared or copied once at the end.
+    /// Calls every receiver of `direct` in order: the send's fast path. The
+    /// caller ends its read section, then [`Called::finish`]es the list. One
+    /// receiver's list is built only then, in place rather than copied out;
+    /// more are collected in one tight loop, the first error stopping it.
     #[inline(always)]
-    pub(crate) fn call_direct<A, S>(
+    pub(crate) fn call<A, S>(direct: Direct<'_, A, S, T>, sender: &S, args: &A) -> Called<T> {
+        if let [receiver] = direct.receivers {
+            let outcome = receiver.get().invoke(sender, args);
+            return Called::One(direct.ids[0], outcome);
+        }
+        Called::All(Self::call_direct(direct, sender, args))
+    }
+
+    /// Calls every receiver of `direct` in order, collecting their responses;
+    /// the first error stops the send and is returned. One tight loop, with
+    /// the ids shared once at the end.
+    #[inline(always)]
+    fn call_direct<A, S>(
         direct: Direct<'_, A, S, T>,
         sender: &S,
         args: &A,
@@ -270,7 +283,7 @@ impl<T> Responses<T> {
     /// The outcome of a send to one receiver, whose id is copied (cheaper than
     /// sharing the signal's list, which costs two atomic updates).
     #[inline(always)]
-    pub(crate) fn one(id: ReceiverId, outcome: Result<T, BoxError>) -> Result<Self, SendError> {
+    fn one(id: ReceiverId, outcome: Result<T, BoxError>) -> Result<Self, SendError> {
         match outcome {
             Ok(value) => {
                 let mut values = SmallVec::new();
@@ -326,6 +339,24 @@ impl<T> Responses<T> {
     /// The `(id, response)` pairs as a `Vec`.
     pub fn into_vec(self) -> Vec<(ReceiverId, T)> {
         self.into_iter().collect()
+    }
+}
+
+/// A send through the fast path, to be finished once its read section ended.
+pub(crate) enum Called<T> {
+    /// One receiver: its id and outcome, the list not built yet.
+    One(ReceiverId, Result<T, BoxError>),
+    /// More: the list, or the error that stopped the send.
+    All(Result<Responses<T>, SendError>),
+}
+
+impl<T> Called<T> {
+    #[inline(always)]
+    pub(crate) fn finish(self) -> Result<Responses<T>, SendError> {
+        match self {
+            Called::One(id, outcome) => Responses::one(id, outcome),
+            Called::All(result) => result,
+        }
     }
 }
 

@@ -310,18 +310,9 @@ where
         let guard = self.domain.read();
         // The fast path: every receiver, each held strongly, called in one loop.
         if let Some(direct) = self.snapshot.load(&guard).and_then(Snapshot::direct) {
-            if let [receiver] = direct.receivers {
-                // One receiver, the most common case. The read section ends
-                // before the response list is built, so that it is built in
-                // place rather than copied out.
-                let outcome = receiver.get().invoke(sender, args);
-                let id = direct.ids[0];
-                drop(guard);
-                return Responses::one(id, outcome);
-            }
-            let result = Responses::call_direct(direct, sender, args);
+            let called = Responses::call(direct, sender, args);
             drop(guard);
-            return result;
+            return called.finish();
         }
         self.send_selected(guard, sender, args)
     }
@@ -342,18 +333,10 @@ where
         };
         let selection = snapshot.select(sender, &guard, &self.domain);
         if let Some(direct) = selection.direct() {
-            if let [receiver] = direct.receivers {
-                // As in `send`: the list is built once the read section ended.
-                let outcome = receiver.get().invoke(sender, args);
-                let id = direct.ids[0];
-                drop(selection);
-                drop(guard);
-                return Responses::one(id, outcome);
-            }
-            let result = Responses::call_direct(direct, sender, args);
+            let called = Responses::call(direct, sender, args);
             drop(selection);
             drop(guard);
-            return result;
+            return called.finish();
         }
         let mut failure = None;
         let mut saw_dead = false;
