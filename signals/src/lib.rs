@@ -43,6 +43,7 @@ pub mod celery;
 mod error;
 pub mod events;
 mod options;
+mod panic;
 mod publish;
 mod receiver;
 mod registry;

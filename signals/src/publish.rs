@@ -1,207 +1,225 @@
-//! Lock-free publication of immutable values (the signal's snapshots and sender
-//! caches), with reclamation by reader counting.
+//! Lock-free publication of immutable values (a signal's snapshots and its
+//! route maps), each freed as soon as its last reader is done with it.
 //!
-//! `arc-swap` costs about 16 ns a load on our 2-core machines; a send needs only
-//! "the snapshot may not be freed while I read it". Readers therefore bump one
-//! counter around their read; a replaced value is *retired*, and retired values
-//! are freed once a moment is seen with no reader inside. Every operation on the
-//! counter and the pointers is `SeqCst`, which is what makes the argument below
-//! hold.
+//! # Why `arc-swap`
 //!
-//! # Why a retired value is never freed under a reader
+//! A send must read the current value without a lock and without a shared
+//! write: a counter that every send bumps bounces its cache line between cores,
+//! and two threads then send slower than one. It must also not hold back the
+//! freeing of anything but the one value it reads: a receiver may block for
+//! seconds, and a server sends from more threads than it has cores, so read
+//! sections overlap all the time. Schemes that free by epoch or by "a moment
+//! with no reader" (ours before, `crossbeam-epoch`, `seize`'s batches) let any
+//! reader in progress hold back every value retired meanwhile.
 //!
-//! A reader that can hold value `X` loaded the pointer before `X` was swapped
-//! out, so its increment precedes that swap, which precedes `X`'s retirement,
-//! which precedes any check of the counter made while holding the retired list.
-//! If that check reads zero, the reader's decrement came first: it is done with
-//! `X`. Values are only freed by a holder of the retired list after such a check.
+//! `arc_swap::ArcSwapOption::load` does both: a reader records the pointer it
+//! reads in a slot of its own thread (no shared write), and a writer that swaps
+//! a value out turns each such record into a real reference count on that
+//! value alone. A value is therefore freed by whoever drops its last
+//! reference: the writer, at once, when no send is reading it; else the last
+//! reader, when it leaves. What is retired but not freed is at most what the
+//! sends in progress read: one value per nested read section of a thread.
+//!
+//! # Destructors
+//!
+//! Freeing a snapshot may drop a disconnected receiver, which runs user code,
+//! possibly in a sender's thread. Values are wrapped in [`Reclaimed`], whose drop
+//! catches a panic and logs it, so that a send never unwinds because of a
+//! receiver it did not call. Writers drop what they replaced after releasing
+//! their lock, since a destructor may call back into the signal.
 
-use std::any::Any;
-use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
+use std::ops::Deref;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering::SeqCst};
 
-use parking_lot::Mutex;
+#[cfg(not(loom))]
+use arc_swap::{ArcSwapOption as Slot, Guard};
+#[cfg(not(loom))]
+use std::sync::Arc;
 
-/// Values retired but possibly still read.
-pub(crate) type Garbage = Vec<Box<dyn Any + Send>>;
+#[cfg(loom)]
+use self::model::{Arc, Guard, Slot};
 
-/// The readers of one signal and what they might still be reading.
-pub(crate) struct Domain {
-    readers: AtomicUsize,
-    pending: AtomicBool,
-    retired: Mutex<Garbage>,
+/// An atomically replaceable `Option<T>` that sends read without a lock.
+pub(crate) struct Published<T> {
+    slot: Slot<Reclaimed<T>>,
 }
 
-impl Domain {
-    pub(crate) const fn new() -> Self {
-        Self {
-            readers: AtomicUsize::new(0),
-            pending: AtomicBool::new(false),
-            retired: Mutex::new(Vec::new()),
-        }
-    }
+/// A read of a [`Published`] value: the value stays alive while this does.
+/// Dropping the last read of a replaced value frees it.
+pub(crate) struct Pin<T> {
+    guard: Guard<Option<Arc<Reclaimed<T>>>>,
+}
 
-    /// Enters a read section: no value published in this domain is freed until
-    /// the guard is dropped.
-    #[inline]
-    pub(crate) fn read(&self) -> ReadGuard<'_> {
-        self.readers.fetch_add(1, SeqCst);
-        ReadGuard { domain: self }
-    }
-
-    /// Hands a replaced value over for freeing. Returns whatever may be freed now;
-    /// the caller drops it once it holds no lock (a receiver's destructor may
-    /// call back into the signal).
-    #[must_use]
-    pub(crate) fn retire(&self, value: Box<dyn Any + Send>) -> Garbage {
-        let mut retired = self.retired.lock();
-        retired.push(value);
-        self.pending.store(true, SeqCst);
-        Self::collect(&self.readers, &self.pending, &mut retired)
-    }
-
-    fn collect(readers: &AtomicUsize, pending: &AtomicBool, retired: &mut Garbage) -> Garbage {
-        if readers.load(SeqCst) == 0 {
-            pending.store(false, SeqCst);
-            std::mem::take(retired)
-        } else {
-            Vec::new()
-        }
-    }
-
-    /// The last reader out frees what was retired while it read, unless a writer
-    /// holds the list (that writer, or a later reader, will).
-    ///
-    /// It never unwinds (a panicking destructor of a retired value is caught
-    /// and logged), and says so with its ABI: a send's response list may then
-    /// be written straight to the caller, not held aside across this call.
-    #[cold]
-    #[inline(never)]
-    extern "C" fn reclaim(&self) {
-        let garbage = match self.retired.try_lock() {
-            Some(mut retired) => Self::collect(&self.readers, &self.pending, &mut retired),
-            None => return,
-        };
-        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| drop(garbage))) {
-            tracing::error!(
-                "a value retired by a signal panicked when dropped: {}",
-                crate::signal::panic_message(payload.as_ref())
-            );
-        }
+impl<T> Pin<T> {
+    /// The value read, if one was published.
+    #[inline(always)]
+    pub(crate) fn get(&self) -> Option<&T> {
+        self.guard.as_deref().map(|value| &**value)
     }
 }
 
-impl Drop for Domain {
-    fn drop(&mut self) {
-        // `&mut self`: no reader is left.
-        self.retired.get_mut().clear();
-    }
-}
+/// A value swapped out of a [`Published`]: dropping it frees the value unless a
+/// read of it is still in progress (then the last such read frees it).
+#[must_use = "drop it once no lock is held: freeing runs receivers' destructors"]
+pub(crate) struct Replaced<T>(#[allow(dead_code)] Option<Arc<Reclaimed<T>>>);
 
-/// A read section of a [`Domain`].
-pub(crate) struct ReadGuard<'a> {
-    domain: &'a Domain,
-}
-
-impl Drop for ReadGuard<'_> {
-    #[inline]
-    fn drop(&mut self) {
-        if self.domain.readers.fetch_sub(1, SeqCst) == 1 && self.domain.pending.load(SeqCst) {
-            self.domain.reclaim();
-        }
-    }
-}
-
-/// An atomically replaceable `Option<Box<T>>` whose readers are counted by a
-/// [`Domain`].
-pub(crate) struct Cell<T> {
-    value: AtomicPtr<T>,
-    /// The cell owns a `Box<T>`: `Send`/`Sync` must follow `T`'s, which a bare
-    /// `AtomicPtr<T>` (always both) would not.
-    _owns: PhantomData<Box<T>>,
-}
-
-impl<T> Cell<T> {
+impl<T> Published<T> {
+    /// Nothing published yet.
     pub(crate) const fn empty() -> Self {
         Self {
-            value: AtomicPtr::new(ptr::null_mut()),
-            _owns: PhantomData,
+            slot: Slot::const_empty(),
         }
     }
 
     pub(crate) fn new(value: T) -> Self {
-        Self {
-            value: AtomicPtr::new(Box::into_raw(Box::new(value))),
-            _owns: PhantomData,
-        }
+        let published = Self::empty();
+        drop(published.replace(value));
+        published
     }
 
-    /// The current value, valid while `guard` is.
-    #[inline]
-    pub(crate) fn load<'g>(&self, _guard: &'g ReadGuard<'_>) -> Option<&'g T> {
-        let value = self.value.load(SeqCst);
-        // SAFETY: a non-null pointer came from `Box::into_raw` in `new`/`replace`
-        // and is freed only after being retired and seen with no reader (module
-        // docs); `_guard` counts us as a reader for its whole lifetime.
-        unsafe { value.as_ref() }
+    /// The current value, valid while the returned [`Pin`] is.
+    #[inline(always)]
+    pub(crate) fn load(&self) -> Pin<T> {
+        Pin {
+            guard: self.slot.load(),
+        }
     }
 
     /// Whether a value was ever published.
     #[inline]
     pub(crate) fn is_set(&self) -> bool {
-        !self.value.load(SeqCst).is_null()
+        self.slot.load().is_some()
+    }
+
+    /// Publishes `value`, and hands back the one it replaces. Writers must be
+    /// serialized by the caller.
+    pub(crate) fn replace(&self, value: T) -> Replaced<T> {
+        Replaced(
+            self.slot
+                .swap(Some(Arc::new(Reclaimed(ManuallyDrop::new(value))))),
+        )
     }
 }
 
-impl<T: Send + 'static> Cell<T> {
-    /// Publishes `value`; the previous one is retired in `domain`. Writers must
-    /// be serialized by the caller.
-    #[must_use]
-    pub(crate) fn replace(&self, domain: &Domain, value: T) -> Garbage {
-        let old = self.value.swap(Box::into_raw(Box::new(value)), SeqCst);
-        if old.is_null() {
-            return Vec::new();
-        }
-        // SAFETY: `old` came from `Box::into_raw` and, swapped out, is owned here.
-        domain.retire(unsafe { Box::from_raw(old) })
+/// A published value, whose destructor never unwinds (see the module docs).
+pub(crate) struct Reclaimed<T>(ManuallyDrop<T>);
+
+impl<T> Deref for Reclaimed<T> {
+    type Target = T;
+    #[inline(always)]
+    fn deref(&self) -> &T {
+        &self.0
     }
 }
 
-impl<T> Drop for Cell<T> {
+impl<T> Drop for Reclaimed<T> {
     fn drop(&mut self) {
-        let value = *self.value.get_mut();
-        if !value.is_null() {
-            // SAFETY: `&mut self`: no reader is left, and the pointer is ours.
-            drop(unsafe { Box::from_raw(value) });
+        // SAFETY: the value is dropped here once, and never used again.
+        let dropped = catch_unwind(AssertUnwindSafe(|| unsafe {
+            ManuallyDrop::drop(&mut self.0)
+        }));
+        if let Err(payload) = dropped {
+            tracing::error!(
+                "a value retired by a signal panicked when dropped: {}",
+                crate::panic::message(payload.as_ref())
+            );
         }
     }
 }
 
-#[cfg(test)]
+/// What [`Published`] needs of `arc-swap`, built on loom's primitives so that
+/// the model tests below explore every interleaving of the protocol built on
+/// it: readers pinning, writers replacing, the last holder freeing.
+///
+/// The model's slot is a lock around the current `Arc`, which gives exactly
+/// the contract `arc-swap` documents (a load returns a value that stays alive
+/// while its guard does; a swap returns the previous value, which is freed by
+/// whoever drops its last reference). `arc-swap`'s own lock-free
+/// implementation of that contract is tested by its authors; ours is what is
+/// layered on it, and run against the real crate by `tests/reclamation.rs`.
+#[cfg(loom)]
+mod model {
+    pub(crate) use loom::sync::Arc;
+    use loom::sync::Mutex;
+    use std::sync::OnceLock;
+
+    /// Created on first use, so that `const_empty` stays `const` as
+    /// `arc-swap`'s is (loom's lock is made inside the model's execution).
+    pub(crate) struct Slot<T>(OnceLock<Mutex<Option<Arc<T>>>>);
+    pub(crate) type Guard<T> = T;
+
+    impl<T> Slot<T> {
+        pub(crate) const fn const_empty() -> Self {
+            Self(OnceLock::new())
+        }
+        fn current(&self) -> &Mutex<Option<Arc<T>>> {
+            self.0.get_or_init(|| Mutex::new(None))
+        }
+        pub(crate) fn load(&self) -> Option<Arc<T>> {
+            self.current().lock().unwrap().clone()
+        }
+        pub(crate) fn swap(&self, new: Option<Arc<T>>) -> Option<Arc<T>> {
+            std::mem::replace(&mut *self.current().lock().unwrap(), new)
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    struct Counted<'a>(&'a AtomicUsize);
+    impl Drop for Counted<'_> {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
 
     #[test]
-    fn retired_values_are_freed_once_no_reader_is_inside() {
-        let domain = Domain::new();
-        let cell = Cell::new(Arc::new(1));
-        let first = Arc::clone(cell.load(&domain.read()).unwrap());
-        {
-            let guard = domain.read();
-            let seen = cell.load(&guard).unwrap();
-            let garbage = cell.replace(&domain, Arc::new(2));
-            assert!(garbage.is_empty(), "a reader is inside");
-            assert_eq!(**seen, 1, "still readable");
-            assert_eq!(Arc::strong_count(&first), 2);
+    fn a_replaced_value_is_freed_by_its_last_reader() {
+        let dropped = AtomicUsize::new(0);
+        let published = Published::new(Counted(&dropped));
+        let pin = published.load();
+        drop(published.replace(Counted(&dropped)));
+        assert_eq!(dropped.load(Ordering::SeqCst), 0, "a reader is inside");
+        assert!(pin.get().is_some(), "still readable");
+        drop(pin);
+        assert_eq!(
+            dropped.load(Ordering::SeqCst),
+            1,
+            "the last reader freed it"
+        );
+        // With no reader, the writer frees what it replaced.
+        drop(published.replace(Counted(&dropped)));
+        assert_eq!(dropped.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_reader_pins_only_the_value_it_reads() {
+        let dropped = AtomicUsize::new(0);
+        let published = Published::new(Counted(&dropped));
+        let pin = published.load();
+        for _ in 0..100 {
+            drop(published.replace(Counted(&dropped)));
         }
-        // The last reader out freed the retired value.
-        assert_eq!(Arc::strong_count(&first), 1);
-        assert_eq!(**cell.load(&domain.read()).unwrap(), 2);
-        // With no reader, retiring frees at once.
-        let garbage = cell.replace(&domain, Arc::new(3));
-        assert_eq!(garbage.len(), 1);
+        // Everything replaced after the read began is freed: 99 of 100.
+        assert_eq!(dropped.load(Ordering::SeqCst), 99);
+        drop(pin);
+        assert_eq!(dropped.load(Ordering::SeqCst), 100);
+    }
+
+    #[test]
+    fn a_panicking_destructor_is_caught() {
+        struct Bomb;
+        impl Drop for Bomb {
+            fn drop(&mut self) {
+                panic!("boom");
+            }
+        }
+        let published = Published::new(Bomb);
+        drop(published.replace(Bomb));
+        std::mem::forget(published);
     }
 }

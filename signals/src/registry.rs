@@ -6,9 +6,8 @@ use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
-use crate::cache::{Routed, SenderCache};
+use crate::cache::{route_key, MapPin, Routed, SenderCache};
 use crate::options::{ConnectOptions, Connection};
-use crate::publish::{Domain, ReadGuard};
 use crate::receiver::{Callee, Identity, Invoke, Receiver, ReceiverId};
 use crate::retry::Retrying;
 use crate::summary::{sender_bit, ANY_SENDER};
@@ -208,6 +207,10 @@ where
             .iter()
             .map(|entry| Live {
                 id: entry.id,
+                route_key: match &entry.sender {
+                    Some(sender) if use_caching => route_key(sender),
+                    _ => 0,
+                },
                 sender_bit: entry.sender.as_ref().map_or(ANY_SENDER, sender_bit),
                 sender: entry.sender.clone(),
                 target: entry.target.clone(),
@@ -236,6 +239,8 @@ pub(crate) struct Live<A, S, R> {
     /// The sender's summary bit (every bit for any sender): entries for other
     /// senders are mostly told apart by it, without comparing senders.
     sender_bit: u64,
+    /// The sender's key in the route cache (with `use_caching`; else 0).
+    pub(crate) route_key: u64,
     pub(crate) sender: Option<S>,
     pub(crate) target: Target<A, S, R>,
 }
@@ -307,15 +312,17 @@ where
     pub(crate) fn select<'g>(
         &'g self,
         sender: &S,
-        guard: &'g ReadGuard<'_>,
-        domain: &Domain,
+        map_pin: &'g mut Option<MapPin<A, S, R>>,
     ) -> Selection<'g, A, S, R> {
         let plan = if !self.filtered {
             // Every receiver takes every sender: the cache would only cost a lookup.
             Plan::All(&self.ids)
         } else {
             match &self.cache {
-                Some(cache) => Plan::Route(cache.route(sender, &self.entries, guard, domain)),
+                Some(cache) => match cache.route(sender, &self.entries, map_pin) {
+                    Some(route) => Plan::Route(route),
+                    None => Plan::Filter,
+                },
                 None => Plan::Filter,
             }
         };

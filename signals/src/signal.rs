@@ -12,7 +12,8 @@ use smallvec::SmallVec;
 
 use crate::error::{ReceiverError, SendError};
 use crate::options::{ConnectOptions, Connection};
-use crate::publish::{Cell, Domain, Garbage, ReadGuard};
+use crate::panic;
+use crate::publish::{Pin, Published, Replaced};
 use crate::receiver::{Callee, Identity, Invoke, Receiver, ReceiverId, ReceiverKey};
 use crate::registry::{Direct, Key, Registry, Selection, Snapshot, Visit};
 use crate::responses::{Collect, Responses, RobustResponses, Sink, Values, INLINE};
@@ -103,8 +104,7 @@ pub struct Signal<A, S = &'static str, R = ()> {
     summary: AtomicU64,
     registry: Mutex<Registry<A, S, R>>,
     /// Empty until first use (then the initializer has run).
-    snapshot: Cell<Snapshot<A, S, R>>,
-    domain: Domain,
+    snapshot: Published<Snapshot<A, S, R>>,
 }
 
 impl<A, S, R> Signal<A, S, R>
@@ -121,8 +121,7 @@ where
             initializer: None,
             summary: AtomicU64::new(ANY_SENDER),
             registry: Mutex::new(Registry::new()),
-            snapshot: Cell::empty(),
-            domain: Domain::new(),
+            snapshot: Published::empty(),
         }
     }
 
@@ -258,17 +257,19 @@ where
     /// [`has_listeners`](Self::has_listeners) past the summary.
     #[inline(never)]
     fn has_live_receiver(&self, sender: &S) -> bool {
-        let guard = self.domain.read();
-        let Some(snapshot) = self.snapshot.load(&guard) else {
-            drop(guard);
+        let pin = self.snapshot.load();
+        let Some(snapshot) = pin.get() else {
+            drop(pin);
             self.initialize();
             return self.has_listeners(sender);
         };
         let mut found = AnyLive(false);
+        let mut map_pin = None;
         let saw_dead = snapshot
-            .select(sender, &guard, &self.domain)
+            .select(sender, &mut map_pin)
             .for_each(sender, &mut found);
-        drop(guard);
+        drop(map_pin);
+        drop(pin);
         if saw_dead {
             self.purge_dead();
         }
@@ -281,9 +282,9 @@ where
         if !self.snapshot.is_set() {
             self.initialize();
         }
-        let guard = self.domain.read();
         self.snapshot
-            .load(&guard)
+            .load()
+            .get()
             .map_or(0, |snapshot| snapshot.entries.len())
     }
 
@@ -307,14 +308,14 @@ where
         if !self.may_have_receivers(sender) {
             return Ok(Responses::new());
         }
-        let guard = self.domain.read();
+        let pin = self.snapshot.load();
         // The fast path: every receiver, each held strongly, called in one loop.
-        if let Some(direct) = self.snapshot.load(&guard).and_then(Snapshot::direct) {
+        if let Some(direct) = pin.get().and_then(Snapshot::direct) {
             let called = Responses::call(direct, sender, args);
-            drop(guard);
+            drop(pin);
             return called.finish();
         }
-        self.send_selected(guard, sender, args)
+        self.send_selected(pin, sender, args)
     }
 
     /// The rest of [`send`](Self::send), out of line so that the fast path stays
@@ -322,20 +323,22 @@ where
     #[inline(never)]
     fn send_selected(
         &self,
-        guard: ReadGuard<'_>,
+        pin: Pin<Snapshot<A, S, R>>,
         sender: &S,
         args: &A,
     ) -> Result<Responses<R>, SendError> {
-        let Some(snapshot) = self.snapshot.load(&guard) else {
-            drop(guard);
+        let Some(snapshot) = pin.get() else {
+            drop(pin);
             self.initialize();
             return self.send(sender, args);
         };
-        let selection = snapshot.select(sender, &guard, &self.domain);
+        let mut map_pin = None;
+        let selection = snapshot.select(sender, &mut map_pin);
         if let Some(direct) = selection.direct() {
             let called = Responses::call(direct, sender, args);
             drop(selection);
-            drop(guard);
+            drop(map_pin);
+            drop(pin);
             return called.finish();
         }
         let mut failure = None;
@@ -352,7 +355,8 @@ where
             },
         );
         drop(selection);
-        drop(guard);
+        drop(map_pin);
+        drop(pin);
         if saw_dead {
             self.purge_dead();
         }
@@ -383,13 +387,13 @@ where
         if !self.may_have_receivers(sender) {
             return Responses::new();
         }
-        let guard = self.domain.read();
-        if let Some(direct) = self.snapshot.load(&guard).and_then(Snapshot::direct) {
+        let pin = self.snapshot.load();
+        if let Some(direct) = pin.get().and_then(Snapshot::direct) {
             let responses = call_robust(direct, sender, args);
-            drop(guard);
+            drop(pin);
             return responses;
         }
-        self.send_robust_selected(guard, sender, args)
+        self.send_robust_selected(pin, sender, args)
     }
 
     /// The rest of [`send_robust`](Self::send_robust), as
@@ -397,20 +401,22 @@ where
     #[inline(never)]
     fn send_robust_selected(
         &self,
-        guard: ReadGuard<'_>,
+        pin: Pin<Snapshot<A, S, R>>,
         sender: &S,
         args: &A,
     ) -> RobustResponses<R> {
-        let Some(snapshot) = self.snapshot.load(&guard) else {
-            drop(guard);
+        let Some(snapshot) = pin.get() else {
+            drop(pin);
             self.initialize();
             return self.send_robust(sender, args);
         };
-        let selection = snapshot.select(sender, &guard, &self.domain);
+        let mut map_pin = None;
+        let selection = snapshot.select(sender, &mut map_pin);
         if let Some(direct) = selection.direct() {
             let responses = call_robust(direct, sender, args);
             drop(selection);
-            drop(guard);
+            drop(map_pin);
+            drop(pin);
             return responses;
         }
         let mut saw_dead = false;
@@ -425,7 +431,8 @@ where
             },
         );
         drop(selection);
-        drop(guard);
+        drop(map_pin);
+        drop(pin);
         if saw_dead {
             self.purge_dead();
         }
@@ -443,23 +450,23 @@ where
         result
     }
 
-    /// Publishes the registry, releases its lock, then frees what no reader can
-    /// still see: outside the lock, since dropping a receiver runs user code.
+    /// Publishes the registry, releases its lock, then drops the snapshot it
+    /// replaced (freeing it unless a send still reads it): outside the lock,
+    /// since dropping a receiver runs user code.
     fn publish_and_unlock(&self, registry: MutexGuard<'_, Registry<A, S, R>>) {
-        let garbage = self.publish(&registry);
+        let replaced = self.publish(&registry);
         drop(registry);
-        drop(garbage);
+        drop(replaced);
     }
 
     /// Publishes the registry as the new snapshot; the caller holds the registry
     /// lock, which serializes publishers.
-    #[must_use]
-    fn publish(&self, registry: &Registry<A, S, R>) -> Garbage {
+    fn publish(&self, registry: &Registry<A, S, R>) -> Replaced<Snapshot<A, S, R>> {
         let snapshot = registry.snapshot(self.use_caching);
         let summary = snapshot.sender_summary();
-        let garbage = self.snapshot.replace(&self.domain, snapshot);
+        let replaced = self.snapshot.replace(snapshot);
         self.summary.store(summary, Ordering::Release);
-        garbage
+        replaced
     }
 
     /// The registry, with the link-time receivers connected.
@@ -603,7 +610,7 @@ impl<A, S, R, K: Sink<Result<R, ReceiverError>>> Visit<A, S, R> for RobustVisit<
             Ok(Err(error)) => Err(robust_failure(id, ReceiverError::Failed(error))),
             Err(payload) => Err(robust_failure(
                 id,
-                ReceiverError::Panicked(panic_message(payload.as_ref())),
+                ReceiverError::Panicked(panic::message(payload.as_ref())),
             )),
         };
         self.sink.push(position, id, outcome);
@@ -652,7 +659,7 @@ fn call_robust_into<A, S, R>(
         if let Err(payload) = run {
             // The receiver whose outcome was next panicked.
             let id = ids[values.len()];
-            let message = panic_message(payload.as_ref());
+            let message = panic::message(payload.as_ref());
             values.push(Err(robust_failure(id, ReceiverError::Panicked(message))));
         }
     }
@@ -689,22 +696,12 @@ fn robust_failure(id: ReceiverId, error: ReceiverError) -> ReceiverError {
     error
 }
 
-pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(message) = payload.downcast_ref::<&'static str>() {
-        (*message).to_owned()
-    } else if let Some(message) = payload.downcast_ref::<String>() {
-        message.clone()
-    } else {
-        "a panic with a non-string payload".to_owned()
-    }
-}
-
 impl<A, S, R> fmt::Debug for Signal<A, S, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let guard = self.domain.read();
         let receivers = self
             .snapshot
-            .load(&guard)
+            .load()
+            .get()
             .map_or(0, |snapshot| snapshot.entries.len());
         f.debug_struct("Signal")
             .field("name", &self.name)

@@ -84,56 +84,6 @@ impl Hasher for SummaryHasher {
     }
 }
 
-/// The same small hash with every output bit mixed, for the per-sender route
-/// cache's map (whose table uses both the high and the low bits): a lookup is
-/// then inlined whole rather than a call to a general-purpose hasher.
-#[derive(Clone, Copy, Default)]
-pub(crate) struct QuickState;
-
-impl std::hash::BuildHasher for QuickState {
-    type Hasher = QuickHasher;
-    #[inline(always)]
-    fn build_hasher(&self) -> QuickHasher {
-        QuickHasher(SummaryHasher(SEED))
-    }
-}
-
-/// [`SummaryHasher`] with a finish that folds a 128-bit product.
-///
-/// A type of its own, not a second finish on `SummaryHasher`: with one hasher
-/// type for both uses, `<&str as Hash>::hash` was instantiated once for all
-/// its callers and LLVM left it out of line, which cost a filtered, cached
-/// send to one receiver about 10 ns (44 to 54 ns).
-pub(crate) struct QuickHasher(SummaryHasher);
-
-impl Hasher for QuickHasher {
-    #[inline(always)]
-    fn write(&mut self, bytes: &[u8]) {
-        self.0.write(bytes);
-    }
-    #[inline(always)]
-    fn write_u8(&mut self, i: u8) {
-        self.0.write_u8(i);
-    }
-    #[inline(always)]
-    fn write_u32(&mut self, i: u32) {
-        self.0.write_u32(i);
-    }
-    #[inline(always)]
-    fn write_u64(&mut self, i: u64) {
-        self.0.write_u64(i);
-    }
-    #[inline(always)]
-    fn write_usize(&mut self, i: usize) {
-        self.0.write_usize(i);
-    }
-    #[inline(always)]
-    fn finish(&self) -> u64 {
-        let product = u128::from(self.0 .0) * u128::from(MULTIPLIER);
-        (product as u64) ^ ((product >> 64) as u64)
-    }
-}
-
 #[inline(always)]
 fn read_u64(bytes: &[u8]) -> u64 {
     let mut word = [0; 8];

@@ -718,7 +718,7 @@ impl EventReceiver {
                 Err(payload) => {
                     self.report(ReceiveError::HandlerPanicked {
                         kind: kind.to_owned(),
-                        message: crate::signal::panic_message(payload.as_ref()),
+                        message: crate::panic::message(payload.as_ref()),
                     });
                 }
             }
