@@ -17,7 +17,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use signals::Signal;
+use signals::{ReceiverId, Signal};
 use signals2::{Connect2, Emit2};
 
 const THREADS: [usize; 4] = [1, 2, 4, 8];
@@ -46,6 +46,8 @@ struct Contender {
 fn contenders(receivers: usize) -> Vec<Contender> {
     let args = Arc::new(Args { a: 1, b: 2 });
     let mut all = Vec::new();
+    // Only a source of receiver ids for the snapshots below.
+    let sig_for_ids: Sig = Signal::new("ids");
 
     let sig: Arc<Sig> = Arc::new(Signal::new("threads"));
     for i in 0..receivers {
@@ -56,7 +58,7 @@ fn contenders(receivers: usize) -> Vec<Contender> {
         all.push(Contender {
             name: format!("signals send (N={receivers})"),
             op: Arc::new(move || {
-                black_box(sig.send(black_box("tasks.add"), &args).unwrap());
+                let _ = black_box(sig.send(black_box("tasks.add"), &args));
             }),
         });
     }
@@ -85,6 +87,30 @@ fn contenders(receivers: usize) -> Vec<Contender> {
                 let responses: Vec<()> = receivers
                     .iter()
                     .map(|f| f(black_box(&"tasks.add"), &args))
+                    .collect();
+                black_box(responses);
+            }),
+        });
+    }
+    // The same, returning what `send` returns: each response with its
+    // receiver's id (which makes the fresh `Vec` allocate).
+    let with_ids: Arc<ArcSwap<Vec<(ReceiverId, Callback)>>> = Arc::new(ArcSwap::from_pointee(
+        (0..receivers)
+            .map(|i| {
+                let id = sig_for_ids.connect(receiver(i)).id();
+                (id, Arc::new(receiver(i)) as Callback)
+            })
+            .collect(),
+    ));
+    {
+        let (with_ids, args) = (with_ids.clone(), args.clone());
+        all.push(Contender {
+            name: format!("ArcSwap, (id, response) pairs (N={receivers})"),
+            op: Arc::new(move || {
+                let receivers = with_ids.load();
+                let responses: Vec<(ReceiverId, ())> = receivers
+                    .iter()
+                    .map(|(id, f)| (*id, f(black_box(&"tasks.add"), &args)))
                     .collect();
                 black_box(responses);
             }),

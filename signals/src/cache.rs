@@ -24,8 +24,9 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+use crate::ids::SharedIds;
 use crate::publish::{Pin, Published};
-use crate::receiver::{Callee, ReceiverId};
+use crate::receiver::Callee;
 use crate::registry::{Live, Target};
 
 /// Past this many distinct senders, new senders are filtered on each send instead
@@ -47,7 +48,7 @@ const ROUTE_HASH: foldhash::fast::FixedState =
 /// snapshot and their ids.
 pub(crate) struct Route<A, S, R> {
     pub(crate) indices: Box<[u32]>,
-    pub(crate) ids: Arc<[ReceiverId]>,
+    pub(crate) ids: SharedIds,
     /// The receivers themselves when none is weak, for the send's fast path.
     pub(crate) strong: Option<Box<[Callee<A, S, R>]>>,
     /// Who the route is exact for (see the module docs).
@@ -192,10 +193,12 @@ fn resolve<A, S: Eq + Hash, R>(key: u64, entries: &[Live<A, S, R>]) -> Route<A, 
             _ => ExactFor::Nobody,
         };
     }
-    let ids = indices
-        .iter()
-        .map(|&index| entries[index as usize].id)
-        .collect();
+    let ids = SharedIds::new(
+        indices
+            .iter()
+            .map(|&index| entries[index as usize].id)
+            .collect(),
+    );
     let strong = indices
         .iter()
         .map(|&index| match &entries[index as usize].target {

@@ -42,6 +42,7 @@ mod cache;
 pub mod celery;
 mod error;
 pub mod events;
+mod ids;
 mod options;
 mod panic;
 mod publish;

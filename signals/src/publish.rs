@@ -48,7 +48,25 @@ pub(crate) struct Published<T> {
 /// A read of a [`Published`] value: the value stays alive while this does.
 /// Dropping the last read of a replaced value frees it.
 pub(crate) struct Pin<T> {
-    guard: Guard<Option<Arc<Reclaimed<T>>>>,
+    /// Dropped by [`release`], which never unwinds.
+    guard: ManuallyDrop<Guard<Option<Arc<Reclaimed<T>>>>>,
+}
+
+impl<T> Drop for Pin<T> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        release(&mut self.guard);
+    }
+}
+
+/// Ends a read. It may free the value (the last read of a replaced one),
+/// whose destructor never unwinds ([`Reclaimed`]); this function says so with
+/// its ABI, so that a send need not hold its response list aside across it in
+/// case it unwinds: the list is then written straight to the caller.
+#[inline(always)]
+extern "C" fn release<G>(guard: &mut ManuallyDrop<G>) {
+    // SAFETY: called once, from `Pin::drop`; the guard is not used again.
+    unsafe { ManuallyDrop::drop(guard) }
 }
 
 impl<T> Pin<T> {
@@ -82,7 +100,7 @@ impl<T> Published<T> {
     #[inline(always)]
     pub(crate) fn load(&self) -> Pin<T> {
         Pin {
-            guard: self.slot.load(),
+            guard: ManuallyDrop::new(self.slot.load()),
         }
     }
 

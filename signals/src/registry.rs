@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
 use crate::cache::{route_key, MapPin, Routed, SenderCache};
+use crate::ids::SharedIds;
 use crate::options::{ConnectOptions, Connection};
 use crate::receiver::{Callee, Identity, Invoke, Receiver, ReceiverId};
 use crate::retry::Retrying;
@@ -224,7 +225,7 @@ where
             })
             .collect();
         Snapshot {
-            ids: entries.iter().map(|entry| entry.id).collect(),
+            ids: SharedIds::new(entries.iter().map(|entry| entry.id).collect()),
             strong,
             filtered: entries.iter().any(|entry| entry.sender.is_some()),
             cache: use_caching.then(SenderCache::new),
@@ -264,7 +265,7 @@ impl<A, S: Eq, R> Live<A, S, R> {
 pub(crate) struct Snapshot<A, S, R> {
     pub(crate) entries: Box<[Live<A, S, R>]>,
     /// The entries' ids, shared by the responses of sends that call them all.
-    pub(crate) ids: Arc<[ReceiverId]>,
+    pub(crate) ids: SharedIds,
     /// Every entry's receiver, in order, when all are held strongly (none is
     /// weak): what a send that calls them all walks, with nothing to check per
     /// receiver.
@@ -289,6 +290,14 @@ where
         self.entries
             .iter()
             .fold(0, |summary, entry| summary | entry.sender_bit)
+    }
+
+    /// Whether some receiver of any sender is held strongly, so that every
+    /// sender certainly has a live listener.
+    pub(crate) fn listened_by_all(&self) -> bool {
+        self.entries
+            .iter()
+            .any(|entry| entry.sender.is_none() && matches!(entry.target, Target::Strong(_)))
     }
 
     /// The receivers of every send, when that is all of them (no sender filter)
@@ -362,13 +371,13 @@ pub(crate) struct Selection<'g, A, S, R> {
 /// fast path.
 pub(crate) struct Direct<'g, A, S, R> {
     pub(crate) receivers: &'g [Callee<A, S, R>],
-    pub(crate) ids: &'g Arc<[ReceiverId]>,
+    pub(crate) ids: &'g SharedIds,
 }
 
 /// How a [`Selection`] finds its receivers.
 enum Plan<'g, A, S, R> {
     /// Every entry, whose ids are the snapshot's.
-    All(&'g Arc<[ReceiverId]>),
+    All(&'g SharedIds),
     /// The entries the sender cache resolved for this sender.
     Route(Routed<'g, A, S, R>),
     /// The entries that accept the sender, found by filtering.
@@ -408,8 +417,8 @@ impl<'g, A, S: Eq + std::hash::Hash, R> Selection<'g, A, S, R> {
     #[inline]
     pub(crate) fn ids(&self) -> Option<&Arc<[ReceiverId]>> {
         match &self.plan {
-            Plan::All(ids) => Some(ids),
-            Plan::Route(route) => Some(&route.ids),
+            Plan::All(ids) => Some(ids.local()),
+            Plan::Route(route) => Some(route.ids.local()),
             Plan::Filter => None,
         }
     }

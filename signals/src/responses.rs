@@ -207,9 +207,9 @@ impl<T> Responses<T> {
     /// more are collected in one tight loop, the first error stopping it.
     #[inline(always)]
     pub(crate) fn call<A, S>(direct: Direct<'_, A, S, T>, sender: &S, args: &A) -> Called<T> {
-        if let [receiver] = direct.receivers {
+        if let ([receiver], Some(id)) = (direct.receivers, direct.ids.first) {
             let outcome = receiver.get().invoke(sender, args);
-            return Called::One(direct.ids[0], outcome);
+            return Called::One(id, outcome);
         }
         Called::All(Self::call_direct(direct, sender, args))
     }
@@ -224,6 +224,7 @@ impl<T> Responses<T> {
         args: &A,
     ) -> Result<Self, SendError> {
         let Direct { receivers, ids } = direct;
+        let ids = ids.local();
         if receivers.len() <= INLINE {
             let mut values = SmallVec::new();
             for receiver in receivers {

@@ -5,7 +5,7 @@ use std::fmt;
 use std::hash::Hash;
 use std::ops::ControlFlow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use parking_lot::{Mutex, MutexGuard};
 use smallvec::SmallVec;
@@ -102,6 +102,9 @@ pub struct Signal<A, S = &'static str, R = ()> {
     /// atomic load (and a hash, if receivers are all sender-specific).
     /// [`ANY_SENDER`] until the signal is initialized.
     summary: AtomicU64,
+    /// Whether some receiver of every sender is held strongly: then every
+    /// sender has a live listener, and `has_listeners` reads only this.
+    listened_by_all: AtomicBool,
     registry: Mutex<Registry<A, S, R>>,
     /// Empty until first use (then the initializer has run).
     snapshot: Published<Snapshot<A, S, R>>,
@@ -120,6 +123,7 @@ where
             use_caching: false,
             initializer: None,
             summary: AtomicU64::new(ANY_SENDER),
+            listened_by_all: AtomicBool::new(false),
             registry: Mutex::new(Registry::new()),
             snapshot: Published::empty(),
         }
@@ -248,6 +252,9 @@ where
     #[inline]
     pub fn has_listeners(&self, sender: impl Borrow<S>) -> bool {
         let sender = sender.borrow();
+        if self.listened_by_all.load(Ordering::Acquire) {
+            return true;
+        }
         // Only the summary check is inlined into the caller: with the snapshot
         // walk in the same function, a miss paid for its prologue.
         self.may_have_receivers(sender) && self.has_live_receiver(sender)
@@ -464,8 +471,11 @@ where
     fn publish(&self, registry: &Registry<A, S, R>) -> Replaced<Snapshot<A, S, R>> {
         let snapshot = registry.snapshot(self.use_caching);
         let summary = snapshot.sender_summary();
+        let listened_by_all = snapshot.listened_by_all();
         let replaced = self.snapshot.replace(snapshot);
         self.summary.store(summary, Ordering::Release);
+        self.listened_by_all
+            .store(listened_by_all, Ordering::Release);
         replaced
     }
 
@@ -625,6 +635,7 @@ impl<A, S, R, K: Sink<Result<R, ReceiverError>>> Visit<A, S, R> for RobustVisit<
 #[inline(always)]
 fn call_robust<A, S, R>(direct: Direct<'_, A, S, R>, sender: &S, args: &A) -> RobustResponses<R> {
     let Direct { receivers, ids } = direct;
+    let ids = ids.local();
     if receivers.len() <= INLINE {
         let mut values = SmallVec::new();
         call_robust_into(&mut values, receivers, ids, sender, args);
