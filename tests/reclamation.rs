@@ -116,6 +116,10 @@ fn churn_under_more_sending_threads_than_cores_keeps_retired_snapshots_bounded()
         stop.store(true, Ordering::Relaxed);
         let sends: u64 = senders.into_iter().map(|h| h.join().unwrap()).sum();
 
+        println!(
+            "caching={caching}: at most {most_alive} counted receivers alive, \
+             {cycles} churn cycles, {sends} sends"
+        );
         // Each snapshot holds at most two counted receivers (the one just
         // connected and the one about to go), and each sending thread reads
         // at most one snapshot at a time; the signal's own current snapshot
