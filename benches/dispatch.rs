@@ -6,33 +6,21 @@
 //! `Vec<Box<dyn Fn>>`, call each receiver, and collect the responses with their
 //! receivers' ids the way `send` does (see `bare_send`).
 
+mod support;
+
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use signals::{ConnectOptions, ReceiverId, Signal};
+use signals::{ConnectOptions, ReceiverId};
 use signals2::{Connect2, Emit2};
 use smallvec::SmallVec;
+use support::{receiver, Args, Sig};
 
 const NS: [usize; 4] = [0, 1, 10, 100];
 
-struct Args {
-    a: u64,
-    b: u64,
-}
-
-type Sig = Signal<Args, &'static str, ()>;
-
 type BoxedReceiver = Box<dyn Fn(&&'static str, &Args) + Send + Sync>;
-
-/// The `i`-th receiver: distinct closures, so none is deduplicated; the bare
-/// loop boxes the very same closures.
-fn receiver(i: usize) -> impl Fn(&&'static str, &Args) + Send + Sync + 'static {
-    move |_: &&'static str, args: &Args| {
-        black_box(args.a + args.b + black_box(i) as u64);
-    }
-}
 
 /// `n` distinct receivers (distinct closures, so none is deduplicated).
 fn connect_n(sig: &Sig, n: usize, sender: Option<&'static str>) -> Vec<ReceiverId> {

@@ -11,6 +11,8 @@
 //! `cargo bench --bench threads` (set `THREADS_ROUNDS` / `THREADS_ROUND_MS`
 //! to change the rounds).
 
+mod support;
+
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Barrier};
@@ -19,23 +21,11 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use signals::{ReceiverId, Signal};
 use signals2::{Connect2, Emit2};
+use support::{receiver, Args, Sig};
 
 const THREADS: [usize; 4] = [1, 2, 4, 8];
 
-struct Args {
-    a: u64,
-    b: u64,
-}
-
-type Sig = Signal<Args, &'static str, ()>;
 type Callback = Arc<dyn Fn(&&'static str, &Args) + Send + Sync>;
-
-/// The `i`-th receiver: the same work as in `benches/dispatch.rs`.
-fn receiver(i: usize) -> impl Fn(&&'static str, &Args) + Send + Sync + 'static {
-    move |_: &&'static str, args: &Args| {
-        black_box(args.a + args.b + black_box(i) as u64);
-    }
-}
 
 /// One contender: what one thread does per operation.
 struct Contender {

@@ -96,7 +96,10 @@ fn a_cache_filled_by_many_senders_under_churn_stays_bounded() {
     }
     stop.store(true, Ordering::Relaxed);
     let sends: u64 = senders.into_iter().map(|h| h.join().unwrap()).sum();
-    println!("peak {} KiB above the start, {cycles} churn cycles, {sends} sends", peak >> 10);
+    println!(
+        "peak {} KiB above the start, {cycles} churn cycles, {sends} sends",
+        peak >> 10
+    );
     assert!(sends > 10_000, "too little work: {sends} sends");
     assert!(
         peak <= BOUND,
