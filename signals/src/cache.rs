@@ -27,7 +27,7 @@ use parking_lot::Mutex;
 use crate::ids::SharedIds;
 use crate::publish::{Pin, Published};
 use crate::receiver::Callee;
-use crate::registry::{Live, Target};
+use crate::registry::Live;
 
 /// Past this many distinct senders, new senders are filtered on each send instead
 /// of cached, so a signal whose senders are unbounded (hostnames, ids) cannot grow
@@ -156,8 +156,8 @@ impl<A: 'static, S: Eq + Hash + Clone + Send + 'static, R: 'static> SenderCache<
     fn fill(&self, key: u64, entries: &[Live<A, S, R>]) -> Arc<Route<A, S, R>> {
         let route = Arc::new(resolve(key, entries));
         let lock = self.fill_lock.lock();
-        let current = self.map.load();
-        let current = current.get();
+        let pin = self.map.load();
+        let current = pin.get();
         if current.is_some_and(|map| map.len() < MAX_CACHED_SENDERS && !map.contains_key(&key)) {
             let mut map = current.cloned().unwrap_or_default();
             map.insert(key, Arc::clone(&route));
@@ -201,10 +201,7 @@ fn resolve<A, S: Eq + Hash, R>(key: u64, entries: &[Live<A, S, R>]) -> Route<A, 
     );
     let strong = indices
         .iter()
-        .map(|&index| match &entries[index as usize].target {
-            Target::Strong(target) => Some(Callee::new(Arc::clone(target))),
-            Target::Weak(_) => None,
-        })
+        .map(|&index| entries[index as usize].target.callee())
         .collect();
     Route {
         indices: indices.into_boxed_slice(),

@@ -34,10 +34,14 @@ pub(crate) struct SharedIds {
 impl SharedIds {
     pub(crate) fn new(ids: Vec<ReceiverId>) -> Self {
         let copies = if ids.len() < 2 { 1 } else { stripe_count() };
+        let first = ids.first().copied();
         let ids: Arc<[ReceiverId]> = ids.into();
+        let mut stripes = Vec::with_capacity(copies);
+        stripes.extend((1..copies).map(|_| Arc::from(&ids[..])));
+        stripes.push(ids);
         Self {
-            first: ids.first().copied(),
-            stripes: (0..copies).map(|_| Arc::from(&ids[..])).collect(),
+            first,
+            stripes: stripes.into_boxed_slice(),
         }
     }
 

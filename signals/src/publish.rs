@@ -147,8 +147,8 @@ impl<T> Drop for Reclaimed<T> {
 }
 
 /// What [`Published`] needs of `arc-swap`, built on loom's primitives so that
-/// the model tests below explore every interleaving of the protocol built on
-/// it: readers pinning, writers replacing, the last holder freeing.
+/// the model tests in `tests/loom` explore every interleaving of the protocol
+/// built on it: readers pinning, writers replacing, the last holder freeing.
 ///
 /// The model's slot is a lock around the current `Arc`, which gives exactly
 /// the contract `arc-swap` documents (a load returns a value that stays alive
@@ -238,6 +238,6 @@ mod tests {
         }
         let published = Published::new(Bomb);
         drop(published.replace(Bomb));
-        std::mem::forget(published);
+        drop(published);
     }
 }

@@ -32,6 +32,15 @@ impl<A, S, R> Clone for Target<A, S, R> {
 }
 
 impl<A, S, R> Target<A, S, R> {
+    /// The receiver, ready for the send loop, when it is held strongly (a
+    /// weak one must be upgraded on each send).
+    pub(crate) fn callee(&self) -> Option<Callee<A, S, R>> {
+        match self {
+            Target::Strong(target) => Some(Callee::new(Arc::clone(target))),
+            Target::Weak(_) => None,
+        }
+    }
+
     fn is_alive(&self) -> bool {
         match self {
             Target::Strong(_) => true,
@@ -217,13 +226,7 @@ where
                 target: entry.target.clone(),
             })
             .collect();
-        let strong = entries
-            .iter()
-            .map(|entry| match &entry.target {
-                Target::Strong(target) => Some(Callee::new(Arc::clone(target))),
-                Target::Weak(_) => None,
-            })
-            .collect();
+        let strong = entries.iter().map(|entry| entry.target.callee()).collect();
         Snapshot {
             ids: SharedIds::new(entries.iter().map(|entry| entry.id).collect()),
             strong,
