@@ -60,3 +60,28 @@ pub struct RetriesExhausted {
     #[source]
     pub last: BoxError,
 }
+
+/// What a sync [`send`](crate::Signal::send) or
+/// [`send_robust`](crate::Signal::send_robust) reports for an async receiver:
+/// it cannot run one, and does not skip it silently.
+///
+/// A sync send has no executor to drive the receiver's future, and blocking on
+/// one (as Django's `async_to_sync` does) can deadlock when the caller is itself
+/// on an async runtime's thread. So the receiver's outcome is this error: `send`
+/// stops at it as at any failure, `send_robust` returns it in the receiver's
+/// slot and logs it. Send with [`asend`](crate::Signal::asend) or
+/// [`asend_robust`](crate::Signal::asend_robust) to run async receivers; outside
+/// any runtime, an executor's `block_on` over `asend` does it from sync code.
+///
+/// ```
+/// use signals::{AwaitRequired, ReceiverError, Signal};
+/// let sig: Signal<()> = Signal::new("saved");
+/// sig.connect_async(async |_: &&str, _: &()| {});
+/// let error = sig.send("app", &()).unwrap_err();
+/// assert!(error.source.is::<AwaitRequired>());
+/// let outcomes = sig.send_robust("app", &());
+/// assert!(matches!(&outcomes[0], Err(ReceiverError::Failed(e)) if e.is::<AwaitRequired>()));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("an async receiver cannot be run by a sync send; send with `asend` or `asend_robust`")]
+pub struct AwaitRequired;

@@ -38,6 +38,7 @@ extern crate self as signals;
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
+mod awaited;
 mod cache;
 pub mod celery;
 mod error;
@@ -54,15 +55,15 @@ mod signal;
 mod summary;
 
 #[doc(inline)]
-pub use error::{BoxError, ReceiverError, RetriesExhausted, SendError};
+pub use error::{AwaitRequired, BoxError, ReceiverError, RetriesExhausted, SendError};
 #[doc(inline)]
 pub use options::{ConnectOptions, Connection};
 #[doc(inline)]
-pub use receiver::{IntoOutcome, Receiver, ReceiverId, ReceiverKey};
+pub use receiver::{AsyncCall, IntoOutcome, Receiver, ReceiverId, ReceiverKey};
 #[doc(inline)]
 pub use responses::{IntoIter, Iter, Responses, RobustResponses};
 #[doc(inline)]
-pub use retry::RetryPolicy;
+pub use retry::{RetryPolicy, Sleep};
 #[doc(inline)]
 pub use signal::{IdentifyReceiver, Registrar, Signal};
 

@@ -104,6 +104,15 @@ impl<T> Published<T> {
         }
     }
 
+    /// The current value, held by a reference count of its own rather than a
+    /// read slot of this thread: for a read that must outlive the thread's
+    /// turn, such as an async send, which may resume on another thread and
+    /// keeps its snapshot across awaits. It costs two atomic updates on the
+    /// value's shared count, where [`load`](Self::load) costs none.
+    pub(crate) fn load_owned(&self) -> Option<Owned<T>> {
+        self.slot.load_full().map(Owned)
+    }
+
     /// Whether a value was ever published.
     #[inline]
     pub(crate) fn is_set(&self) -> bool {
@@ -117,6 +126,19 @@ impl<T> Published<T> {
             self.slot
                 .swap(Some(Arc::new(Reclaimed(ManuallyDrop::new(value))))),
         )
+    }
+}
+
+/// A published value held by its own reference count ([`Published::load_owned`]):
+/// it may be sent to another thread, and frees the value if it is the last
+/// holder of a replaced one.
+pub(crate) struct Owned<T>(Arc<Reclaimed<T>>);
+
+impl<T> Deref for Owned<T> {
+    type Target = T;
+    #[inline(always)]
+    fn deref(&self) -> &T {
+        &self.0
     }
 }
 
@@ -177,6 +199,9 @@ mod model {
         pub(crate) fn load(&self) -> Option<Arc<T>> {
             self.current().lock().unwrap().clone()
         }
+        pub(crate) fn load_full(&self) -> Option<Arc<T>> {
+            self.load()
+        }
         pub(crate) fn swap(&self, new: Option<Arc<T>>) -> Option<Arc<T>> {
             std::mem::replace(&mut *self.current().lock().unwrap(), new)
         }
@@ -226,6 +251,26 @@ mod tests {
         assert_eq!(dropped.load(Ordering::SeqCst), 99);
         drop(pin);
         assert_eq!(dropped.load(Ordering::SeqCst), 100);
+    }
+
+    #[test]
+    fn an_owned_read_keeps_its_value_on_another_thread() {
+        let dropped = AtomicUsize::new(0);
+        let published = Published::new(Counted(&dropped));
+        let owned = published.load_owned().expect("published");
+        drop(published.replace(Counted(&dropped)));
+        let dropped = &dropped;
+        std::thread::scope(|scope| {
+            scope.spawn(move || {
+                assert_eq!(dropped.load(Ordering::SeqCst), 0, "still held");
+                drop(owned);
+                assert_eq!(
+                    dropped.load(Ordering::SeqCst),
+                    1,
+                    "its last holder freed it"
+                );
+            });
+        });
     }
 
     #[test]

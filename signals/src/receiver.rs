@@ -16,10 +16,14 @@
 
 use std::any::TypeId;
 use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
 use std::ptr::NonNull;
 use std::sync::Arc;
 
-use crate::error::BoxError;
+use crate::error::{AwaitRequired, BoxError};
+use crate::retry::{AsyncRetrying, RetryPolicy, Retrying};
 
 /// A receiver's identity in responses and logs: its name and its connection number.
 ///
@@ -98,13 +102,92 @@ impl<R, E: Into<BoxError>> IntoOutcome<R> for Result<R, E> {
     }
 }
 
+/// A receiver's future, boxed: what an async receiver returns through `dyn`.
+pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// An async receiver: a function of the sender and the arguments that returns a
+/// `Send` future of `O`, which may borrow both.
+///
+/// Implemented for every `Fn(&S, &A) -> impl Future<Output = O> + Send`: an
+/// `async fn`, an async closure (`async |sender: &S, args: &A| ...`), or a
+/// closure that returns a future (`|_: &S, args: &A| { let id = args.id; async
+/// move { ... } }`). Not implemented by hand; it names, for each lifetime of
+/// the borrows, the future's type, which `Fn`'s own bound cannot.
+///
+/// ```
+/// use signals::{AsyncCall, Signal};
+/// fn takes<F: for<'a> AsyncCall<'a, &'static str, u32, u32>>(_: F) {}
+/// async fn double(_: &&'static str, n: &u32) -> u32 { n * 2 }
+/// takes(double);
+/// takes(async |_: &&'static str, n: &u32| n + 1);
+/// ```
+///
+/// A future that is not `Send` is refused, since `asend` must work on a
+/// multi-thread runtime:
+///
+/// ```compile_fail
+/// use signals::AsyncCall;
+/// fn takes<F: for<'a> AsyncCall<'a, &'static str, u32, u32>>(_: F) {}
+/// async fn local(_: &&'static str, n: &u32) -> u32 {
+///     let counter = std::rc::Rc::new(*n);
+///     std::future::ready(()).await;
+///     *counter
+/// }
+/// takes(local);
+/// ```
+pub trait AsyncCall<'a, S: 'a, A: 'a, O>: Send + Sync {
+    /// The future of one call.
+    type Future: Future<Output = O> + Send + 'a;
+    /// Starts the receiver (a future does nothing until polled).
+    fn call(&self, sender: &'a S, args: &'a A) -> Self::Future;
+}
+
+impl<'a, F, Fut, S: 'a, A: 'a, O> AsyncCall<'a, S, A, O> for F
+where
+    F: Fn(&'a S, &'a A) -> Fut + Send + Sync,
+    Fut: Future<Output = O> + Send + 'a,
+{
+    type Future = Fut;
+    #[inline]
+    fn call(&self, sender: &'a S, args: &'a A) -> Fut {
+        self(sender, args)
+    }
+}
+
 /// The call interface every stored receiver has, whatever it returns.
 ///
 /// Implemented for every `Fn(&S, &A) -> O` with `O:` [`IntoOutcome<R>`], so a
 /// user's `Arc<F>` unsizes to `Arc<dyn Invoke>` (and its `Weak` to a
-/// `Weak<dyn Invoke>`) with no wrapper allocation.
+/// `Weak<dyn Invoke>`) with no wrapper allocation. Async receivers
+/// ([`AsyncFn`]) and retrying ones implement the async half too.
 pub(crate) trait Invoke<A, S, R>: Send + Sync {
+    /// Calls the receiver in place: what a sync send does. An async receiver
+    /// answers [`AwaitRequired`].
     fn invoke(&self, sender: &S, args: &A) -> Result<R, BoxError>;
+
+    /// Whether the receiver can only be awaited (an async receiver, retried
+    /// or not): a sync send cannot run it.
+    fn is_async(&self) -> bool {
+        false
+    }
+
+    /// The receiver's future, if it has work to await: an async receiver, or
+    /// a retrying one (whose waits `asend` awaits rather than sleeps). `None`
+    /// for a plain sync receiver, which `asend` calls in place.
+    fn invoke_async<'a>(
+        &'a self,
+        _sender: &'a S,
+        _args: &'a A,
+    ) -> Option<BoxFuture<'a, Result<R, BoxError>>> {
+        None
+    }
+
+    /// Whether [`invoke_async`](Self::invoke_async) gives a future, known
+    /// without calling it (for the snapshot's flag that sends `asend` down its
+    /// async path).
+    fn awaits(&self) -> bool {
+        false
+    }
 }
 
 impl<F, O, A, S, R> Invoke<A, S, R> for F
@@ -115,6 +198,43 @@ where
     #[inline]
     fn invoke(&self, sender: &S, args: &A) -> Result<R, BoxError> {
         self(sender, args).into_outcome()
+    }
+}
+
+/// An async receiver as the dispatcher stores it. `O` is what the future
+/// yields, turned into the receiver's outcome when it completes.
+pub(crate) struct AsyncFn<F, O> {
+    function: F,
+    /// `fn() -> O` keeps the wrapper `Send + Sync` whatever `O` is: no `O` is
+    /// stored.
+    output: PhantomData<fn() -> O>,
+}
+
+impl<F, O, A, S, R> Invoke<A, S, R> for AsyncFn<F, O>
+where
+    F: for<'a> AsyncCall<'a, S, A, O>,
+    O: IntoOutcome<R>,
+{
+    #[cold]
+    fn invoke(&self, _sender: &S, _args: &A) -> Result<R, BoxError> {
+        Err(Box::new(AwaitRequired))
+    }
+
+    fn is_async(&self) -> bool {
+        true
+    }
+
+    fn invoke_async<'a>(
+        &'a self,
+        sender: &'a S,
+        args: &'a A,
+    ) -> Option<BoxFuture<'a, Result<R, BoxError>>> {
+        let future = self.function.call(sender, args);
+        Some(Box::pin(async move { future.await.into_outcome() }))
+    }
+
+    fn awaits(&self) -> bool {
+        true
     }
 }
 
@@ -202,7 +322,14 @@ pub struct Receiver<A, S = &'static str, R = ()> {
     pub(crate) target: Arc<dyn Invoke<A, S, R>>,
     pub(crate) identity: Identity,
     pub(crate) name: &'static str,
+    /// Wraps `target` for a retry policy: the sync or the async retry loop,
+    /// chosen by the constructor, which knows which the receiver is.
+    pub(crate) retrying: WrapRetry<A, S, R>,
 }
+
+/// Wraps a receiver in the retry loop of its kind (see [`Receiver::retrying`]).
+pub(crate) type WrapRetry<A, S, R> =
+    fn(Arc<dyn Invoke<A, S, R>>, RetryPolicy, &'static str) -> Arc<dyn Invoke<A, S, R>>;
 
 impl<A, S, R> Receiver<A, S, R> {
     /// A receiver from a function or closure taking the sender and the arguments.
@@ -223,7 +350,65 @@ impl<A, S, R> Receiver<A, S, R> {
             target,
             identity,
             name: std::any::type_name::<F>(),
+            retrying: Retrying::wrap,
         }
+    }
+
+    /// An async receiver: an `async fn`, an async closure, or a closure that
+    /// returns a `Send` future (see [`AsyncCall`]). Its future may return a
+    /// value or a `Result`, as a sync receiver may.
+    ///
+    /// [`Signal::asend`](crate::Signal::asend) and
+    /// [`asend_robust`](crate::Signal::asend_robust) await it; a sync
+    /// [`send`](crate::Signal::send) cannot, and reports [`AwaitRequired`] as
+    /// its outcome instead. Its identity is that of the function, as for
+    /// [`Receiver::new`]: connecting the same `async fn` twice is one receiver.
+    ///
+    /// ```
+    /// use signals::{Receiver, Signal};
+    ///
+    /// async fn double(_: &&'static str, n: &u32) -> u32 {
+    ///     n * 2
+    /// }
+    /// let sig: Signal<u32, &'static str, u32> = Signal::new("double");
+    /// let receiver = Receiver::new_async(double);
+    /// assert!(sig.connect(receiver.clone()).is_added());
+    /// assert!(!sig.connect(Receiver::new_async(double)).is_added());
+    /// let responses = futures_executor::block_on(sig.asend("app", &21)).unwrap();
+    /// assert_eq!(responses.values(), [42]);
+    /// assert!(sig.disconnect(&receiver, None));
+    /// ```
+    pub fn new_async<F, O>(receiver: F) -> Self
+    where
+        F: for<'a> AsyncCall<'a, S, A, O> + 'static,
+        O: IntoOutcome<R> + 'static,
+        A: Sync + 'static,
+        S: Sync + 'static,
+        R: 'static,
+    {
+        let target: Arc<dyn Invoke<A, S, R>> = Arc::new(AsyncFn {
+            function: receiver,
+            output: PhantomData,
+        });
+        let identity = Identity::of::<F>(Arc::as_ptr(&target) as *const () as usize);
+        Self {
+            target,
+            identity,
+            name: std::any::type_name::<F>(),
+            retrying: AsyncRetrying::wrap,
+        }
+    }
+
+    /// Whether this is an async receiver ([`Receiver::new_async`]).
+    ///
+    /// ```
+    /// use signals::Receiver;
+    /// let sync: Receiver<()> = Receiver::new(|_: &&str, _: &()| {});
+    /// let not_sync: Receiver<()> = Receiver::new_async(async |_: &&str, _: &()| {});
+    /// assert!(!sync.is_async() && not_sync.is_async());
+    /// ```
+    pub fn is_async(&self) -> bool {
+        self.target.is_async()
     }
 
     /// A receiver from an `Arc` you keep: its identity is that allocation, so the
@@ -254,6 +439,7 @@ impl<A, S, R> Receiver<A, S, R> {
             target: receiver,
             identity,
             name: std::any::type_name::<F>(),
+            retrying: Retrying::wrap,
         }
     }
 
@@ -281,6 +467,7 @@ impl<A, S, R> Clone for Receiver<A, S, R> {
             target: Arc::clone(&self.target),
             identity: self.identity,
             name: self.name,
+            retrying: self.retrying,
         }
     }
 }

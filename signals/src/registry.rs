@@ -10,7 +10,6 @@ use crate::cache::{route_key, MapPin, Routed, SenderCache};
 use crate::ids::SharedIds;
 use crate::options::{ConnectOptions, Connection};
 use crate::receiver::{Callee, Identity, Invoke, Receiver, ReceiverId};
-use crate::retry::Retrying;
 use crate::summary::{sender_bit, ANY_SENDER};
 
 /// Connection numbers, unique for the life of the process.
@@ -73,6 +72,9 @@ struct Entry<A, S, R> {
     sender: Option<S>,
     id: ReceiverId,
     target: Target<A, S, R>,
+    /// Whether `asend` awaits the receiver (kept here since a weak one cannot
+    /// be asked once it is gone).
+    awaits: bool,
 }
 
 /// The connections of one signal, in connection order.
@@ -165,12 +167,11 @@ where
         R: 'static,
     {
         let id = ReceiverId::new(receiver.name, NEXT_ID.fetch_add(1, Ordering::Relaxed));
+        let awaits = receiver.target.awaits();
         let target = match options.retry {
-            Some(policy) => Target::Strong(Arc::new(Retrying {
-                inner: receiver.target,
-                policy,
-                name: receiver.name,
-            })),
+            Some(policy) => {
+                Target::Strong((receiver.retrying)(receiver.target, policy, receiver.name))
+            }
             None if options.weak => Target::Weak(Arc::downgrade(&receiver.target)),
             None => Target::Strong(receiver.target),
         };
@@ -179,6 +180,7 @@ where
             sender: options.sender,
             id,
             target,
+            awaits,
         });
         Connection { id, added: true }
     }
@@ -231,6 +233,7 @@ where
             ids: SharedIds::new(entries.iter().map(|entry| entry.id).collect()),
             strong,
             filtered: entries.iter().any(|entry| entry.sender.is_some()),
+            awaits: self.entries.iter().any(|entry| entry.awaits),
             cache: use_caching.then(SenderCache::new),
             entries,
         }
@@ -275,6 +278,9 @@ pub(crate) struct Snapshot<A, S, R> {
     pub(crate) strong: Option<Box<[Callee<A, S, R>]>>,
     /// Whether any connection has a sender filter (if none, no filtering is needed).
     pub(crate) filtered: bool,
+    /// Whether any receiver is awaited by `asend` (an async one): if none,
+    /// `asend` is `send`.
+    pub(crate) awaits: bool,
     pub(crate) cache: Option<SenderCache<A, S, R>>,
 }
 
@@ -342,6 +348,66 @@ where
             entries: &self.entries,
             strong: self.strong.as_deref(),
             plan,
+        }
+    }
+}
+
+impl<A, S, R> Snapshot<A, S, R>
+where
+    A: 'static,
+    S: Eq + std::hash::Hash + Clone + Send + 'static,
+    R: 'static,
+{
+    /// The receivers a send from `sender` calls, in connection order, held as
+    /// an async send holds them across its awaits: each borrowed from this
+    /// snapshot, or upgraded from its weak reference.
+    pub(crate) fn plan_awaited(&self, sender: &S) -> Planned<'_, A, S, R> {
+        let mut map_pin = None;
+        let selection = self.select(sender, &mut map_pin);
+        let mut planned = Planned {
+            receivers: Vec::with_capacity(selection.expected()),
+            saw_dead: false,
+        };
+        selection.for_each_index(sender, |index| {
+            let entry = &self.entries[index];
+            let held = match &entry.target {
+                Target::Strong(target) => Held::Borrowed(&**target),
+                Target::Weak(target) => match target.upgrade() {
+                    Some(target) => Held::Upgraded(target),
+                    None => {
+                        planned.saw_dead = true;
+                        return;
+                    }
+                },
+            };
+            planned.receivers.push((entry.id, held));
+        });
+        planned
+    }
+}
+
+/// The receivers of one async send, in call order (see
+/// [`Snapshot::plan_awaited`]).
+pub(crate) struct Planned<'g, A, S, R> {
+    pub(crate) receivers: Vec<(ReceiverId, Held<'g, A, S, R>)>,
+    /// Whether a dead weak receiver was met.
+    pub(crate) saw_dead: bool,
+}
+
+/// A receiver held for the length of an async send.
+pub(crate) enum Held<'g, A, S, R> {
+    /// Held strongly by the snapshot the send keeps.
+    Borrowed(&'g dyn Invoke<A, S, R>),
+    /// A weak receiver, upgraded for the send.
+    Upgraded(Arc<dyn Invoke<A, S, R>>),
+}
+
+impl<A, S, R> Held<'_, A, S, R> {
+    #[inline]
+    pub(crate) fn get(&self) -> &dyn Invoke<A, S, R> {
+        match self {
+            Held::Borrowed(target) => *target,
+            Held::Upgraded(target) => &**target,
         }
     }
 }
@@ -423,6 +489,23 @@ impl<'g, A, S: Eq + std::hash::Hash, R> Selection<'g, A, S, R> {
             Plan::All(ids) => Some(ids.local()),
             Plan::Route(route) => Some(route.ids.local()),
             Plan::Filter => None,
+        }
+    }
+
+    /// Calls `each` with the index in the snapshot's entries of every receiver
+    /// the send calls, live or not, in order.
+    pub(crate) fn for_each_index(&self, sender: &S, mut each: impl FnMut(usize)) {
+        match &self.plan {
+            Plan::All(_) => (0..self.entries.len()).for_each(each),
+            Plan::Route(route) => route.indices.iter().for_each(|&index| each(index as usize)),
+            Plan::Filter => {
+                let bit = sender_bit(sender);
+                for (index, entry) in self.entries.iter().enumerate() {
+                    if entry.accepts(sender, bit) {
+                        each(index);
+                    }
+                }
+            }
         }
     }
 

@@ -281,6 +281,14 @@ impl<T> Responses<T> {
         Self { ids, values }
     }
 
+    /// The responses of an async send, gathered in call order.
+    pub(crate) fn from_parts(ids: Vec<ReceiverId>, values: Vec<T>) -> Self {
+        Self {
+            ids: Ids::Own(SmallVec::from_vec(ids)),
+            values: SmallVec::from_vec(values),
+        }
+    }
+
     /// The outcome of a send to one receiver, whose id is copied (cheaper than
     /// sharing the signal's list, which costs two atomic updates).
     #[inline(always)]

@@ -10,11 +10,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use parking_lot::{Mutex, MutexGuard};
 use smallvec::SmallVec;
 
+use crate::awaited;
 use crate::error::{ReceiverError, SendError};
 use crate::options::{ConnectOptions, Connection};
 use crate::panic;
-use crate::publish::{Pin, Published, Replaced};
-use crate::receiver::{Callee, Identity, Invoke, Receiver, ReceiverId, ReceiverKey};
+use crate::publish::{Owned, Pin, Published, Replaced};
+use crate::receiver::{
+    AsyncCall, Callee, Identity, IntoOutcome, Invoke, Receiver, ReceiverId, ReceiverKey,
+};
 use crate::registry::{Direct, Key, Registry, Selection, Snapshot, Visit};
 use crate::responses::{Collect, Responses, RobustResponses, Sink, Values, INLINE};
 use crate::summary::{sender_bit, ANY_SENDER};
@@ -190,6 +193,34 @@ where
             let connection = registry.connect(receiver.into(), options);
             (connection, connection.added)
         })
+    }
+
+    /// Connects an async receiver for any sender, held strongly: an `async fn`,
+    /// an async closure, or a closure returning a `Send` future (see
+    /// [`AsyncCall`]). The same as `connect(Receiver::new_async(receiver))`;
+    /// for options, pass that [`Receiver`] to [`connect_with`](Self::connect_with).
+    ///
+    /// [`asend`](Self::asend) and [`asend_robust`](Self::asend_robust) await
+    /// it; a sync [`send`](Self::send) reports
+    /// [`AwaitRequired`](crate::AwaitRequired) as its outcome.
+    ///
+    /// ```
+    /// use signals::Signal;
+    /// async fn audit(site: &&'static str, user: &String) -> String {
+    ///     format!("{site}: {user}")
+    /// }
+    /// let sig: Signal<String, &'static str, String> = Signal::new("signed_up");
+    /// assert!(sig.connect_async(audit).is_added());
+    /// let responses = futures_executor::block_on(sig.asend("shop", &"ada".to_string())).unwrap();
+    /// assert_eq!(responses.values(), ["shop: ada"]);
+    /// ```
+    pub fn connect_async<F, O>(&self, receiver: F) -> Connection
+    where
+        F: for<'a> AsyncCall<'a, S, A, O> + 'static,
+        O: IntoOutcome<R> + 'static,
+        A: Sync,
+    {
+        self.connect(Receiver::new_async(receiver))
     }
 
     /// Disconnects `receiver` from `sender` (`None`: the connection made for any
@@ -446,6 +477,145 @@ where
         responses
     }
 
+    /// Sends to every live receiver for `sender`, awaiting the async ones, and
+    /// returns the responses in connection order. The first error stops the
+    /// send and is returned, the futures still running are dropped (cancelled);
+    /// a panic propagates.
+    ///
+    /// The sync receivers are called first, in connection order, and the async
+    /// ones then run concurrently with each other inside the caller's task: no
+    /// task is spawned, so any executor will do. A sync receiver's error stops
+    /// the send before any async receiver has started; after that, the first
+    /// async receiver to fail stops it. This is Django 6.1's order (its 5.0 to
+    /// 6.0 ran the two kinds side by side); the responses, unlike Django's,
+    /// keep connection order across kinds.
+    ///
+    /// With no async receiver connected, this is [`send`](Self::send), with
+    /// one more check.
+    ///
+    /// The future is `Send` when `A` is `Sync`, so it can be awaited on a
+    /// multi-thread runtime. Dropping it midway cancels the receivers still
+    /// running and leaves the signal as it was.
+    ///
+    /// ```
+    /// use signals::Signal;
+    ///
+    /// pub struct Paid { pub order: u64 }
+    /// static PAID: Signal<Paid, &'static str, String> = Signal::new("paid");
+    ///
+    /// async fn email(_: &&'static str, paid: &Paid) -> String {
+    ///     format!("emailed {}", paid.order)
+    /// }
+    /// PAID.connect(|_: &&str, paid: &Paid| format!("logged {}", paid.order));
+    /// PAID.connect_async(email);
+    ///
+    /// let responses = futures_executor::block_on(PAID.asend("shop", &Paid { order: 7 })).unwrap();
+    /// assert_eq!(responses.values(), ["logged 7", "emailed 7"]);
+    /// ```
+    pub async fn asend(&self, sender: impl Borrow<S>, args: &A) -> Result<Responses<R>, SendError> {
+        let sender = sender.borrow();
+        if let Some(sent) = self.send_unless_awaited(sender, args) {
+            return sent;
+        }
+        let Some(snapshot) = self.owned_snapshot() else {
+            return Ok(Responses::new());
+        };
+        let planned = snapshot.plan_awaited(sender);
+        if planned.saw_dead {
+            self.purge_dead();
+        }
+        awaited::send(&planned, sender, args).await
+    }
+
+    /// Sends to every live receiver for `sender`, awaiting the async ones,
+    /// whatever some of them do: each error or panic (in a sync receiver, or in
+    /// an async one's future) is caught, logged as by
+    /// [`send_robust`](Self::send_robust), and returned as that receiver's
+    /// outcome, in connection order. Every receiver runs to its end.
+    ///
+    /// The order is [`asend`](Self::asend)'s: sync receivers first, then the
+    /// async ones concurrently in the caller's task.
+    ///
+    /// ```
+    /// use signals::{ReceiverError, Signal};
+    /// let sig: Signal<()> = Signal::new("robust");
+    /// sig.connect_async(async |_: &&str, _: &()| -> Result<(), std::fmt::Error> { Err(std::fmt::Error) });
+    /// sig.connect_async(async |_: &&str, _: &()| -> () { panic!("boom") });
+    /// sig.connect(|_: &&str, _: &()| {});
+    /// let outcomes = futures_executor::block_on(sig.asend_robust("app", &()));
+    /// assert!(matches!(outcomes[0], Err(ReceiverError::Failed(_))));
+    /// assert!(matches!(&outcomes[1], Err(ReceiverError::Panicked(msg)) if msg == "boom"));
+    /// assert!(outcomes[2].is_ok());
+    /// ```
+    pub async fn asend_robust(&self, sender: impl Borrow<S>, args: &A) -> RobustResponses<R> {
+        let sender = sender.borrow();
+        if let Some(sent) = self.send_robust_unless_awaited(sender, args) {
+            return sent;
+        }
+        let Some(snapshot) = self.owned_snapshot() else {
+            return Responses::new();
+        };
+        let planned = snapshot.plan_awaited(sender);
+        if planned.saw_dead {
+            self.purge_dead();
+        }
+        awaited::send_robust(&planned, sender, args).await
+    }
+
+    /// [`send`](Self::send), when the snapshot it reads has no receiver to
+    /// await: `asend`'s path with only sync receivers. `None` otherwise, or
+    /// before the first use.
+    #[inline]
+    fn send_unless_awaited(&self, sender: &S, args: &A) -> Option<Result<Responses<R>, SendError>> {
+        if !self.may_have_receivers(sender) {
+            return Some(Ok(Responses::new()));
+        }
+        let pin = self.snapshot.load();
+        match pin.get() {
+            Some(snapshot) if !snapshot.awaits => {
+                if let Some(direct) = snapshot.direct() {
+                    let called = Responses::call(direct, sender, args);
+                    drop(pin);
+                    return Some(called.finish());
+                }
+                Some(self.send_selected(pin, sender, args))
+            }
+            _ => None,
+        }
+    }
+
+    /// [`send_robust`](Self::send_robust), when the snapshot it reads has no
+    /// receiver to await (see [`send_unless_awaited`](Self::send_unless_awaited)).
+    #[inline]
+    fn send_robust_unless_awaited(&self, sender: &S, args: &A) -> Option<RobustResponses<R>> {
+        if !self.may_have_receivers(sender) {
+            return Some(Responses::new());
+        }
+        let pin = self.snapshot.load();
+        match pin.get() {
+            Some(snapshot) if !snapshot.awaits => {
+                if let Some(direct) = snapshot.direct() {
+                    let responses = call_robust(direct, sender, args);
+                    drop(pin);
+                    return Some(responses);
+                }
+                Some(self.send_robust_selected(pin, sender, args))
+            }
+            _ => None,
+        }
+    }
+
+    /// The snapshot, held by its own count for an async send (which may move
+    /// between threads while it keeps it); initializes the signal first.
+    #[cold]
+    fn owned_snapshot(&self) -> Option<Owned<Snapshot<A, S, R>>> {
+        if let Some(snapshot) = self.snapshot.load_owned() {
+            return Some(snapshot);
+        }
+        self.initialize();
+        self.snapshot.load_owned()
+    }
+
     /// Applies a change to the connections under the lock and, if it changed
     /// anything, publishes a new snapshot (which also empties the sender cache).
     fn change<T>(&self, apply: impl FnOnce(&mut Registry<A, S, R>) -> (T, bool)) -> T {
@@ -697,7 +867,7 @@ impl<A, S, R> Visit<A, S, R> for AnyLive {
 
 #[cold]
 #[inline(never)]
-fn robust_failure(id: ReceiverId, error: ReceiverError) -> ReceiverError {
+pub(crate) fn robust_failure(id: ReceiverId, error: ReceiverError) -> ReceiverError {
     tracing::error!(
         receiver = %id,
         "Error calling {} in Signal.send_robust() ({})",
