@@ -83,7 +83,7 @@ fn check_arguments(cx: &mut Ctxt, attr: &SignalAttr) {
     }
 }
 
-/// A plain, non-generic, safe, synchronous free function.
+/// A plain, non-generic, safe free function (sync or `async`).
 fn check_free_function(cx: &mut Ctxt, function: &ReceiverFn) {
     let sig = &function.item.sig;
     for input in &sig.inputs {
@@ -98,12 +98,6 @@ fn check_free_function(cx: &mut Ctxt, function: &ReceiverFn) {
         cx.error_spanned_by(
             &sig.generics,
             "a receiver cannot be generic: the signal fixes every type; write the concrete types (lifetimes can be left elided)",
-        );
-    }
-    if let Some(asyncness) = &sig.asyncness {
-        cx.error_spanned_by(
-            asyncness,
-            "a receiver cannot be `async`: signals call receivers synchronously; spawn the async work from a plain function",
         );
     }
     if let Some(unsafety) = &sig.unsafety {

@@ -43,12 +43,47 @@ fn registration(attr: &ReceiverAttr, function: &ReceiverFn, signal: &Path) -> To
         quote_spanned!(param.ty.span()=> ::signals::__private::argument(#source))
     });
     let call = quote!(#fn_ident(#(#args),*));
-    let outcome = match function.output() {
-        Some(output) => {
-            quote_spanned!(output.span()=> ::signals::__private::outcome::<#response_ty, _>(#call))
-        }
+    let output_span = match function.output() {
+        Some(output) => output.span(),
+        None => fn_ident.span(),
+    };
+    let adapter = match &function.item.sig.asyncness {
         None => {
-            quote_spanned!(fn_ident.span()=> ::signals::__private::outcome::<#response_ty, _>(#call))
+            let outcome = quote_spanned!(output_span=> ::signals::__private::outcome::<#response_ty, _>(#call));
+            quote! {
+                fn call(
+                    sender: &#sender_ty,
+                    args: &#args_ty,
+                ) -> ::signals::__private::Outcome<#response_ty> {
+                    let _ = (&sender, &args);
+                    #outcome
+                }
+                fn receiver() -> ::signals::__private::Receiver<#args_ty, #sender_ty, #response_ty> {
+                    ::signals::__private::Receiver::new(call)
+                }
+            }
+        }
+        Some(asyncness) => {
+            // The future must be `Send`: rustc says which value is held
+            // across which await, pointed at the user's `async`.
+            let outcome = quote_spanned!(output_span=> ::signals::__private::outcome::<#response_ty, _>(#call.await));
+            let future = quote_spanned!(asyncness.span()=>
+                impl ::core::future::Future<Output = ::signals::__private::Outcome<#response_ty>> + ::core::marker::Send + 'a
+            );
+            quote! {
+                fn call<'a>(
+                    sender: &'a #sender_ty,
+                    args: &'a #args_ty,
+                ) -> #future {
+                    async move {
+                        let _ = (&sender, &args);
+                        #outcome
+                    }
+                }
+                fn receiver() -> ::signals::__private::Receiver<#args_ty, #sender_ty, #response_ty> {
+                    ::signals::__private::Receiver::new_async(call)
+                }
+            }
         }
     };
     let name = quote!(::core::concat!(
@@ -86,16 +121,7 @@ fn registration(attr: &ReceiverAttr, function: &ReceiverFn, signal: &Path) -> To
     quote! {
         #[doc(hidden)]
         const _: () = {
-            fn call(
-                sender: &#sender_ty,
-                args: &#args_ty,
-            ) -> ::signals::__private::Outcome<#response_ty> {
-                let _ = (&sender, &args);
-                #outcome
-            }
-            fn receiver() -> ::signals::__private::Receiver<#args_ty, #sender_ty, #response_ty> {
-                ::signals::__private::Receiver::new(call)
-            }
+            #adapter
             #sender_fn
             #retry_fn
             static ENTRY: ::signals::__private::ReceiverEntry<#args_ty, #sender_ty, #response_ty> = ::signals::__private::ReceiverEntry {

@@ -2,11 +2,13 @@
 
 use signals::{receiver, signal};
 
-/// Sent when a task is published.
+/// Sent when a task is published; receivers return nothing.
 #[signal(providing_args = [task_id: String, retries: u32, eta: Option<u64>])]
 pub static task_sent: Signal;
 
 #[receiver(task_sent)]
-async fn on_sent(task_id: &String) {}
+async fn on_sent(task_id: &String) -> usize {
+    task_id.len()
+}
 
 fn main() {}

@@ -1,0 +1,18 @@
+#![allow(unused_variables)]
+
+use std::rc::Rc;
+
+use signals::{receiver, signal};
+
+/// Sent when a task is published.
+#[signal(providing_args = [task_id: String, retries: u32, eta: Option<u64>])]
+pub static task_sent: Signal;
+
+#[receiver(task_sent)]
+async fn on_sent(task_id: &String) {
+    let shared = Rc::new(task_id.clone());
+    std::future::ready(()).await;
+    println!("{shared}");
+}
+
+fn main() {}

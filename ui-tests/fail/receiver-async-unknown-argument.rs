@@ -1,0 +1,12 @@
+#![allow(unused_variables)]
+
+use signals::{receiver, signal};
+
+/// Sent when a task is published.
+#[signal(providing_args = [task_id: String, retries: u32, eta: Option<u64>])]
+pub static task_sent: Signal;
+
+#[receiver(task_sent)]
+async fn on_sent(task_idd: &String) {}
+
+fn main() {}
