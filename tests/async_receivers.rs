@@ -14,26 +14,58 @@ use signals::{
     AwaitRequired, ConnectOptions, Receiver, ReceiverError, RetriesExhausted, RetryPolicy, Signal,
 };
 
-/// Runs `scenario` to its end on each executor in turn.
+/// Runs `scenario` to its end on each executor in turn. A scenario that hangs
+/// (receivers run one after another, say) fails after a minute instead of
+/// holding up the run.
 fn on_every_executor<F, Fut>(scenario: F)
 where
-    F: Fn() -> Fut,
+    F: Fn() -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(4)
-        .enable_all()
-        .build()
-        .expect("a multi-thread runtime")
-        // Spawned, so that the future is polled from worker threads (and must
-        // be `Send`), not from this one.
-        .block_on(async { tokio::spawn(scenario()).await.expect("no panic") });
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a current-thread runtime")
-        .block_on(scenario());
-    futures::executor::block_on(scenario());
+    let scenario = Arc::new(scenario);
+    let executors: [(&str, fn(&(dyn Fn() -> Fut + Send + Sync))); 3] = [
+        ("tokio multi-thread", |scenario| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(4)
+                .enable_all()
+                .build()
+                .expect("a multi-thread runtime")
+                // Spawned, so that the future is polled from worker threads
+                // (and must be `Send`), not from this one.
+                .block_on(async { tokio::spawn(scenario()).await.expect("no panic") })
+        }),
+        ("tokio current-thread", |scenario| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a current-thread runtime")
+                .block_on(scenario())
+        }),
+        ("futures::executor", |scenario| {
+            futures::executor::block_on(scenario())
+        }),
+    ];
+    for (name, run) in executors {
+        let scenario = scenario.clone();
+        within_a_minute(name, move || run(&*scenario));
+    }
+}
+
+/// Runs `body` on a thread of its own and fails if it panics or has not
+/// finished within a minute (a deadlock fails the test rather than hanging it).
+fn within_a_minute(name: &str, body: impl FnOnce() + Send + 'static) {
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        body();
+        let _ = done.send(());
+    });
+    match finished.recv_timeout(Duration::from_secs(60)) {
+        Ok(()) => {}
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => panic!("failed on {name}"),
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            panic!("did not finish within 60 s on {name}")
+        }
+    }
 }
 
 /// Sets a flag when dropped: tells whether a receiver's future was dropped.
@@ -357,6 +389,10 @@ fn the_sender_cache_serves_asend() {
 
 #[test]
 fn a_sync_send_reports_async_receivers_and_never_blocks() {
+    within_a_minute("a sync send", sync_send_with_async_receivers);
+}
+
+fn sync_send_with_async_receivers() {
     let sig: Arc<Signal<()>> = Arc::new(Signal::new("sync_send"));
     let ran = Arc::new(AtomicBool::new(false));
     let flag = ran.clone();
