@@ -14,6 +14,9 @@ use signals::{
     AwaitRequired, ConnectOptions, Receiver, ReceiverError, RetriesExhausted, RetryPolicy, Signal,
 };
 
+/// Runs a scenario's future to its end on one executor.
+type Executor<Fut> = fn(&(dyn Fn() -> Fut + Send + Sync));
+
 /// Runs `scenario` to its end on each executor in turn. A scenario that hangs
 /// (receivers run one after another, say) fails after a minute instead of
 /// holding up the run.
@@ -23,7 +26,7 @@ where
     Fut: Future<Output = ()> + Send + 'static,
 {
     let scenario = Arc::new(scenario);
-    let executors: [(&str, fn(&(dyn Fn() -> Fut + Send + Sync))); 3] = [
+    let executors: [(&str, Executor<Fut>); 3] = [
         ("tokio multi-thread", |scenario| {
             tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(4)
