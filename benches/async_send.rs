@@ -135,6 +135,11 @@ fn sync_only(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("asend", n), &n, |b, _| {
             b.iter(|| black_box(run(sig.asend(black_box("app"), black_box(&args)))))
         });
+        // `send` inside an `async` block polled the same way: what any async
+        // API costs over `send` here, before any work of its own.
+        group.bench_with_input(BenchmarkId::new("send_in_async_block", n), &n, |b, _| {
+            b.iter(|| black_box(run(async { sig.send(black_box("app"), black_box(&args)) })))
+        });
     }
     group.finish();
 }

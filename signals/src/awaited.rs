@@ -29,12 +29,28 @@ use std::task::{Context, Poll};
 
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use futures_util::FutureExt;
+use smallvec::SmallVec;
 
 use crate::error::{BoxError, ReceiverError, SendError};
 use crate::panic;
 use crate::receiver::{BoxFuture, ReceiverId};
 use crate::registry::Planned;
-use crate::responses::{Responses, RobustResponses};
+use crate::responses::{Responses, RobustResponses, INLINE};
+
+/// One receiver's place in an async send, in call order.
+enum Slot<T, F> {
+    /// Its response.
+    Done(T),
+    /// Its future, not polled yet.
+    Waiting(F),
+    /// Neither: an async receiver not started yet, or one whose future is
+    /// being polled elsewhere, or was dropped by a failure.
+    Empty,
+}
+
+/// The slots of one send: inline for the one or two receivers most signals
+/// have.
+type Slots<T, F> = SmallVec<[Slot<T, F>; INLINE]>;
 
 /// The body of `asend` past its snapshot: sync receivers in order, stopping at
 /// the first error; then the async ones together, the first to fail stopping
@@ -44,15 +60,16 @@ pub(crate) async fn send<A, S, R>(
     sender: &S,
     args: &A,
 ) -> Result<Responses<R>, SendError> {
-    let mut values: Vec<Option<R>> = Vec::with_capacity(planned.receivers.len());
+    let mut slots: Slots<R, BoxFuture<'_, Result<R, BoxError>>> =
+        SmallVec::with_capacity(planned.receivers.len());
     for (id, held) in &planned.receivers {
         let receiver = held.get();
         if receiver.awaits() {
-            values.push(None);
+            slots.push(Slot::Empty);
             continue;
         }
         match receiver.invoke(sender, args) {
-            Ok(value) => values.push(Some(value)),
+            Ok(value) => slots.push(Slot::Done(value)),
             Err(source) => {
                 return Err(SendError {
                     receiver: *id,
@@ -61,32 +78,23 @@ pub(crate) async fn send<A, S, R>(
             }
         }
     }
-    let mut join = Join::new(start(planned, sender, args, |future| future));
+    start(planned, &mut slots, sender, args, |future| future);
     let mut failure = None;
-    poll_fn(|cx| {
-        join.poll_each(
-            cx,
-            &mut |position, outcome: Result<R, BoxError>| match outcome {
-                Ok(value) => {
-                    values[position] = Some(value);
-                    ControlFlow::Continue(())
-                }
-                Err(source) => {
-                    failure = Some(SendError {
-                        receiver: planned.receivers[position].0,
-                        source,
-                    });
-                    ControlFlow::Break(())
-                }
-            },
-        )
+    join(&mut slots, |position, outcome| match outcome {
+        Ok(value) => ControlFlow::Continue(value),
+        Err(source) => {
+            failure = Some(SendError {
+                receiver: planned.receivers[position].0,
+                source,
+            });
+            ControlFlow::Break(())
+        }
     })
     .await;
-    drop(join);
-    if let Some(failure) = failure {
-        return Err(failure);
+    match failure {
+        Some(failure) => Err(failure),
+        None => Ok(gather(planned, slots)),
     }
-    Ok(gather(planned, values))
 }
 
 /// The body of `asend_robust` past its snapshot: every receiver runs, sync
@@ -96,62 +104,103 @@ pub(crate) async fn send_robust<A, S, R>(
     sender: &S,
     args: &A,
 ) -> RobustResponses<R> {
-    let mut values: Vec<Option<Result<R, ReceiverError>>> =
-        Vec::with_capacity(planned.receivers.len());
+    let mut slots = SmallVec::with_capacity(planned.receivers.len());
     for (id, held) in &planned.receivers {
         let receiver = held.get();
         if receiver.awaits() {
-            values.push(None);
+            slots.push(Slot::Empty);
             continue;
         }
         let outcome = catch_unwind(AssertUnwindSafe(|| receiver.invoke(sender, args)));
-        values.push(Some(robust_outcome(*id, outcome)));
+        slots.push(Slot::Done(robust_outcome(*id, outcome)));
     }
-    let mut join = Join::new(start(planned, sender, args, |future| {
+    start(planned, &mut slots, sender, args, |future| {
         AssertUnwindSafe(future).catch_unwind()
-    }));
-    poll_fn(|cx| {
-        join.poll_each(cx, &mut |position, outcome| {
-            let id = planned.receivers[position].0;
-            values[position] = Some(robust_outcome(id, outcome));
-            ControlFlow::Continue(())
-        })
+    });
+    join(&mut slots, |position, outcome| {
+        ControlFlow::Continue(robust_outcome(planned.receivers[position].0, outcome))
     })
     .await;
-    drop(join);
-    gather(planned, values)
+    gather(planned, slots)
 }
 
-/// The futures of the receivers to await, each with its position, wrapped by
+/// Puts the futures of the receivers to await in their slots, wrapped by
 /// `wrap`. Made only once every sync receiver has returned: a closure that
 /// returns a future runs its code up to the future when called.
-fn start<'a, A, S, R, F>(
+fn start<'a, A, S, R, T, F>(
     planned: &'a Planned<'_, A, S, R>,
+    slots: &mut Slots<T, F>,
     sender: &'a S,
     args: &'a A,
     wrap: impl Fn(BoxFuture<'a, Result<R, BoxError>>) -> F,
-) -> Vec<(usize, F)> {
-    planned
-        .receivers
-        .iter()
-        .enumerate()
-        .filter_map(|(position, (_, held))| {
-            let future = held.get().invoke_async(sender, args)?;
-            Some((position, wrap(future)))
-        })
-        .collect()
+) {
+    for ((_, held), slot) in planned.receivers.iter().zip(slots.iter_mut()) {
+        if let Some(future) = held.get().invoke_async(sender, args) {
+            *slot = Slot::Waiting(wrap(future));
+        }
+    }
 }
 
-/// The responses in call order: every slot is filled once the join ended
-/// without a failure. An id is kept only with its value, so the two lists
-/// cannot disagree.
-fn gather<A, S, R, T>(planned: &Planned<'_, A, S, R>, values: Vec<Option<T>>) -> Responses<T> {
-    let (ids, values) = planned
-        .receivers
-        .iter()
-        .zip(values)
-        .filter_map(|((id, _), value)| Some((*id, value?)))
-        .unzip();
+/// Drives the futures in `slots` together, from the task that awaits this:
+/// each polled once in order, then those still pending polled as they are
+/// woken. `on_ready` turns each output into the slot's value, or breaks, which
+/// ends the join at once; the futures left are dropped with it.
+async fn join<T, F: Future + Unpin>(
+    slots: &mut Slots<T, F>,
+    mut on_ready: impl FnMut(usize, F::Output) -> ControlFlow<(), T>,
+) {
+    // Created only if a future is pending after its first poll: most
+    // receivers finish at once, and this costs two allocations.
+    let mut pending: Option<FuturesUnordered<Positioned<F>>> = None;
+    let mut first_round = true;
+    poll_fn(|cx| {
+        if std::mem::take(&mut first_round) {
+            for (position, slot) in slots.iter_mut().enumerate() {
+                if !matches!(slot, Slot::Waiting(_)) {
+                    continue;
+                }
+                let Slot::Waiting(mut future) = std::mem::replace(slot, Slot::Empty) else {
+                    continue;
+                };
+                match future.poll_unpin(cx) {
+                    Poll::Ready(output) => match on_ready(position, output) {
+                        ControlFlow::Continue(value) => *slot = Slot::Done(value),
+                        ControlFlow::Break(()) => return Poll::Ready(()),
+                    },
+                    Poll::Pending => pending
+                        .get_or_insert_with(FuturesUnordered::new)
+                        .push(Positioned { position, future }),
+                }
+            }
+        }
+        let Some(pending) = pending.as_mut() else {
+            return Poll::Ready(());
+        };
+        loop {
+            match pending.poll_next_unpin(cx) {
+                Poll::Ready(Some((position, output))) => match on_ready(position, output) {
+                    ControlFlow::Continue(value) => slots[position] = Slot::Done(value),
+                    ControlFlow::Break(()) => return Poll::Ready(()),
+                },
+                Poll::Ready(None) => return Poll::Ready(()),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    })
+    .await
+}
+
+/// The responses in call order. An id is kept only with its value, so the two
+/// lists cannot disagree.
+fn gather<A, S, R, T, F>(planned: &Planned<'_, A, S, R>, slots: Slots<T, F>) -> Responses<T> {
+    let mut ids = SmallVec::with_capacity(slots.len());
+    let mut values = SmallVec::with_capacity(slots.len());
+    for ((id, _), slot) in planned.receivers.iter().zip(slots) {
+        if let Slot::Done(value) = slot {
+            ids.push(*id);
+            values.push(value);
+        }
+    }
     Responses::from_parts(ids, values)
 }
 
@@ -170,56 +219,6 @@ fn robust_outcome<R>(
             id,
             ReceiverError::Panicked(panic::message(payload.as_ref())),
         )),
-    }
-}
-
-/// Futures driven together by the future that polls this: each polled once in
-/// order, then those still pending polled as they are woken.
-struct Join<F> {
-    /// Not polled yet, with their positions.
-    first: Vec<(usize, F)>,
-    /// Polled once and still pending.
-    rest: FuturesUnordered<Positioned<F>>,
-}
-
-impl<F: Future + Unpin> Join<F> {
-    fn new(futures: Vec<(usize, F)>) -> Self {
-        Self {
-            first: futures,
-            rest: FuturesUnordered::new(),
-        }
-    }
-
-    /// Polls what can make progress, handing each output to `on_ready` with
-    /// its position. Ready once every future is done or `on_ready` breaks;
-    /// the futures left are dropped with the `Join`.
-    fn poll_each(
-        &mut self,
-        cx: &mut Context<'_>,
-        on_ready: &mut impl FnMut(usize, F::Output) -> ControlFlow<()>,
-    ) -> Poll<()> {
-        let mut first = std::mem::take(&mut self.first).into_iter();
-        for (position, mut future) in first.by_ref() {
-            match future.poll_unpin(cx) {
-                Poll::Ready(output) => {
-                    if on_ready(position, output).is_break() {
-                        return Poll::Ready(());
-                    }
-                }
-                Poll::Pending => self.rest.push(Positioned { position, future }),
-            }
-        }
-        loop {
-            match self.rest.poll_next_unpin(cx) {
-                Poll::Ready(Some((position, output))) => {
-                    if on_ready(position, output).is_break() {
-                        return Poll::Ready(());
-                    }
-                }
-                Poll::Ready(None) => return Poll::Ready(()),
-                Poll::Pending => return Poll::Pending,
-            }
-        }
     }
 }
 

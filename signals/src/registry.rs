@@ -10,7 +10,9 @@ use crate::cache::{route_key, MapPin, Routed, SenderCache};
 use crate::ids::SharedIds;
 use crate::options::{ConnectOptions, Connection};
 use crate::receiver::{Callee, Identity, Invoke, Receiver, ReceiverId};
+use crate::responses::INLINE;
 use crate::summary::{sender_bit, ANY_SENDER};
+use smallvec::SmallVec;
 
 /// Connection numbers, unique for the life of the process.
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -365,7 +367,7 @@ where
         let mut map_pin = None;
         let selection = self.select(sender, &mut map_pin);
         let mut planned = Planned {
-            receivers: Vec::with_capacity(selection.expected()),
+            receivers: SmallVec::with_capacity(selection.expected()),
             saw_dead: false,
         };
         selection.for_each_index(sender, |index| {
@@ -389,7 +391,8 @@ where
 /// The receivers of one async send, in call order (see
 /// [`Snapshot::plan_awaited`]).
 pub(crate) struct Planned<'g, A, S, R> {
-    pub(crate) receivers: Vec<(ReceiverId, Held<'g, A, S, R>)>,
+    /// Inline for the one or two receivers most signals have.
+    pub(crate) receivers: SmallVec<[(ReceiverId, Held<'g, A, S, R>); INLINE]>,
     /// Whether a dead weak receiver was met.
     pub(crate) saw_dead: bool,
 }

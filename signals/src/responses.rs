@@ -282,10 +282,13 @@ impl<T> Responses<T> {
     }
 
     /// The responses of an async send, gathered in call order.
-    pub(crate) fn from_parts(ids: Vec<ReceiverId>, values: Vec<T>) -> Self {
+    pub(crate) fn from_parts(
+        ids: SmallVec<[ReceiverId; INLINE_IDS]>,
+        values: SmallVec<[T; INLINE]>,
+    ) -> Self {
         Self {
-            ids: Ids::Own(SmallVec::from_vec(ids)),
-            values: SmallVec::from_vec(values),
+            ids: Ids::Own(ids),
+            values,
         }
     }
 

@@ -517,6 +517,13 @@ where
         if let Some(sent) = self.send_unless_awaited(sender, args) {
             return sent;
         }
+        // Boxed, so that the `asend` future stays a few words: it is moved at
+        // least once before it is polled, and most sends take the path above.
+        Box::pin(self.asend_awaiting(sender, args)).await
+    }
+
+    /// The rest of [`asend`](Self::asend): a snapshot with a receiver to await.
+    async fn asend_awaiting(&self, sender: &S, args: &A) -> Result<Responses<R>, SendError> {
         let Some(snapshot) = self.owned_snapshot() else {
             return Ok(Responses::new());
         };
@@ -552,6 +559,12 @@ where
         if let Some(sent) = self.send_robust_unless_awaited(sender, args) {
             return sent;
         }
+        Box::pin(self.asend_robust_awaiting(sender, args)).await
+    }
+
+    /// The rest of [`asend_robust`](Self::asend_robust), as
+    /// [`asend_awaiting`](Self::asend_awaiting) is of `asend`.
+    async fn asend_robust_awaiting(&self, sender: &S, args: &A) -> RobustResponses<R> {
         let Some(snapshot) = self.owned_snapshot() else {
             return Responses::new();
         };
@@ -565,7 +578,7 @@ where
     /// [`send`](Self::send), when the snapshot it reads has no receiver to
     /// await: `asend`'s path with only sync receivers. `None` otherwise, or
     /// before the first use.
-    #[inline]
+    #[inline(always)]
     fn send_unless_awaited(&self, sender: &S, args: &A) -> Option<Result<Responses<R>, SendError>> {
         if !self.may_have_receivers(sender) {
             return Some(Ok(Responses::new()));
@@ -586,7 +599,7 @@ where
 
     /// [`send_robust`](Self::send_robust), when the snapshot it reads has no
     /// receiver to await (see [`send_unless_awaited`](Self::send_unless_awaited)).
-    #[inline]
+    #[inline(always)]
     fn send_robust_unless_awaited(&self, sender: &S, args: &A) -> Option<RobustResponses<R>> {
         if !self.may_have_receivers(sender) {
             return Some(Responses::new());
