@@ -392,10 +392,13 @@ where
 /// [`Snapshot::plan_awaited`]).
 pub(crate) struct Planned<'g, A, S, R> {
     /// Inline for the one or two receivers most signals have.
-    pub(crate) receivers: SmallVec<[(ReceiverId, Held<'g, A, S, R>); INLINE]>,
+    pub(crate) receivers: SmallVec<[PlannedReceiver<'g, A, S, R>; INLINE]>,
     /// Whether a dead weak receiver was met.
     pub(crate) saw_dead: bool,
 }
+
+/// A receiver of an async send, with its id.
+pub(crate) type PlannedReceiver<'g, A, S, R> = (ReceiverId, Held<'g, A, S, R>);
 
 /// A receiver held for the length of an async send.
 pub(crate) enum Held<'g, A, S, R> {
