@@ -553,3 +553,22 @@ fn asend_with_only_sync_receivers_is_send() {
         assert!(failing.asend_robust("app", &()).await[0].is_err());
     });
 }
+
+#[test]
+fn the_asend_future_stays_small() {
+    // It is moved before it is polled, and most sends finish without an
+    // await: the awaiting part is boxed, so the future is a few words.
+    let sig: Signal<u64> = Signal::new("small");
+    let send = sig.asend("app", &1);
+    assert!(
+        std::mem::size_of_val(&send) <= 96,
+        "{} bytes",
+        std::mem::size_of_val(&send)
+    );
+    let robust = sig.asend_robust("app", &1);
+    assert!(
+        std::mem::size_of_val(&robust) <= 96,
+        "{} bytes",
+        std::mem::size_of_val(&robust)
+    );
+}
