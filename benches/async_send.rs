@@ -20,58 +20,14 @@ mod support;
 
 use std::future::Future;
 use std::hint::black_box;
-use std::pin::{pin, Pin};
-use std::task::{Context, Poll, Waker};
+use std::pin::Pin;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use futures::future::join_all;
 use signals::Receiver;
-use support::{receiver, Args, Sig};
+use support::{async_receiver, receiver, run, Args, Sig};
 
 type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
-
-/// Polls `future` with a no-op waker until it is ready.
-fn run<F: Future>(future: F) -> F::Output {
-    let mut future = pin!(future);
-    let mut cx = Context::from_waker(Waker::noop());
-    loop {
-        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
-            return output;
-        }
-    }
-}
-
-/// The future of a bench receiver: the sync receivers' work (see
-/// `support::receiver`), done when it is ready; pending once first if asked
-/// (a receiver that waits for something already there by its second poll).
-struct Work {
-    sum: u64,
-    pending: bool,
-}
-
-impl Future for Work {
-    type Output = ();
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.pending {
-            self.pending = false;
-            cx.waker().wake_by_ref();
-            return Poll::Pending;
-        }
-        black_box(self.sum);
-        Poll::Ready(())
-    }
-}
-
-/// The `i`-th async receiver: distinct closures, so none is deduplicated.
-fn async_receiver(
-    i: usize,
-    pending_once: bool,
-) -> impl Fn(&&'static str, &Args) -> Work + Send + Sync + 'static {
-    move |_: &&'static str, args: &Args| Work {
-        sum: args.a + args.b + black_box(i) as u64,
-        pending: pending_once,
-    }
-}
 
 fn async_receivers(c: &mut Criterion) {
     let args = Args { a: 1, b: 2 };

@@ -1,7 +1,8 @@
 #![allow(missing_docs)]
-//! Throughput of `send` and `has_listeners` with 1, 2, 4 and 8 threads sending
-//! to one signal, beside a plain `ArcSwap<Vec<Arc<dyn Fn>>>` snapshot and the
-//! Rust peer `signals2`, all in one run.
+//! Throughput of `send`, `has_listeners` and `asend` with 1, 2, 4 and 8 threads
+//! sending to one signal, beside a plain `ArcSwap<Vec<Arc<dyn Fn>>>` snapshot,
+//! `join_all` over the async receivers' futures, and the Rust peer `signals2`,
+//! all in one run.
 //!
 //! Each configuration runs `ROUND` with every thread sending in a loop; the
 //! total sends per second is recorded. Configurations are interleaved over
@@ -19,9 +20,11 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
+use futures::future::join_all;
+use signals::Receiver;
 use signals::{ReceiverId, Signal};
 use signals2::{Connect2, Emit2};
-use support::{receiver, Args, Sig};
+use support::{async_receiver, receiver, run, Args, Sig};
 
 const THREADS: [usize; 4] = [1, 2, 4, 8];
 
@@ -112,6 +115,39 @@ fn contenders(receivers: usize) -> Vec<Contender> {
             name: "ArcSwap snapshot, is_empty".into(),
             op: Arc::new(move || {
                 black_box(!snapshot.load().is_empty());
+            }),
+        });
+    }
+
+    // `asend` to as many async receivers (their futures ready at once), beside
+    // the same receivers' futures boxed and joined by hand.
+    let async_sig: Arc<Sig> = Arc::new(Signal::new("threads_async"));
+    let mut by_hand = Vec::new();
+    for i in 0..receivers {
+        let _ = async_sig.connect(Receiver::new_async(async_receiver(i, false)));
+        by_hand.push(async_receiver(i, false));
+    }
+    {
+        let (async_sig, args) = (async_sig.clone(), args.clone());
+        all.push(Contender {
+            name: format!("signals asend, async receivers (N={receivers})"),
+            op: Arc::new(move || {
+                let _ = black_box(run(async_sig.asend(black_box("tasks.add"), &args)));
+            }),
+        });
+    }
+    {
+        let (by_hand, args) = (Arc::new(by_hand), args.clone());
+        all.push(Contender {
+            name: format!("join_all over boxed futures (N={receivers})"),
+            op: Arc::new(move || {
+                let sender = black_box("tasks.add");
+                let futures: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>> =
+                    by_hand
+                        .iter()
+                        .map(|receiver| Box::pin(receiver(&sender, &args)) as _)
+                        .collect();
+                black_box(run(join_all(futures)));
             }),
         });
     }
