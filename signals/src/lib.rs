@@ -52,6 +52,7 @@ mod registry;
 mod responses;
 mod retry;
 mod signal;
+mod sleep;
 mod summary;
 
 #[doc(inline)]

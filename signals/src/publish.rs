@@ -31,6 +31,7 @@
 use std::mem::ManuallyDrop;
 use std::ops::Deref;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr::NonNull;
 
 #[cfg(not(loom))]
 use arc_swap::{ArcSwapOption as Slot, Guard};
@@ -39,6 +40,14 @@ use std::sync::Arc;
 
 #[cfg(loom)]
 use self::model::{Arc, Guard, Slot};
+
+/// The value a read guard protects, as a reference count of its own.
+#[cfg(not(loom))]
+fn guard_into_inner<T: arc_swap::RefCnt>(guard: Guard<T>) -> T {
+    Guard::into_inner(guard)
+}
+#[cfg(loom)]
+use self::model::guard_into_inner;
 
 /// An atomically replaceable `Option<T>` that sends read without a lock.
 pub(crate) struct Published<T> {
@@ -77,6 +86,100 @@ impl<T> Pin<T> {
     }
 }
 
+impl<T> Pin<T> {
+    /// The same read, held by a reference count of its own: a shared write
+    /// on the value's count (unless a writer already took one for this
+    /// read), and no read slot of this thread kept busy.
+    fn into_owned(self) -> Option<Owned<T>> {
+        let mut pin = ManuallyDrop::new(self);
+        // SAFETY: the guard is taken out once, and `pin`, which is never
+        // dropped, does not use it again.
+        let guard = unsafe { ManuallyDrop::take(&mut pin.guard) };
+        guard_into_inner(guard).map(Owned)
+    }
+}
+
+/// A read that an async send keeps until it ends: a [`Pin`] for as long as
+/// the send runs without suspending (most sends end within their first
+/// poll), turned into an [`Owned`] read by [`own`](Self::own) before the
+/// send first suspends.
+///
+/// A pinned read occupies one of its thread's few read slots, and its value's
+/// shared count is untouched; held across a suspension, it would keep that
+/// slot busy for as long as a receiver waits on I/O, and move with the task to
+/// another thread. An owned read costs a write on the value's shared count, a
+/// cache line all threads' async sends would then share: so it is paid only
+/// by a send that suspends.
+pub(crate) struct Kept<T> {
+    read: Read<T>,
+    /// The value, in the allocation both forms of the read keep alive.
+    value: NonNull<T>,
+}
+
+enum Read<T> {
+    Pinned(Pin<T>),
+    /// Held for its count only: the value is read through `Kept::value`.
+    Owned(#[allow(dead_code)] Owned<T>),
+    /// Between the two, only while [`Kept::own`] runs.
+    Moving,
+}
+
+// SAFETY: `value` points into the allocation that `read` keeps alive, and is
+// only read through; `Kept` is a `Pin` or an `Owned` of `T` plus a shared
+// reference to `T`, so it may be sent or shared when those may.
+unsafe impl<T: Send + Sync> Send for Kept<T> where Pin<T>: Send {}
+// SAFETY: as for `Send`.
+unsafe impl<T: Send + Sync> Sync for Kept<T> where Pin<T>: Sync {}
+
+impl<T> Published<T> {
+    /// The current value, read for an async send (see [`Kept`]).
+    pub(crate) fn keep(&self) -> Option<Kept<T>> {
+        let pin = self.load();
+        let value = NonNull::from(pin.get()?);
+        Some(Kept {
+            read: Read::Pinned(pin),
+            value,
+        })
+    }
+}
+
+impl<T> Kept<T> {
+    /// The value read.
+    ///
+    /// # Safety
+    ///
+    /// The reference must not be used once `self` is dropped. It stays valid
+    /// across [`own`](Self::own), which neither moves nor frees the value:
+    /// that is why it is not tied to a borrow of `self`.
+    pub(crate) unsafe fn value<'a>(&self) -> &'a T {
+        // SAFETY: `value` points into the allocation `read` keeps alive, and
+        // the caller does not outlive `self` with the reference.
+        unsafe { self.value.as_ref() }
+    }
+
+    /// Holds the value by a reference count of its own from now on, so that
+    /// the read may be kept across a suspension. Does nothing if it already
+    /// is. The value stays where it is.
+    pub(crate) fn own(&mut self) {
+        if let Read::Pinned(_) = self.read {
+            if let Read::Pinned(pin) = std::mem::replace(&mut self.read, Read::Moving) {
+                // The allocation is kept alive by the pin until the owned
+                // read exists: `into_owned` takes a count before releasing
+                // the guard's claim.
+                if let Some(owned) = pin.into_owned() {
+                    self.read = Read::Owned(owned);
+                }
+            }
+        }
+    }
+
+    /// Whether [`own`](Self::own) has run (for tests).
+    #[cfg(test)]
+    pub(crate) fn is_owned(&self) -> bool {
+        matches!(self.read, Read::Owned(_))
+    }
+}
+
 /// A value swapped out of a [`Published`]: dropping it frees the value unless a
 /// read of it is still in progress (then the last such read frees it).
 #[must_use = "drop it once no lock is held: freeing runs receivers' destructors"]
@@ -104,15 +207,6 @@ impl<T> Published<T> {
         }
     }
 
-    /// The current value, held by a reference count of its own rather than a
-    /// read slot of this thread: for a read that must outlive the thread's
-    /// turn, such as an async send, which may resume on another thread and
-    /// keeps its snapshot across awaits. It costs two atomic updates on the
-    /// value's shared count, where [`load`](Self::load) costs none.
-    pub(crate) fn load_owned(&self) -> Option<Owned<T>> {
-        self.slot.load_full().map(Owned)
-    }
-
     /// Whether a value was ever published.
     #[inline]
     pub(crate) fn is_set(&self) -> bool {
@@ -129,18 +223,10 @@ impl<T> Published<T> {
     }
 }
 
-/// A published value held by its own reference count ([`Published::load_owned`]):
-/// it may be sent to another thread, and frees the value if it is the last
-/// holder of a replaced one.
-pub(crate) struct Owned<T>(Arc<Reclaimed<T>>);
-
-impl<T> Deref for Owned<T> {
-    type Target = T;
-    #[inline(always)]
-    fn deref(&self) -> &T {
-        &self.0
-    }
-}
+/// A published value held by its own reference count (a [`Kept`] read after
+/// [`Kept::own`]): it may be sent to another thread, and frees the value if it
+/// is the last holder of a replaced one.
+pub(crate) struct Owned<T>(#[allow(dead_code)] Arc<Reclaimed<T>>);
 
 /// A published value, whose destructor never unwinds (see the module docs).
 pub(crate) struct Reclaimed<T>(ManuallyDrop<T>);
@@ -199,12 +285,14 @@ mod model {
         pub(crate) fn load(&self) -> Option<Arc<T>> {
             self.current().lock().unwrap().clone()
         }
-        pub(crate) fn load_full(&self) -> Option<Arc<T>> {
-            self.load()
-        }
         pub(crate) fn swap(&self, new: Option<Arc<T>>) -> Option<Arc<T>> {
             std::mem::replace(&mut *self.current().lock().unwrap(), new)
         }
+    }
+
+    /// The model's guard is the reference count itself.
+    pub(crate) fn guard_into_inner<T>(guard: Guard<T>) -> T {
+        guard
     }
 }
 
@@ -254,20 +342,30 @@ mod tests {
     }
 
     #[test]
-    fn an_owned_read_keeps_its_value_on_another_thread() {
+    fn a_kept_read_owned_midway_frees_its_value_once_dropped() {
         let dropped = AtomicUsize::new(0);
         let published = Published::new(Counted(&dropped));
-        let owned = published.load_owned().expect("published");
+        let mut kept = published.keep().expect("published");
+        // SAFETY: `value` is not used after `kept` is dropped.
+        let value = unsafe { kept.value() };
         drop(published.replace(Counted(&dropped)));
+        assert_eq!(dropped.load(Ordering::SeqCst), 0);
+        kept.own();
+        assert!(kept.is_owned());
+        kept.own();
+        assert_eq!(
+            value.0.load(Ordering::SeqCst),
+            0,
+            "still readable, in place"
+        );
         let dropped = &dropped;
         std::thread::scope(|scope| {
             scope.spawn(move || {
-                assert_eq!(dropped.load(Ordering::SeqCst), 0, "still held");
-                drop(owned);
+                drop(kept);
                 assert_eq!(
                     dropped.load(Ordering::SeqCst),
                     1,
-                    "its last holder freed it"
+                    "freed by its last holder"
                 );
             });
         });

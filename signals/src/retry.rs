@@ -14,13 +14,11 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
-
-use parking_lot::Mutex;
 
 use crate::error::{AwaitRequired, BoxError, RetriesExhausted};
 use crate::receiver::{BoxFuture, Invoke};
+use crate::sleep::ThreadSleep;
 
 /// A timer for a retrying async receiver's waits: returns a future that
 /// completes once the duration has passed, such as a runtime's sleep.
@@ -306,74 +304,5 @@ where
 
     fn awaits(&self) -> bool {
         true
-    }
-}
-
-/// The default timer of an async receiver's wait: a helper thread sleeps, then
-/// wakes the task. It needs no runtime, and a retry's waits (seconds, by
-/// Celery's schedule) dwarf a thread's start.
-struct ThreadSleep {
-    delay: Duration,
-    /// Set once the helper thread is started.
-    shared: Option<Arc<Mutex<Wake>>>,
-}
-
-/// What the helper thread and the future share.
-struct Wake {
-    done: bool,
-    waker: Option<Waker>,
-}
-
-impl ThreadSleep {
-    fn new(delay: Duration) -> Self {
-        Self {
-            delay,
-            shared: None,
-        }
-    }
-}
-
-impl Future for ThreadSleep {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if let Some(shared) = &self.shared {
-            let mut wake = shared.lock();
-            if wake.done {
-                return Poll::Ready(());
-            }
-            wake.waker = Some(cx.waker().clone());
-            return Poll::Pending;
-        }
-        let shared = Arc::new(Mutex::new(Wake {
-            done: false,
-            waker: Some(cx.waker().clone()),
-        }));
-        let delay = self.delay;
-        let helper = Arc::clone(&shared);
-        let started = std::thread::Builder::new()
-            .name("signals-retry-wait".into())
-            .spawn(move || {
-                std::thread::sleep(delay);
-                let waker = {
-                    let mut wake = helper.lock();
-                    wake.done = true;
-                    wake.waker.take()
-                };
-                if let Some(waker) = waker {
-                    waker.wake();
-                }
-            });
-        match started {
-            Ok(_) => {
-                self.shared = Some(shared);
-                Poll::Pending
-            }
-            Err(error) => {
-                // No thread to wait on: retry now rather than never.
-                tracing::error!(%error, "cannot start a thread to wait before a retry; retrying without the wait");
-                Poll::Ready(())
-            }
-        }
     }
 }

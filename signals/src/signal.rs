@@ -14,7 +14,7 @@ use crate::awaited;
 use crate::error::{ReceiverError, SendError};
 use crate::options::{ConnectOptions, Connection};
 use crate::panic;
-use crate::publish::{Owned, Pin, Published, Replaced};
+use crate::publish::{Kept, Pin, Published, Replaced};
 use crate::receiver::{
     AsyncCall, Callee, Identity, IntoOutcome, Invoke, Receiver, ReceiverId, ReceiverKey,
 };
@@ -524,14 +524,17 @@ where
 
     /// The rest of [`asend`](Self::asend): a snapshot with a receiver to await.
     async fn asend_awaiting(&self, sender: &S, args: &A) -> Result<Responses<R>, SendError> {
-        let Some(snapshot) = self.owned_snapshot() else {
+        let Some(mut kept) = self.kept_snapshot() else {
             return Ok(Responses::new());
         };
+        // SAFETY: the plan and the receivers' futures, which borrow the
+        // snapshot, are dropped before `kept`, declared before them.
+        let snapshot = unsafe { kept.value() };
         let planned = snapshot.plan_awaited(sender);
         if planned.saw_dead {
             self.purge_dead();
         }
-        awaited::send(&planned, sender, args).await
+        awaited::send(&planned, sender, args, || kept.own()).await
     }
 
     /// Sends to every live receiver for `sender`, awaiting the async ones,
@@ -565,14 +568,16 @@ where
     /// The rest of [`asend_robust`](Self::asend_robust), as
     /// [`asend_awaiting`](Self::asend_awaiting) is of `asend`.
     async fn asend_robust_awaiting(&self, sender: &S, args: &A) -> RobustResponses<R> {
-        let Some(snapshot) = self.owned_snapshot() else {
+        let Some(mut kept) = self.kept_snapshot() else {
             return Responses::new();
         };
+        // SAFETY: as in `asend_awaiting`.
+        let snapshot = unsafe { kept.value() };
         let planned = snapshot.plan_awaited(sender);
         if planned.saw_dead {
             self.purge_dead();
         }
-        awaited::send_robust(&planned, sender, args).await
+        awaited::send_robust(&planned, sender, args, || kept.own()).await
     }
 
     /// [`send`](Self::send), when the snapshot it reads has no receiver to
@@ -618,15 +623,14 @@ where
         }
     }
 
-    /// The snapshot, held by its own count for an async send (which may move
-    /// between threads while it keeps it); initializes the signal first.
-    #[cold]
-    fn owned_snapshot(&self) -> Option<Owned<Snapshot<A, S, R>>> {
-        if let Some(snapshot) = self.snapshot.load_owned() {
+    /// The snapshot, read for an async send, which keeps it until it ends
+    /// (see [`Kept`]); initializes the signal first.
+    fn kept_snapshot(&self) -> Option<Kept<Snapshot<A, S, R>>> {
+        if let Some(snapshot) = self.snapshot.keep() {
             return Some(snapshot);
         }
         self.initialize();
-        self.snapshot.load_owned()
+        self.snapshot.keep()
     }
 
     /// Applies a change to the connections under the lock and, if it changed

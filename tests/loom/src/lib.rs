@@ -17,6 +17,27 @@ mod panic;
 #[allow(dead_code, unreachable_pub)]
 #[path = "../../../signals/src/publish.rs"]
 mod publish;
+#[allow(dead_code, unreachable_pub)]
+#[path = "../../../signals/src/sleep.rs"]
+mod sleep;
+
+/// A retry's wait under `asend`: the helper thread's wake-up is never lost,
+/// whatever the interleaving of its hand-off with the future's polls.
+#[cfg(test)]
+mod sleep_tests {
+    use std::time::Duration;
+
+    use crate::sleep::ThreadSleep;
+
+    #[test]
+    fn the_helper_threads_wake_up_is_never_lost() {
+        loom::model(|| {
+            // `block_on` parks until woken: a lost wake-up deadlocks, which
+            // loom reports.
+            loom::future::block_on(ThreadSleep::new(Duration::from_secs(2)));
+        });
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -120,6 +141,38 @@ mod tests {
             assert_eq!(frees.load(SeqCst), 2, "both replaced values were freed");
             drop(published);
             assert_eq!(frees.load(SeqCst), 3);
+        });
+    }
+
+    #[test]
+    fn a_kept_read_owned_and_moved_to_another_thread_is_freed_once() {
+        loom::model(|| {
+            let frees = Arc::new(AtomicUsize::new(0));
+            let published = Arc::new(Published::new(Value::new(&frees)));
+            // An async send: it keeps its read, suspends (owning it first),
+            // and resumes on another thread, while a writer replaces.
+            let sender = {
+                let published = published.clone();
+                thread::spawn(move || {
+                    let mut kept = published.keep().expect("published");
+                    kept.own();
+                    thread::spawn(move || {
+                        // SAFETY: not used after `kept` is dropped, below.
+                        let value = unsafe { kept.value() };
+                        assert_eq!(value.state.load(SeqCst), LIVE, "read after free");
+                        thread::yield_now();
+                        assert_eq!(value.state.load(SeqCst), LIVE, "freed while kept");
+                        drop(kept);
+                    })
+                    .join()
+                    .unwrap();
+                })
+            };
+            drop(published.replace(Value::new(&frees)));
+            sender.join().unwrap();
+            assert_eq!(frees.load(SeqCst), 1, "the replaced value was freed");
+            drop(published);
+            assert_eq!(frees.load(SeqCst), 2);
         });
     }
 }
