@@ -72,9 +72,9 @@ pub(crate) async fn send<A, S, R>(
     on_suspend: impl FnMut(),
 ) -> Result<Responses<R>, SendError> {
     let mut slots: Slots<R, BoxFuture<'_, Result<R, BoxError>>> =
-        SmallVec::with_capacity(planned.receivers.len());
-    for (id, held) in &planned.receivers {
-        let receiver = held.get();
+        SmallVec::with_capacity(planned.len());
+    for position in 0..planned.len() {
+        let (id, receiver) = planned.get(position);
         if receiver.awaits() {
             slots.push(Slot::Empty);
             continue;
@@ -83,7 +83,7 @@ pub(crate) async fn send<A, S, R>(
             Ok(value) => slots.push(Slot::Done(value)),
             Err(source) => {
                 return Err(SendError {
-                    receiver: *id,
+                    receiver: id,
                     source,
                 })
             }
@@ -95,7 +95,7 @@ pub(crate) async fn send<A, S, R>(
         Ok(value) => ControlFlow::Continue(value),
         Err(source) => {
             failure = Some(SendError {
-                receiver: planned.receivers[position].0,
+                receiver: planned.get(position).0,
                 source,
             });
             ControlFlow::Break(())
@@ -116,21 +116,21 @@ pub(crate) async fn send_robust<A, S, R>(
     args: &A,
     on_suspend: impl FnMut(),
 ) -> RobustResponses<R> {
-    let mut slots = SmallVec::with_capacity(planned.receivers.len());
-    for (id, held) in &planned.receivers {
-        let receiver = held.get();
+    let mut slots = SmallVec::with_capacity(planned.len());
+    for position in 0..planned.len() {
+        let (id, receiver) = planned.get(position);
         if receiver.awaits() {
             slots.push(Slot::Empty);
             continue;
         }
         let outcome = catch_unwind(AssertUnwindSafe(|| receiver.invoke(sender, args)));
-        slots.push(Slot::Done(robust_outcome(*id, outcome)));
+        slots.push(Slot::Done(robust_outcome(id, outcome)));
     }
     start(planned, &mut slots, sender, args, |future| {
         AssertUnwindSafe(future).catch_unwind()
     });
     join(&mut slots, on_suspend, |position, outcome| {
-        ControlFlow::Continue(robust_outcome(planned.receivers[position].0, outcome))
+        ControlFlow::Continue(robust_outcome(planned.get(position).0, outcome))
     })
     .await;
     gather(planned, slots)
@@ -146,8 +146,8 @@ fn start<'a, A, S, R, T, F>(
     args: &'a A,
     wrap: impl Fn(BoxFuture<'a, Result<R, BoxError>>) -> F,
 ) {
-    for ((_, held), slot) in planned.receivers.iter().zip(slots.iter_mut()) {
-        if let Some(future) = held.get().invoke_async(sender, args) {
+    for (position, slot) in slots.iter_mut().enumerate() {
+        if let Some(future) = planned.get(position).1.invoke_async(sender, args) {
             *slot = Slot::Waiting(wrap(future));
         }
     }
@@ -209,17 +209,33 @@ async fn join<T, F: Future + Unpin>(
 }
 
 /// The responses in call order. An id is kept only with its value, so the two
-/// lists cannot disagree.
+/// lists cannot disagree; when every receiver responded and their ids are the
+/// snapshot's, those are shared rather than copied.
 fn gather<A, S, R, T, F>(planned: &Planned<'_, A, S, R>, slots: Slots<T, F>) -> Responses<T> {
-    let mut ids = SmallVec::with_capacity(slots.len());
-    let mut values = SmallVec::with_capacity(slots.len());
-    for ((id, _), slot) in planned.receivers.iter().zip(slots) {
-        if let Slot::Done(value) = slot {
-            ids.push(*id);
-            values.push(value);
+    let complete = slots.iter().all(|slot| matches!(slot, Slot::Done(_)));
+    match planned.shared_ids() {
+        Some(ids) if complete => {
+            let values = slots
+                .into_iter()
+                .filter_map(|slot| match slot {
+                    Slot::Done(value) => Some(value),
+                    _ => None,
+                })
+                .collect();
+            Responses::complete(ids, values)
+        }
+        _ => {
+            let mut ids = SmallVec::with_capacity(slots.len());
+            let mut values = SmallVec::with_capacity(slots.len());
+            for (position, slot) in slots.into_iter().enumerate() {
+                if let Slot::Done(value) = slot {
+                    ids.push(planned.get(position).0);
+                    values.push(value);
+                }
+            }
+            Responses::from_parts(ids, values)
         }
     }
-    Responses::from_parts(ids, values)
 }
 
 /// One receiver's outcome under `asend_robust`, logged if it failed.

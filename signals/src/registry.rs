@@ -361,15 +361,18 @@ where
     R: 'static,
 {
     /// The receivers a send from `sender` calls, in connection order, held as
-    /// an async send holds them across its awaits: each borrowed from this
-    /// snapshot, or upgraded from its weak reference.
+    /// an async send holds them across its awaits: borrowed from this
+    /// snapshot, or upgraded from their weak references.
     pub(crate) fn plan_awaited(&self, sender: &S) -> Planned<'_, A, S, R> {
+        // Every receiver, each held strongly: the snapshot's own list, with
+        // nothing to copy.
+        if let Some(Direct { receivers, ids }) = self.direct() {
+            return Planned::Direct { receivers, ids };
+        }
         let mut map_pin = None;
         let selection = self.select(sender, &mut map_pin);
-        let mut planned = Planned {
-            receivers: SmallVec::with_capacity(selection.expected()),
-            saw_dead: false,
-        };
+        let mut receivers = SmallVec::with_capacity(selection.expected());
+        let mut saw_dead = false;
         selection.for_each_index(sender, |index| {
             let entry = &self.entries[index];
             let held = match &entry.target {
@@ -377,24 +380,77 @@ where
                 Target::Weak(target) => match target.upgrade() {
                     Some(target) => Held::Upgraded(target),
                     None => {
-                        planned.saw_dead = true;
+                        saw_dead = true;
                         return;
                     }
                 },
             };
-            planned.receivers.push((entry.id, held));
+            receivers.push((entry.id, held));
         });
-        planned
+        Planned::Listed {
+            receivers,
+            saw_dead,
+        }
     }
 }
 
 /// The receivers of one async send, in call order (see
 /// [`Snapshot::plan_awaited`]).
-pub(crate) struct Planned<'g, A, S, R> {
-    /// Inline for the one or two receivers most signals have.
-    pub(crate) receivers: SmallVec<[PlannedReceiver<'g, A, S, R>; INLINE]>,
+pub(crate) enum Planned<'g, A, S, R> {
+    /// Every receiver of the snapshot, each held strongly by it.
+    Direct {
+        receivers: &'g [Callee<A, S, R>],
+        ids: &'g SharedIds,
+    },
+    /// The receivers a sender filter chose, or the live ones where some are
+    /// weak.
+    Listed {
+        /// Inline for the one or two receivers most signals have.
+        receivers: SmallVec<[PlannedReceiver<'g, A, S, R>; INLINE]>,
+        /// Whether a dead weak receiver was met.
+        saw_dead: bool,
+    },
+}
+
+impl<A, S, R> Planned<'_, A, S, R> {
+    /// How many receivers the send calls.
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            Planned::Direct { receivers, .. } => receivers.len(),
+            Planned::Listed { receivers, .. } => receivers.len(),
+        }
+    }
+
+    /// The id and the receiver at `position` in call order.
+    #[inline]
+    pub(crate) fn get(&self, position: usize) -> (ReceiverId, &dyn Invoke<A, S, R>) {
+        match self {
+            Planned::Direct { receivers, ids } => {
+                (ids.local()[position], receivers[position].get())
+            }
+            Planned::Listed { receivers, .. } => {
+                let (id, held) = &receivers[position];
+                (*id, held.get())
+            }
+        }
+    }
+
+    /// The receivers' ids, when they are the snapshot's own (shared by the
+    /// responses rather than copied).
+    #[inline]
+    pub(crate) fn shared_ids(&self) -> Option<&Arc<[ReceiverId]>> {
+        match self {
+            Planned::Direct { ids, .. } => Some(ids.local()),
+            Planned::Listed { .. } => None,
+        }
+    }
+
     /// Whether a dead weak receiver was met.
-    pub(crate) saw_dead: bool,
+    #[inline]
+    pub(crate) fn saw_dead(&self) -> bool {
+        matches!(self, Planned::Listed { saw_dead: true, .. })
+    }
 }
 
 /// A receiver of an async send, with its id.

@@ -531,7 +531,7 @@ where
         // snapshot, are dropped before `kept`, declared before them.
         let snapshot = unsafe { kept.value() };
         let planned = snapshot.plan_awaited(sender);
-        if planned.saw_dead {
+        if planned.saw_dead() {
             self.purge_dead();
         }
         awaited::send(&planned, sender, args, || kept.own()).await
@@ -574,7 +574,7 @@ where
         // SAFETY: as in `asend_awaiting`.
         let snapshot = unsafe { kept.value() };
         let planned = snapshot.plan_awaited(sender);
-        if planned.saw_dead {
+        if planned.saw_dead() {
             self.purge_dead();
         }
         awaited::send_robust(&planned, sender, args, || kept.own()).await
