@@ -43,7 +43,7 @@ use smallvec::SmallVec;
 
 use crate::error::{BoxError, ReceiverError, SendError};
 use crate::panic;
-use crate::receiver::{BoxFuture, ReceiverId};
+use crate::receiver::BoxFuture;
 use crate::registry::Planned;
 use crate::responses::{Responses, RobustResponses, INLINE};
 
@@ -74,8 +74,8 @@ pub(crate) async fn send<A, S, R>(
     let mut slots: Slots<R, BoxFuture<'_, Result<R, BoxError>>> =
         SmallVec::with_capacity(planned.len());
     for position in 0..planned.len() {
-        let (id, receiver) = planned.get(position);
-        if receiver.awaits() {
+        let receiver = planned.receiver(position);
+        if receiver.is_async() {
             slots.push(Slot::Empty);
             continue;
         }
@@ -83,7 +83,7 @@ pub(crate) async fn send<A, S, R>(
             Ok(value) => slots.push(Slot::Done(value)),
             Err(source) => {
                 return Err(SendError {
-                    receiver: id,
+                    receiver: planned.id(position),
                     source,
                 })
             }
@@ -95,7 +95,7 @@ pub(crate) async fn send<A, S, R>(
         Ok(value) => ControlFlow::Continue(value),
         Err(source) => {
             failure = Some(SendError {
-                receiver: planned.get(position).0,
+                receiver: planned.id(position),
                 source,
             });
             ControlFlow::Break(())
@@ -118,19 +118,19 @@ pub(crate) async fn send_robust<A, S, R>(
 ) -> RobustResponses<R> {
     let mut slots = SmallVec::with_capacity(planned.len());
     for position in 0..planned.len() {
-        let (id, receiver) = planned.get(position);
-        if receiver.awaits() {
+        let receiver = planned.receiver(position);
+        if receiver.is_async() {
             slots.push(Slot::Empty);
             continue;
         }
         let outcome = catch_unwind(AssertUnwindSafe(|| receiver.invoke(sender, args)));
-        slots.push(Slot::Done(robust_outcome(id, outcome)));
+        slots.push(Slot::Done(robust_outcome(planned, position, outcome)));
     }
     start(planned, &mut slots, sender, args, |future| {
         AssertUnwindSafe(future).catch_unwind()
     });
     join(&mut slots, on_suspend, |position, outcome| {
-        ControlFlow::Continue(robust_outcome(planned.get(position).0, outcome))
+        ControlFlow::Continue(robust_outcome(planned, position, outcome))
     })
     .await;
     gather(planned, slots)
@@ -147,7 +147,7 @@ fn start<'a, A, S, R, T, F>(
     wrap: impl Fn(BoxFuture<'a, Result<R, BoxError>>) -> F,
 ) {
     for (position, slot) in slots.iter_mut().enumerate() {
-        if let Some(future) = planned.get(position).1.invoke_async(sender, args) {
+        if let Some(future) = planned.receiver(position).invoke_async(sender, args) {
             *slot = Slot::Waiting(wrap(future));
         }
     }
@@ -229,7 +229,7 @@ fn gather<A, S, R, T, F>(planned: &Planned<'_, A, S, R>, slots: Slots<T, F>) -> 
             let mut values = SmallVec::with_capacity(slots.len());
             for (position, slot) in slots.into_iter().enumerate() {
                 if let Slot::Done(value) = slot {
-                    ids.push(planned.get(position).0);
+                    ids.push(planned.id(position));
                     values.push(value);
                 }
             }
@@ -238,19 +238,21 @@ fn gather<A, S, R, T, F>(planned: &Planned<'_, A, S, R>, slots: Slots<T, F>) -> 
     }
 }
 
-/// One receiver's outcome under `asend_robust`, logged if it failed.
-fn robust_outcome<R>(
-    id: ReceiverId,
+/// The outcome of the receiver at `position` under `asend_robust`, logged if
+/// it failed.
+fn robust_outcome<A, S, R>(
+    planned: &Planned<'_, A, S, R>,
+    position: usize,
     outcome: std::thread::Result<Result<R, BoxError>>,
 ) -> Result<R, ReceiverError> {
     match outcome {
         Ok(Ok(value)) => Ok(value),
         Ok(Err(error)) => Err(crate::signal::robust_failure(
-            id,
+            planned.id(position),
             ReceiverError::Failed(error),
         )),
         Err(payload) => Err(crate::signal::robust_failure(
-            id,
+            planned.id(position),
             ReceiverError::Panicked(panic::message(payload.as_ref())),
         )),
     }

@@ -5,7 +5,9 @@
 //! Receivers can filter by sender, be held weakly, be deduplicated by a
 //! `dispatch_uid`, be retried on failure; [`Signal::send`] stops at the first error
 //! (Django) and [`Signal::send_robust`] calls every receiver and reports each
-//! failure, panics included.
+//! failure, panics included. Receivers may be async ([`Signal::connect_async`],
+//! `#[receiver]` on an `async fn`): [`Signal::asend`] and [`Signal::asend_robust`]
+//! await them concurrently in the caller's task, on any executor.
 //!
 //! # Examples
 //!
@@ -124,6 +126,29 @@ pub use signals_macros::signal;
 /// `sender` takes the sender, one named `signal` the signal. It may return
 /// nothing, the signal's response type, or a `Result` of it. The compiler
 /// rejects a parameter the signal does not provide, or of the wrong type.
+///
+/// The function may be an `async fn`, with the same parameters and options: it
+/// is then an async receiver, awaited by [`Signal::asend`] and
+/// [`Signal::asend_robust`] (a sync [`Signal::send`] reports [`AwaitRequired`]
+/// for it). Its future must be `Send`.
+///
+/// ```
+/// use signals::{receiver, signal};
+///
+/// #[signal(providing_args = [user: String], response = usize)]
+/// pub static signed_up: Signal;
+///
+/// #[receiver(signed_up)]
+/// async fn count_letters(user: &str) -> usize {
+///     std::future::ready(()).await; // a database write, say
+///     user.len()
+/// }
+///
+/// let args = SignedUpArgs { user: "ada".into() };
+/// let responses = futures_executor::block_on(signed_up.asend("shop", &args))?;
+/// assert_eq!(responses.values(), [3]);
+/// # Ok::<(), signals::SendError>(())
+/// ```
 ///
 /// Disconnect a registered receiver by its dispatch uid
 /// ([`Signal::disconnect_uid`]).

@@ -159,7 +159,7 @@ where
 /// Implemented for every `Fn(&S, &A) -> O` with `O:` [`IntoOutcome<R>`], so a
 /// user's `Arc<F>` unsizes to `Arc<dyn Invoke>` (and its `Weak` to a
 /// `Weak<dyn Invoke>`) with no wrapper allocation. Async receivers
-/// ([`AsyncFn`]) and retrying ones implement the async half too.
+/// ([`AsyncFn`], and their retrying wrapper) implement the async half too.
 pub(crate) trait Invoke<A, S, R>: Send + Sync {
     /// Calls the receiver in place: what a sync send does. An async receiver
     /// answers [`AwaitRequired`].
@@ -171,22 +171,14 @@ pub(crate) trait Invoke<A, S, R>: Send + Sync {
         false
     }
 
-    /// The receiver's future, if it has work to await: an async receiver, or
-    /// a retrying one (whose waits `asend` awaits rather than sleeps). `None`
-    /// for a plain sync receiver, which `asend` calls in place.
+    /// The receiver's future, for an async receiver (retried or not); `None`
+    /// for a sync one, which `asend` calls in place.
     fn invoke_async<'a>(
         &'a self,
         _sender: &'a S,
         _args: &'a A,
     ) -> Option<BoxFuture<'a, Result<R, BoxError>>> {
         None
-    }
-
-    /// Whether [`invoke_async`](Self::invoke_async) gives a future, known
-    /// without calling it (for the snapshot's flag that sends `asend` down its
-    /// async path).
-    fn awaits(&self) -> bool {
-        false
     }
 }
 
@@ -231,10 +223,6 @@ where
     ) -> Option<BoxFuture<'a, Result<R, BoxError>>> {
         let future = self.function.call(sender, args);
         Some(Box::pin(async move { future.await.into_outcome() }))
-    }
-
-    fn awaits(&self) -> bool {
-        true
     }
 }
 

@@ -301,8 +301,4 @@ where
     ) -> Option<BoxFuture<'a, Result<R, BoxError>>> {
         Some(Box::pin(self.retry(sender, args)))
     }
-
-    fn awaits(&self) -> bool {
-        true
-    }
 }
