@@ -16,11 +16,19 @@ MISSING=()
 command -v redis-server >/dev/null 2>&1 || MISSING+=(redis-server)
 command -v openssl >/dev/null 2>&1 || MISSING+=(openssl)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || MISSING+=(python3-venv)
+# The AMQP tests start their own RabbitMQ node (Debian's package) on free ports.
+[ -x /usr/sbin/rabbitmq-server ] || MISSING+=(rabbitmq-server)
 if [ ${#MISSING[@]} -gt 0 ]; then
     echo "== installing ${MISSING[*]} (apt-get)"
     if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${MISSING[@]}" >/dev/null
+    # The package may start a system-wide node listening on every interface;
+    # the tests run their own, so stop it.
+    if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet rabbitmq-server 2>/dev/null; then
+        $SUDO systemctl stop rabbitmq-server || true
+        $SUDO systemctl disable rabbitmq-server >/dev/null 2>&1 || true
+    fi
 fi
 
 # The Celery interop tests run real Celery (PyPI) from a virtualenv of their own.
