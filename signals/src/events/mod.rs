@@ -43,6 +43,10 @@
 //! assert_eq!(kinds, ["task.received", "task.started"]);
 //! ```
 
+#[cfg(feature = "amqp")]
+mod amqp;
+#[cfg(any(feature = "redis", feature = "amqp"))]
+mod broker;
 mod buffer;
 mod clock;
 mod dispatcher;
@@ -56,6 +60,8 @@ pub mod remote;
 mod serializer;
 mod transport;
 
+#[cfg(feature = "amqp")]
+pub use self::amqp::{AmqpConfigError, AmqpOptions, AmqpTransport};
 #[cfg(feature = "redis")]
 pub use self::redis::{
     RedisConfigError, RedisOptions, RedisSubscriber, RedisSubscriberOptions, RedisTransport,

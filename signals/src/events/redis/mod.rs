@@ -20,14 +20,14 @@
 //! the routing-key pattern with `#` turned into Redis's `*` (kombu's
 //! `_queue_bind`).
 
+pub(crate) use crate::events::broker::{mask_password, Backoff};
+
 mod envelope;
 mod subscriber;
 mod transport;
 
 pub use subscriber::{RedisSubscriber, RedisSubscriberOptions};
 pub use transport::{RedisConfigError, RedisOptions, RedisTransport};
-
-use std::time::Duration;
 
 /// A Redis server as both directions reach it: the client, what every channel
 /// starts with, and the URL as errors and logs show it.
@@ -57,33 +57,6 @@ impl Endpoint {
                 .map_err(invalid)?,
             url: mask_password(url),
         })
-    }
-}
-
-/// The waits between reconnection attempts: the first one given, doubled after
-/// each failure up to 2 s, back to the first after a success.
-struct Backoff {
-    first: Duration,
-    next: Duration,
-}
-
-impl Backoff {
-    const MAX: Duration = Duration::from_secs(2);
-
-    fn new(first: Duration) -> Self {
-        Self { first, next: first }
-    }
-
-    /// After a success.
-    fn reset(&mut self) {
-        self.next = self.first;
-    }
-
-    /// The wait before the next attempt, after a failure.
-    fn next_wait(&mut self) -> Duration {
-        let wait = self.next;
-        self.next = (wait * 2).min(Self::MAX);
-        wait
     }
 }
 
@@ -138,24 +111,6 @@ pub(crate) fn database_of(url: &str) -> Result<u32, String> {
     }
     db.parse()
         .map_err(|_| format!("the database `{db}` is not a number"))
-}
-
-/// `url` with its password, if any, replaced by `***`.
-pub(crate) fn mask_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let Some((credentials, host)) = rest.split_once('@') else {
-        return url.to_owned();
-    };
-    let user = credentials
-        .split_once(':')
-        .map_or(credentials, |(user, _)| user);
-    if credentials.contains(':') {
-        format!("{scheme}://{user}:***@{host}")
-    } else {
-        format!("{scheme}://***@{host}")
-    }
 }
 
 #[cfg(test)]

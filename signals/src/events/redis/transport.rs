@@ -14,12 +14,12 @@
 //! [`Transport::flush`] waits until the queue is sent; dropping the transport
 //! flushes (up to [`RedisOptions::flush_timeout`]).
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::{envelope, Backoff, Endpoint};
+use crate::events::broker::Outbox;
 use crate::events::transport::{Message, Transport, TransportError};
 
 /// Options of a [`RedisTransport`], as kombu's transport options.
@@ -102,7 +102,7 @@ pub enum RedisConfigError {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct RedisTransport {
-    shared: Arc<Shared>,
+    outbox: Arc<Outbox<Outgoing>>,
     /// `<global_keyprefix>/<db>.`: what every channel starts with.
     channel_prefix: String,
     options: RedisOptions,
@@ -130,24 +130,6 @@ impl Outgoing {
     }
 }
 
-struct Shared {
-    state: Mutex<State>,
-    /// Wakes the writer: something queued, or closing.
-    work: Condvar,
-    /// Wakes flushers: the queue drained or the connection changed.
-    progress: Condvar,
-}
-
-#[derive(Default)]
-struct State {
-    queue: VecDeque<Outgoing>,
-    /// Messages taken by the writer and not yet confirmed.
-    in_flight: usize,
-    /// The last connection or command error, cleared by a successful batch.
-    last_error: Option<String>,
-    closing: bool,
-}
-
 impl RedisTransport {
     /// Connects lazily to `url` (`redis://[:password@]host[:port][/db]`, or
     /// `rediss://` for TLS with the `redis-tls` feature) with the default
@@ -164,13 +146,9 @@ impl RedisTransport {
             &options.global_keyprefix,
             options.fanout_prefix,
         )?;
-        let shared = Arc::new(Shared {
-            state: Mutex::new(State::default()),
-            work: Condvar::new(),
-            progress: Condvar::new(),
-        });
+        let outbox = Arc::new(Outbox::new(options.capacity));
         let writer = Writer {
-            shared: shared.clone(),
+            outbox: outbox.clone(),
             client: endpoint.client,
             url: endpoint.url,
             batch: options.batch.max(1),
@@ -182,7 +160,7 @@ impl RedisTransport {
             .spawn(move || writer.run())
             .map_err(RedisConfigError::Thread)?;
         Ok(Self {
-            shared,
+            outbox,
             channel_prefix: endpoint.channel_prefix,
             options,
             worker: Some(worker),
@@ -200,8 +178,7 @@ impl RedisTransport {
 
     /// How many messages are queued or being sent.
     pub fn pending(&self) -> usize {
-        let state = self.shared.lock();
-        state.queue.len() + state.in_flight
+        self.outbox.pending()
     }
 }
 
@@ -215,46 +192,11 @@ impl Transport for RedisTransport {
             &self.channel(message.exchange, message.routing_key),
             &envelope::encode(message)?,
         );
-        let mut state = self.shared.lock();
-        if state.queue.len() + state.in_flight >= self.options.capacity {
-            let why = state
-                .last_error
-                .clone()
-                .unwrap_or_else(|| "Redis is too slow".into());
-            return Err(TransportError::Unavailable(format!(
-                "{} messages are waiting to be sent ({why})",
-                self.options.capacity
-            )));
-        }
-        state.queue.push_back(outgoing);
-        drop(state);
-        self.shared.work.notify_one();
-        Ok(())
+        self.outbox.push(outgoing, "Redis")
     }
 
     fn flush(&self) -> Result<(), TransportError> {
-        let deadline = Instant::now() + self.options.flush_timeout;
-        let mut state = self.shared.lock();
-        while !state.queue.is_empty() || state.in_flight > 0 {
-            let now = Instant::now();
-            if now >= deadline {
-                let pending = state.queue.len() + state.in_flight;
-                let why = state
-                    .last_error
-                    .clone()
-                    .unwrap_or_else(|| "timed out".into());
-                return Err(TransportError::Unavailable(format!(
-                    "{pending} messages not yet sent: {why}"
-                )));
-            }
-            state = self
-                .shared
-                .progress
-                .wait_timeout(state, deadline - now)
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .0;
-        }
-        Ok(())
+        self.outbox.flush(self.options.flush_timeout)
     }
 }
 
@@ -263,26 +205,16 @@ impl Drop for RedisTransport {
         if let Err(error) = self.flush() {
             tracing::warn!(%error, "dropping the Redis transport with messages not sent");
         }
-        self.shared.lock().closing = true;
-        self.shared.work.notify_all();
+        self.outbox.close();
         if let Some(worker) = self.worker.take() {
             let _ = worker.join();
         }
     }
 }
 
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        // The state stays consistent across a panic (plain pushes and pops).
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
 /// The background thread that sends the queue.
 struct Writer {
-    shared: Arc<Shared>,
+    outbox: Arc<Outbox<Outgoing>>,
     client: redis::Client,
     /// For logs, password masked.
     url: String,
@@ -307,21 +239,8 @@ impl Writer {
         let mut packed = Vec::new();
         let mut backoff = Backoff::new(self.reconnect_delay);
         loop {
-            let batch: Vec<Outgoing> = {
-                let mut state = self.shared.lock();
-                while state.queue.is_empty() && !state.closing {
-                    state = self
-                        .shared
-                        .work
-                        .wait(state)
-                        .unwrap_or_else(|poisoned| poisoned.into_inner());
-                }
-                if state.queue.is_empty() {
-                    return; // closing, and everything was sent
-                }
-                let n = state.queue.len().min(self.batch);
-                state.in_flight = n;
-                state.queue.drain(..n).collect()
+            let Some(batch) = self.outbox.take(self.batch) else {
+                return; // closing, and everything was sent
             };
             let failure = match self.send(&mut connection, &mut packed, &batch) {
                 Ok(Sent::All) => None,
@@ -340,30 +259,19 @@ impl Writer {
             match failure {
                 None => {
                     backoff.reset();
-                    let mut state = self.shared.lock();
-                    state.in_flight = 0;
-                    state.last_error = None;
+                    self.outbox.sent();
                 }
                 Some((heard, error)) => {
                     tracing::warn!(url = %self.url, %error, "Redis publish failed; will retry");
-                    let mut state = self.shared.lock();
-                    // Back to the front, in order: nothing queued is lost.
-                    for outgoing in batch.into_iter().skip(heard).rev() {
-                        state.queue.push_front(outgoing);
-                    }
-                    state.in_flight = 0;
-                    state.last_error = Some(error);
-                    let closing = state.closing;
-                    drop(state);
-                    self.shared.progress.notify_all();
-                    if closing {
+                    if self
+                        .outbox
+                        .failed(batch.into_iter().skip(heard).collect(), error)
+                    {
                         return;
                     }
                     std::thread::sleep(backoff.next_wait());
-                    continue;
                 }
             }
-            self.shared.progress.notify_all();
         }
     }
 

@@ -1,0 +1,239 @@
+//! The AMQP transport against a real RabbitMQ node of the test's own: the
+//! exchange declared with Celery's exact flags, Celery's properties and raw
+//! JSON body, single and `.multi` messages, and delivery of events published
+//! while the broker was down.
+
+#[path = "support/rabbitmq.rs"]
+mod rabbitmq;
+
+use std::time::Duration;
+
+use lapin::options::{
+    BasicConsumeOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{Connection, ConnectionProperties, Consumer, ExchangeKind};
+use rabbitmq::RabbitServer;
+use serde_json::Value;
+use signals::events::{
+    AmqpOptions, AmqpTransport, EventDispatcher, TaskSucceeded, Transport, WorkerOnline,
+};
+use tokio::runtime::Runtime;
+
+/// A consumer as Celery's `EventReceiver` binds one: a queue of its own, bound
+/// to `celeryev` with `#`.
+struct Monitor {
+    runtime: Runtime,
+    _connection: Connection,
+    consumer: Consumer,
+}
+
+/// One message as the monitor got it.
+struct Got {
+    routing_key: String,
+    properties: lapin::BasicProperties,
+    body: Vec<u8>,
+}
+
+impl Monitor {
+    fn new(server: &RabbitServer) -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let (connection, consumer) = runtime.block_on(async {
+            let connection = Connection::connect(&server.url(), ConnectionProperties::default())
+                .await
+                .expect("connects");
+            let channel = connection.create_channel().await.expect("a channel");
+            // Celery's flags exactly: declaring it otherwise than the
+            // transport did would close the channel (406).
+            channel
+                .exchange_declare(
+                    "celeryev".into(),
+                    ExchangeKind::Topic,
+                    ExchangeDeclareOptions {
+                        durable: true,
+                        auto_delete: false,
+                        ..Default::default()
+                    },
+                    FieldTable::default(),
+                )
+                .await
+                .expect("celeryev as Celery declares it");
+            let queue = channel
+                .queue_declare(
+                    "celeryev.test-monitor".into(),
+                    QueueDeclareOptions {
+                        exclusive: true,
+                        auto_delete: true,
+                        ..Default::default()
+                    },
+                    FieldTable::default(),
+                )
+                .await
+                .expect("a queue");
+            channel
+                .queue_bind(
+                    queue.name().clone(),
+                    "celeryev".into(),
+                    "#".into(),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+                .expect("bound");
+            let consumer = channel
+                .basic_consume(
+                    queue.name().clone(),
+                    "monitor".into(),
+                    BasicConsumeOptions {
+                        no_ack: true,
+                        ..Default::default()
+                    },
+                    FieldTable::default(),
+                )
+                .await
+                .expect("consuming");
+            (connection, consumer)
+        });
+        Self {
+            runtime,
+            _connection: connection,
+            consumer,
+        }
+    }
+
+    /// The next message, within 10 s.
+    fn next(&mut self) -> Got {
+        use futures::StreamExt as _;
+        let consumer = &mut self.consumer;
+        self.runtime.block_on(async {
+            let delivery = tokio::time::timeout(Duration::from_secs(10), consumer.next())
+                .await
+                .expect("a message within 10 s")
+                .expect("the consumer is open")
+                .expect("a delivery");
+            Got {
+                routing_key: delivery.routing_key.to_string(),
+                properties: delivery.properties.clone(),
+                body: delivery.data.clone(),
+            }
+        })
+    }
+}
+
+fn succeeded(uuid: &str) -> TaskSucceeded {
+    TaskSucceeded {
+        uuid: uuid.into(),
+        result: "'4'".into(),
+        runtime: 0.25,
+    }
+}
+
+/// The properties Celery sets, and that no other is set.
+fn assert_celery_properties(got: &Got, hostname: &str) {
+    let properties = &got.properties;
+    assert_eq!(
+        properties.content_type().as_ref().map(|s| s.as_str()),
+        Some("application/json")
+    );
+    assert_eq!(
+        properties.content_encoding().as_ref().map(|s| s.as_str()),
+        Some("utf-8")
+    );
+    assert_eq!(*properties.delivery_mode(), Some(1), "transient");
+    assert_eq!(*properties.priority(), Some(0));
+    let headers = properties.headers().as_ref().expect("headers");
+    let fields: Vec<_> = headers.inner().iter().collect();
+    assert_eq!(fields.len(), 1, "only hostname: {fields:?}");
+    match headers.inner().get("hostname") {
+        Some(AMQPValue::LongString(value)) => assert_eq!(value.to_string(), hostname),
+        other => panic!("hostname header: {other:?}"),
+    }
+    assert!(properties.correlation_id().is_none() && properties.reply_to().is_none());
+    assert!(properties.message_id().is_none() && properties.timestamp().is_none());
+    assert!(properties.expiration().is_none() && properties.user_id().is_none());
+}
+
+#[test]
+fn events_are_published_as_celery_publishes_them() {
+    let server = RabbitServer::start();
+    let mut monitor = Monitor::new(&server);
+    let transport = AmqpTransport::open(&server.url()).expect("a valid URL");
+    assert_eq!(transport.driver_type(), "amqp");
+    let dispatcher = EventDispatcher::builder(transport)
+        .hostname("rust@host")
+        .buffer_group(["task"])
+        .buffer_limit(2)
+        .build();
+    dispatcher
+        .send_event(&WorkerOnline::default())
+        .expect("sent");
+    dispatcher.send_event(&succeeded("t-1")).expect("buffered");
+    dispatcher
+        .send_event(&succeeded("t-2"))
+        .expect("a full group: sent");
+    dispatcher.flush(true, true).expect("confirmed");
+
+    let online = monitor.next();
+    assert_eq!(online.routing_key, "worker.online");
+    assert_celery_properties(&online, "rust@host");
+    // The raw JSON of the event: no envelope, no base64.
+    let event: Value = serde_json::from_slice(&online.body).expect("the body is JSON");
+    assert_eq!(event["type"], "worker-online");
+    assert_eq!(event["hostname"], "rust@host");
+
+    let multi = monitor.next();
+    assert_eq!(multi.routing_key, "task.multi");
+    assert_celery_properties(&multi, "rust@host");
+    let events: Vec<Value> = serde_json::from_slice(&multi.body).expect("a JSON list");
+    let uuids: Vec<_> = events.iter().map(|event| event["uuid"].clone()).collect();
+    assert_eq!(uuids, ["t-1", "t-2"]);
+    assert!(events.iter().all(|event| event["type"] == "task-succeeded"));
+}
+
+#[test]
+fn events_published_while_the_broker_is_down_arrive_once_it_is_back() {
+    let mut server = RabbitServer::start();
+    let options = AmqpOptions {
+        flush_timeout: Duration::from_millis(500),
+        reconnect_delay: Duration::from_millis(50),
+        ..AmqpOptions::default()
+    };
+    server.stop();
+    let transport = AmqpTransport::with_options(&server.url(), options).expect("a valid URL");
+    let dispatcher = EventDispatcher::builder(transport)
+        .hostname("rust@host")
+        .build();
+    for n in 0..200 {
+        dispatcher
+            .send_event(&succeeded(&format!("t-{n}")))
+            .expect("queued by the transport");
+    }
+    assert!(
+        dispatcher.flush(true, true).is_err(),
+        "the broker is down: not confirmed"
+    );
+    server.restart();
+    let mut monitor = Monitor::new(&server);
+    // The transport reconnects on its own and publishes what it kept.
+    let mut uuids = Vec::new();
+    while uuids.len() < 200 {
+        let got = monitor.next();
+        let event: Value = serde_json::from_slice(&got.body).expect("JSON");
+        uuids.push(event["uuid"].as_str().expect("a uuid").to_owned());
+    }
+    let expected: Vec<_> = (0..200).map(|n| format!("t-{n}")).collect();
+    assert_eq!(uuids, expected, "every event, in order, once");
+}
+
+#[test]
+fn a_bad_url_is_a_typed_error_without_the_password() {
+    let error = AmqpTransport::open("amqp://user:hunter2@127.0.0.1:notaport/%2f").unwrap_err();
+    let text = error.to_string();
+    assert!(text.contains("invalid AMQP URL"), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+    assert!(!format!("{error:?}").contains("hunter2"));
+}
