@@ -3,6 +3,7 @@
 //! JSON body, single and `.multi` messages, and delivery of events published
 //! while the broker was down.
 
+#[allow(dead_code)] // not every test uses every helper
 #[path = "support/rabbitmq.rs"]
 mod rabbitmq;
 

@@ -1,11 +1,15 @@
 //! Interoperability with real Celery (5.7, from PyPI, in the virtualenv that
-//! `./test.sh` creates) over a real `redis-server`:
+//! `./test.sh` creates) over a real `redis-server`, and over a real RabbitMQ
+//! node:
 //! - Celery's own `EventReceiver` and monitor `State` (what `celery events` and
-//!   Flower use) receive the events our dispatcher sends;
+//!   Flower use) receive the events our dispatcher sends (Redis and AMQP);
 //! - our `EventReceiver` receives what Celery's own `EventDispatcher` sends.
 
 #[path = "support/celery.rs"]
 mod celery;
+#[allow(dead_code)] // not every test uses every helper
+#[path = "support/rabbitmq.rs"]
+mod rabbitmq;
 mod support;
 
 use std::io::{BufRead, BufReader};
@@ -14,11 +18,12 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use rabbitmq::RabbitServer;
 use serde_json::{json, Value};
 use signals::events::{
-    CeleryEvent, Dumper, Event, EventDispatcher, EventReceiver, LamportClock, Received,
-    RedisSubscriber, RedisTransport, TaskFailed, TaskReceived, TaskRejected, TaskRetried,
-    TaskRevoked, TaskSent, TaskStarted, TaskSucceeded, WorkerHeartbeat, WorkerOffline,
+    AmqpTransport, CeleryEvent, Dumper, Event, EventDispatcher, EventReceiver, LamportClock,
+    Received, RedisSubscriber, RedisTransport, TaskFailed, TaskReceived, TaskRejected, TaskRetried,
+    TaskRevoked, TaskSent, TaskStarted, TaskSucceeded, Transport, WorkerHeartbeat, WorkerOffline,
     WorkerOnline,
 };
 use support::RedisServer;
@@ -82,15 +87,39 @@ fn fields(value: Value) -> signals::events::Fields {
 
 #[test]
 fn celerys_own_receiver_and_monitor_see_our_events() {
-    const EVENTS: usize = 12;
     let server = RedisServer::start();
-    let mut follower = Script::start(
-        "follow.py",
-        &[&server.url(0), &EVENTS.to_string(), "30"],
-        &[],
+    celery_sees_our_events(
+        &server.url(0),
+        || celery::wait_for_pattern_subscribers(&server.url(0), 1),
+        || RedisTransport::open(&server.url(0)).expect("URL"),
     );
+}
+
+#[test]
+fn celerys_own_receiver_and_monitor_see_our_events_over_amqp() {
+    let server = RabbitServer::start();
+    // kombu names the default virtual host `/` as `//`.
+    let kombu_url = format!("amqp://guest:guest@127.0.0.1:{}//", server.port);
+    celery_sees_our_events(
+        &kombu_url,
+        // follow.py binds its queue before it says READY.
+        || {},
+        || AmqpTransport::open(&server.url()).expect("URL"),
+    );
+}
+
+/// Our dispatcher sends a worker's and three tasks' lives through transports
+/// made by `open`; Celery's own `EventReceiver` and `State`, following
+/// `python_url`, must see every event as a Celery worker's.
+fn celery_sees_our_events<T: Transport + 'static>(
+    python_url: &str,
+    wait_ready: impl FnOnce(),
+    open: impl Fn() -> T,
+) {
+    const EVENTS: usize = 12;
+    let mut follower = Script::start("follow.py", &[python_url, &EVENTS.to_string(), "30"], &[]);
     assert_eq!(follower.line(), "READY");
-    celery::wait_for_pattern_subscribers(&server.url(0), 1);
+    wait_ready();
 
     let worker = json!({"freq": 2.0, "sw_ident": "rs-signals", "sw_ver": "0.1.0",
                         "sw_sys": "Linux", "active": 1, "processed": 3,
@@ -103,7 +132,6 @@ fn celerys_own_receiver_and_monitor_see_our_events() {
         )
     };
     let clock = Arc::new(LamportClock::new());
-    let open = || RedisTransport::open(&server.url(0)).expect("URL");
     let dispatcher = EventDispatcher::builder(open())
         .hostname("rust@host")
         .clock(clock.clone())

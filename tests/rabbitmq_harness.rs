@@ -2,6 +2,7 @@
 //! starts on free loopback ports, restarts on the same ports, and leaves
 //! nothing listening once dropped.
 
+#[allow(dead_code)] // not every test uses every helper
 #[path = "support/rabbitmq.rs"]
 mod rabbitmq;
 

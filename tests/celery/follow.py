@@ -40,7 +40,15 @@ def on_event(event):
 
 with app.connection_for_read() as connection:
     receiver = app.events.Receiver(connection, handlers={"*": on_event})
-    print("READY", flush=True)
+    consume_ready = receiver.on_consume_ready
+
+    def ready(*args, **kwargs):
+        # Once capture() has its queue bound (an AMQP exchange drops what no
+        # bound queue takes).
+        consume_ready(*args, **kwargs)
+        print("READY", flush=True)
+
+    receiver.on_consume_ready = ready
     receiver.capture(limit=None, timeout=timeout, wakeup=False)
 
 summary = {

@@ -162,6 +162,7 @@ impl RabbitServer {
         if let Some(pid) = pid {
             let _ = Command::new("kill")
                 .args(["-TERM", &pid.to_string()])
+                .stderr(Stdio::null())
                 .status();
             let deadline = Instant::now() + Duration::from_secs(30);
             while std::path::Path::new(&format!("/proc/{pid}")).exists()
@@ -169,9 +170,13 @@ impl RabbitServer {
             {
                 std::thread::sleep(Duration::from_millis(50));
             }
-            let _ = Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status();
+            // Only if TERM did not end it in time.
+            if std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .stderr(Stdio::null())
+                    .status();
+            }
         }
         let _ = child.kill();
         let _ = child.wait();
