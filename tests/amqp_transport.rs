@@ -238,3 +238,54 @@ fn a_bad_url_is_a_typed_error_without_the_password() {
     assert!(!text.contains("hunter2"), "{text}");
     assert!(!format!("{error:?}").contains("hunter2"));
 }
+
+#[test]
+fn our_subscriber_follows_our_transport_and_resubscribes_after_a_restart() {
+    use signals::events::{AmqpSubscriber, EventReceiver};
+    use std::sync::{Arc, Mutex};
+
+    let mut server = RabbitServer::start();
+    let mut subscriber = AmqpSubscriber::open(&server.url()).expect("a valid URL");
+    assert!(subscriber.wait_subscribed(Duration::from_secs(10)));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let receiver = EventReceiver::builder()
+        .handler("*", move |event| {
+            log.lock()
+                .unwrap()
+                .push(event.get("uuid").and_then(Value::as_str).map(str::to_owned))
+        })
+        .build();
+    let send = |server: &RabbitServer, uuids: &[&str]| {
+        let transport = AmqpTransport::open(&server.url()).expect("a valid URL");
+        let dispatcher = EventDispatcher::builder(transport)
+            .hostname("rust@host")
+            .buffer_group(["task"])
+            .build();
+        for uuid in uuids {
+            dispatcher.send_event(&succeeded(uuid)).expect("buffered");
+        }
+        dispatcher.flush(true, true).expect("confirmed");
+    };
+    send(&server, &["a", "b", "c"]);
+    let report = receiver.capture(&mut subscriber, Some(3), Some(Duration::from_secs(20)));
+    assert_eq!(report.events, 3);
+    assert_eq!(report.messages, 1, "one task.multi message");
+
+    server.restart();
+    // The subscriber reports the lost connection, then binds a new queue.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while subscriber.subscriptions() < 2 {
+        assert!(std::time::Instant::now() < deadline, "resubscribed");
+        let _ = receiver.capture(&mut subscriber, Some(1), Some(Duration::from_millis(200)));
+    }
+    send(&server, &["d"]);
+    let report = receiver.capture(&mut subscriber, Some(1), Some(Duration::from_secs(20)));
+    assert_eq!(report.events, 1);
+    let seen: Vec<_> = seen.lock().unwrap().iter().flatten().cloned().collect();
+    assert_eq!(seen, ["a", "b", "c", "d"]);
+    assert!(
+        receiver.stats().errors() >= 1,
+        "the lost connection was reported"
+    );
+}

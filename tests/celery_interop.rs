@@ -3,7 +3,8 @@
 //! node:
 //! - Celery's own `EventReceiver` and monitor `State` (what `celery events` and
 //!   Flower use) receive the events our dispatcher sends (Redis and AMQP);
-//! - our `EventReceiver` receives what Celery's own `EventDispatcher` sends.
+//! - our `EventReceiver` receives what Celery's own `EventDispatcher` sends
+//!   (Redis and AMQP).
 
 #[path = "support/celery.rs"]
 mod celery;
@@ -21,10 +22,10 @@ use std::time::Duration;
 use rabbitmq::RabbitServer;
 use serde_json::{json, Value};
 use signals::events::{
-    AmqpTransport, CeleryEvent, Dumper, Event, EventDispatcher, EventReceiver, LamportClock,
-    Received, RedisSubscriber, RedisTransport, TaskFailed, TaskReceived, TaskRejected, TaskRetried,
-    TaskRevoked, TaskSent, TaskStarted, TaskSucceeded, Transport, WorkerHeartbeat, WorkerOffline,
-    WorkerOnline,
+    AmqpSubscriber, AmqpTransport, CeleryEvent, Dumper, Event, EventDispatcher, EventReceiver,
+    EventSource, LamportClock, Received, RedisSubscriber, RedisTransport, TaskFailed, TaskReceived,
+    TaskRejected, TaskRetried, TaskRevoked, TaskSent, TaskStarted, TaskSucceeded, Transport,
+    WorkerHeartbeat, WorkerOffline, WorkerOnline,
 };
 use support::RedisServer;
 
@@ -293,6 +294,22 @@ fn our_receiver_follows_celerys_own_dispatcher() {
     let server = RedisServer::start();
     let mut subscriber = RedisSubscriber::open(&server.url(0)).expect("URL");
     assert!(subscriber.wait_subscribed(Duration::from_secs(5)));
+    we_follow_celerys_dispatcher(&mut subscriber, &server.url(0));
+}
+
+#[test]
+fn our_receiver_follows_celerys_own_dispatcher_over_amqp() {
+    let server = RabbitServer::start();
+    let mut subscriber = AmqpSubscriber::open(&server.url()).expect("URL");
+    assert!(subscriber.wait_subscribed(Duration::from_secs(10)));
+    let kombu_url = format!("amqp://guest:guest@127.0.0.1:{}//", server.port);
+    we_follow_celerys_dispatcher(&mut subscriber, &kombu_url);
+}
+
+/// Celery's own `EventDispatcher` (`emit.py`) sends a worker's and its tasks'
+/// lives to `python_url`; our receiver, reading `source`, must decode every
+/// event, typed, with Celery's clocks and localized timestamps.
+fn we_follow_celerys_dispatcher(source: &mut impl EventSource, python_url: &str) {
     let events = Arc::new(Mutex::new(Vec::<Event>::new()));
     let log = events.clone();
     let clock = Arc::new(LamportClock::new());
@@ -302,8 +319,8 @@ fn our_receiver_follows_celerys_own_dispatcher() {
         .build();
 
     // A Python worker in India: utcoffset -5.5 on the wire.
-    let emitter = Script::start("emit.py", &[&server.url(0)], &[("TZ", "Asia/Kolkata")]);
-    let report = receiver.capture(&mut subscriber, Some(15), Some(Duration::from_secs(60)));
+    let emitter = Script::start("emit.py", &[python_url], &[("TZ", "Asia/Kolkata")]);
+    let report = receiver.capture(source, Some(15), Some(Duration::from_secs(60)));
     let output = emitter.finish();
     assert_eq!(output, ["SENT 15"]);
     assert_eq!(report.events, 15, "{:?}", receiver.stats());

@@ -61,7 +61,9 @@ mod serializer;
 mod transport;
 
 #[cfg(feature = "amqp")]
-pub use self::amqp::{AmqpConfigError, AmqpOptions, AmqpTransport};
+pub use self::amqp::{
+    AmqpConfigError, AmqpOptions, AmqpSubscriber, AmqpSubscriberOptions, AmqpTransport,
+};
 #[cfg(feature = "redis")]
 pub use self::redis::{
     RedisConfigError, RedisOptions, RedisSubscriber, RedisSubscriberOptions, RedisTransport,

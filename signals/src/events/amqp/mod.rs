@@ -1,5 +1,7 @@
 //! Celery events over AMQP 0-9-1 (RabbitMQ, Celery's default broker), as
-//! Celery 5.7 and kombu 5.7 carry them: [`AmqpTransport`] publishes.
+//! Celery 5.7 and kombu 5.7 carry them: [`AmqpTransport`] publishes,
+//! [`AmqpSubscriber`] follows them for an
+//! [`EventReceiver`](crate::events::EventReceiver).
 //!
 //! # Wire format
 //!
@@ -16,6 +18,10 @@
 //!   receiver gets raw bytes and fails.
 //! - The body is the event's UTF-8 JSON as it is: no envelope and no base64
 //!   (those belong to kombu's Redis transport).
+//! - A receiver's queue is `celeryev.<uuid4>`, bound to `celeryev` with `#`:
+//!   `exclusive=true`, `auto_delete=true`, `durable=false`,
+//!   `x-message-ttl=5000` and `x-expires=60000` (Celery 5.7's defaults; RabbitMQ
+//!   4.3 refuses transient non-exclusive queues), consumed with `no_ack`.
 //!
 //! # The executor
 //!
@@ -25,6 +31,34 @@
 //! application that runs tokio itself gets that small second runtime, hidden;
 //! nothing of it shows in the API, and it needs no runtime of the caller's.
 
+mod subscriber;
 mod transport;
 
+pub use subscriber::{AmqpSubscriber, AmqpSubscriberOptions};
 pub use transport::{AmqpConfigError, AmqpOptions, AmqpTransport};
+
+use crate::events::broker::mask_password;
+
+/// Checks that `url` is an AMQP URL lapin understands; returns it with its
+/// password masked, for errors and logs.
+fn check_url(url: &str) -> Result<String, AmqpConfigError> {
+    let masked = mask_password(url);
+    match url.parse::<lapin::uri::AMQPUri>() {
+        Ok(_) => Ok(masked),
+        Err(reason) => Err(AmqpConfigError::InvalidUrl {
+            reason: reason.replace(url, &masked),
+            url: masked,
+        }),
+    }
+}
+
+/// The runtime that drives lapin's I/O for one transport or subscriber: one
+/// worker thread, while the transport's own thread blocks on it.
+fn io_runtime() -> Result<tokio::runtime::Runtime, AmqpConfigError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("signals-amqp-io")
+        .enable_all()
+        .build()
+        .map_err(AmqpConfigError::Thread)
+}

@@ -23,7 +23,7 @@ use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareO
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
 
-use crate::events::broker::{mask_password, Backoff, Outbox};
+use crate::events::broker::{Backoff, Outbox};
 use crate::events::transport::{Message, Transport, TransportError};
 
 /// Options of an [`AmqpTransport`].
@@ -143,19 +143,8 @@ impl AmqpTransport {
 
     /// Connects lazily to `url` with `options`.
     pub fn with_options(url: &str, options: AmqpOptions) -> Result<Self, AmqpConfigError> {
-        let masked = mask_password(url);
-        if let Err(reason) = url.parse::<lapin::uri::AMQPUri>() {
-            return Err(AmqpConfigError::InvalidUrl {
-                url: masked,
-                reason: reason.replace(url, &mask_password(url)),
-            });
-        }
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("signals-amqp-io")
-            .enable_all()
-            .build()
-            .map_err(AmqpConfigError::Thread)?;
+        let masked = super::check_url(url)?;
+        let runtime = super::io_runtime()?;
         let outbox = Arc::new(Outbox::new(options.capacity));
         let writer = Writer {
             outbox: outbox.clone(),
@@ -309,7 +298,7 @@ impl Writer {
 
 /// Declares `exchange` as Celery does: topic, durable, not auto-deleted, no
 /// arguments.
-async fn declare(channel: &Channel, exchange: &str) -> Result<(), String> {
+pub(super) async fn declare(channel: &Channel, exchange: &str) -> Result<(), String> {
     channel
         .exchange_declare(
             exchange.into(),

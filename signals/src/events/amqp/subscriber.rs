@@ -1,0 +1,393 @@
+//! Following Celery events on an AMQP broker: a queue of the subscriber's own
+//! bound to the event exchange, declared again after each reconnection.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{Connection, ConnectionProperties, Consumer};
+
+use super::transport::declare;
+use super::AmqpConfigError;
+use crate::events::broker::Backoff;
+use crate::events::receiver::{Delivery, EventSource, ReceiveError};
+
+/// Options of an [`AmqpSubscriber`]: Celery 5.7's defaults for its event
+/// receiver's queue.
+#[derive(Clone, Debug)]
+pub struct AmqpSubscriberOptions {
+    /// The event exchange (Celery's `event_exchange`, default `celeryev`).
+    pub exchange: String,
+    /// The binding's routing key (`#` for every event, the default; `task.#`
+    /// for task events). Grouped events arrive as `<group>.multi`.
+    pub routing_key: String,
+    /// The queue's name before `.<uuid4>` (Celery's `event_queue_prefix`,
+    /// default `celeryev`).
+    pub queue_prefix: String,
+    /// `x-message-ttl`: how long a message waits in the queue (Celery's
+    /// `event_queue_ttl`, default 5 s; `None`: no limit).
+    pub message_ttl: Option<Duration>,
+    /// `x-expires`: how long the queue outlives its last consumer (Celery's
+    /// `event_queue_expires`, default 60 s; `None`: no limit).
+    pub expires: Option<Duration>,
+    /// The first wait before reconnecting; doubled up to 2 s (default 100 ms).
+    pub reconnect_delay: Duration,
+    /// How many messages may wait for the receiver before the subscriber stops
+    /// taking more from the broker (default 65,536).
+    pub backlog: usize,
+}
+
+impl Default for AmqpSubscriberOptions {
+    fn default() -> Self {
+        Self {
+            exchange: "celeryev".into(),
+            routing_key: "#".into(),
+            queue_prefix: "celeryev".into(),
+            message_ttl: Some(Duration::from_secs(5)),
+            expires: Some(Duration::from_secs(60)),
+            reconnect_delay: Duration::from_millis(100),
+            backlog: 65_536,
+        }
+    }
+}
+
+/// Follows the Celery events published on an AMQP broker, as Celery's
+/// `EventReceiver` does: a queue `<prefix>.<uuid4>` (exclusive, auto-deleted,
+/// not durable, with Celery's message TTL and expiry) bound to `celeryev`,
+/// consumed without acks; each message goes to an
+/// [`EventReceiver`](crate::events::EventReceiver) as an [`EventSource`].
+///
+/// A background thread consumes; when the connection fails it reports a
+/// [`ReceiveError::Source`], reconnects with a backoff, and declares and binds
+/// a new queue (the exclusive one went with the connection): what is published
+/// meanwhile is not seen, as for Celery's receiver.
+///
+/// ```no_run
+/// use signals::events::{AmqpSubscriber, EventReceiver};
+///
+/// let mut events = AmqpSubscriber::open("amqp://guest:guest@127.0.0.1:5672/%2f")?;
+/// let receiver = EventReceiver::builder()
+///     .handler("*", |event| println!("{:?}: {:?}", event.kind(), event.fields()))
+///     .build();
+/// receiver.capture(&mut events, Some(10), None);
+/// # Ok::<(), signals::events::AmqpConfigError>(())
+/// ```
+pub struct AmqpSubscriber {
+    /// For errors, password masked.
+    url: String,
+    messages: Receiver<Result<Delivery, String>>,
+    shared: Arc<Shared>,
+    reader: Option<JoinHandle<()>>,
+}
+
+struct Shared {
+    stop: AtomicBool,
+    /// How many times the queue was bound and consumed, and whether it is now.
+    state: Mutex<(u64, bool)>,
+    changed: Condvar,
+}
+
+impl AmqpSubscriber {
+    /// Follows every event on `url` (`amqp://user:password@host:port/vhost`).
+    pub fn open(url: &str) -> Result<Self, AmqpConfigError> {
+        Self::with_options(url, AmqpSubscriberOptions::default())
+    }
+
+    /// Follows with `options`.
+    pub fn with_options(
+        url: &str,
+        options: AmqpSubscriberOptions,
+    ) -> Result<Self, AmqpConfigError> {
+        let masked = super::check_url(url)?;
+        let runtime = super::io_runtime()?;
+        let shared = Arc::new(Shared {
+            stop: AtomicBool::new(false),
+            state: Mutex::new((0, false)),
+            changed: Condvar::new(),
+        });
+        let (sender, messages) = mpsc::sync_channel(options.backlog.max(1));
+        let reader = Reader {
+            runtime,
+            url: url.to_owned(),
+            masked: masked.clone(),
+            options,
+            shared: shared.clone(),
+            messages: sender,
+        };
+        let reader = std::thread::Builder::new()
+            .name("signals-amqp-subscriber".into())
+            .spawn(move || reader.run())
+            .map_err(AmqpConfigError::Thread)?;
+        Ok(Self {
+            url: masked,
+            messages,
+            shared,
+            reader: Some(reader),
+        })
+    }
+
+    /// Whether the queue is bound and consumed now.
+    pub fn is_subscribed(&self) -> bool {
+        self.lock().1
+    }
+
+    /// How many times the queue was bound and consumed (1 + reconnections).
+    pub fn subscriptions(&self) -> u64 {
+        self.lock().0
+    }
+
+    /// Waits up to `timeout` until the queue is bound and consumed (events
+    /// published before that are not seen); `true` if it is.
+    pub fn wait_subscribed(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.lock();
+        while !state.1 {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                return false;
+            };
+            state = self
+                .shared
+                .changed
+                .wait_timeout(state, left)
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .0;
+        }
+        true
+    }
+
+    fn lock(&self) -> MutexGuard<'_, (u64, bool)> {
+        self.shared
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl EventSource for AmqpSubscriber {
+    fn next_delivery(
+        &mut self,
+        timeout: Duration,
+        max_size: usize,
+    ) -> Result<Option<Delivery>, ReceiveError> {
+        let delivery = match self.messages.recv_timeout(timeout) {
+            Ok(Ok(delivery)) => delivery,
+            Ok(Err(error)) => return Err(ReceiveError::Source(error)),
+            Err(RecvTimeoutError::Timeout) => return Ok(None),
+            Err(RecvTimeoutError::Disconnected) => {
+                return Err(ReceiveError::Source(format!(
+                    "the subscriber thread for {} ended",
+                    self.url
+                )))
+            }
+        };
+        if delivery.body.len() > max_size {
+            return Err(ReceiveError::TooLarge {
+                size: delivery.body.len(),
+                limit: max_size,
+            });
+        }
+        Ok(Some(delivery))
+    }
+}
+
+impl std::fmt::Debug for AmqpSubscriber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AmqpSubscriber")
+            .field("url", &self.url)
+            .field("subscribed", &self.is_subscribed())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for AmqpSubscriber {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Release);
+        // Unblocks a reader waiting for room in a full backlog.
+        while self.messages.try_recv().is_ok() {}
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+    }
+}
+
+/// The thread that consumes the queue.
+struct Reader {
+    runtime: tokio::runtime::Runtime,
+    url: String,
+    /// For errors, password masked.
+    masked: String,
+    options: AmqpSubscriberOptions,
+    shared: Arc<Shared>,
+    messages: SyncSender<Result<Delivery, String>>,
+}
+
+impl Reader {
+    /// How often a wait for a message wakes to see whether the subscriber was
+    /// dropped.
+    const WAKE: Duration = Duration::from_millis(200);
+
+    fn run(self) {
+        let mut backoff = Backoff::new(self.options.reconnect_delay);
+        while !self.stopped() {
+            let error = match self.runtime.block_on(self.subscribe()) {
+                Ok((connection, mut consumer)) => {
+                    backoff.reset();
+                    self.set_subscribed(true);
+                    let error = self.listen(&mut consumer);
+                    self.set_subscribed(false);
+                    let _ = self
+                        .runtime
+                        .block_on(connection.close(200, "closing".into()));
+                    error
+                }
+                Err(error) => Some(error),
+            };
+            let Some(error) = error else { return };
+            if !self.deliver(Err(format!("{}: {error}", self.masked))) {
+                return;
+            }
+            // In short sleeps, so a dropped subscriber is seen promptly.
+            let wait = backoff.next_wait();
+            let until = Instant::now() + wait;
+            while Instant::now() < until && !self.stopped() {
+                std::thread::sleep(Duration::from_millis(20).min(wait));
+            }
+        }
+    }
+
+    /// Connects, declares the exchange and a queue of our own, binds it and
+    /// starts consuming.
+    async fn subscribe(&self) -> Result<(Connection, Consumer), String> {
+        let masked = |error: lapin::Error| error.to_string().replace(&self.url, &self.masked);
+        let connection = Connection::connect(&self.url, ConnectionProperties::default())
+            .await
+            .map_err(masked)?;
+        let channel = connection.create_channel().await.map_err(masked)?;
+        declare(&channel, &self.options.exchange).await?;
+        let mut arguments = FieldTable::default();
+        if let Some(ttl) = self.options.message_ttl {
+            arguments.insert("x-message-ttl".into(), AMQPValue::LongLongInt(millis(ttl)));
+        }
+        if let Some(expires) = self.options.expires {
+            arguments.insert("x-expires".into(), AMQPValue::LongLongInt(millis(expires)));
+        }
+        let name = format!("{}.{}", self.options.queue_prefix, uuid::Uuid::new_v4());
+        let queue = channel
+            .queue_declare(
+                name.as_str().into(),
+                QueueDeclareOptions {
+                    exclusive: true,
+                    auto_delete: true,
+                    durable: false,
+                    ..QueueDeclareOptions::default()
+                },
+                arguments,
+            )
+            .await
+            .map_err(masked)?;
+        channel
+            .queue_bind(
+                queue.name().clone(),
+                self.options.exchange.as_str().into(),
+                self.options.routing_key.as_str().into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(masked)?;
+        let consumer = channel
+            .basic_consume(
+                queue.name().clone(),
+                "".into(),
+                BasicConsumeOptions {
+                    no_ack: true,
+                    ..BasicConsumeOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .map_err(masked)?;
+        Ok((connection, consumer))
+    }
+
+    /// Hands each message to the receiver until the connection fails
+    /// (`Some(error)`) or the subscriber is dropped (`None`).
+    fn listen(&self, consumer: &mut Consumer) -> Option<String> {
+        loop {
+            if self.stopped() {
+                return None;
+            }
+            let next = self
+                .runtime
+                .block_on(async { tokio::time::timeout(Self::WAKE, consumer.next()).await });
+            match next {
+                Err(_elapsed) => {}
+                Ok(None) => return Some("the broker ended the consumer".into()),
+                Ok(Some(Err(error))) => return Some(error.to_string()),
+                Ok(Some(Ok(delivery))) => {
+                    let properties = &delivery.properties;
+                    let text = |value: &Option<lapin::types::ShortString>| {
+                        value.as_ref().map_or_else(String::new, |v| v.to_string())
+                    };
+                    let message = Delivery {
+                        routing_key: delivery.routing_key.to_string(),
+                        content_type: text(properties.content_type()),
+                        content_encoding: text(properties.content_encoding()),
+                        delivery_tag: None,
+                        body: delivery.data,
+                    };
+                    if !self.deliver(Ok(message)) {
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Queues for the receiver, waiting while the backlog is full; `false`
+    /// once the subscriber is gone.
+    fn deliver(&self, message: Result<Delivery, String>) -> bool {
+        let mut message = message;
+        loop {
+            match self.messages.try_send(message) {
+                Ok(()) => return true,
+                Err(mpsc::TrySendError::Disconnected(_)) => return false,
+                Err(mpsc::TrySendError::Full(back)) => {
+                    if self.stopped() {
+                        return false;
+                    }
+                    message = back;
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+        }
+    }
+
+    fn stopped(&self) -> bool {
+        self.shared.stop.load(Ordering::Acquire)
+    }
+
+    fn set_subscribed(&self, subscribed: bool) {
+        let mut state = self
+            .shared
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if subscribed {
+            state.0 += 1;
+        }
+        state.1 = subscribed;
+        drop(state);
+        self.shared.changed.notify_all();
+    }
+}
+
+/// A duration in whole milliseconds, as RabbitMQ's queue arguments take it.
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
