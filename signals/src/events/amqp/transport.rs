@@ -72,7 +72,7 @@ pub enum AmqpConfigError {
 
 /// Publishes Celery events to an AMQP 0-9-1 broker (RabbitMQ) the way Celery
 /// does: `basic.publish` to the `celeryev` topic exchange, Celery's properties
-/// and the raw JSON body (see [`super`]). A background thread publishes the
+/// and the raw JSON body. A background thread publishes the
 /// queue in order with publisher confirms and reconnects after a failure
 /// without losing what is queued (at least once); the queue is bounded, and
 /// `flush` waits until the broker has confirmed it.
