@@ -1,70 +1,86 @@
-//! A small `celery events --dump`: follows the Celery events on a Redis broker
-//! and prints one line per event, as Celery's dumper does. Works on a Python
-//! Celery cluster and on Rust services alike.
+//! A small `celery events --dump`: follows the Celery events on a Redis or
+//! AMQP (RabbitMQ) broker and prints one line per event, as Celery's dumper
+//! does. Works on a Python Celery cluster and on Rust services alike.
 //!
 //! ```text
 //! cargo run --example event_dump -- redis://127.0.0.1:6379/0 [--routing-key task.#] [--limit N] [--timeout SECONDS]
+//! cargo run --example event_dump -- amqp://guest:guest@127.0.0.1:5672/%2f
+//! cargo run --example event_dump -- --help
 //! ```
 
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use signals::events::{Dumper, EventReceiver, RedisSubscriber, RedisSubscriberOptions};
+use clap::Parser;
+use signals::events::{
+    AmqpSubscriber, AmqpSubscriberOptions, Dumper, EventReceiver, EventSource, RedisSubscriber,
+    RedisSubscriberOptions,
+};
 
+/// Prints the Celery events on a broker as `celery events --dump` does.
+#[derive(Parser)]
+#[command(name = "event_dump")]
 struct Options {
+    /// The broker: redis://[:password@]host[:port][/db], rediss://..., or
+    /// amqp://user:password@host[:port]/vhost (amqps:// for TLS).
     url: String,
+    /// Only events whose routing key matches (AMQP style: `task.#`).
+    #[arg(long, default_value = "#")]
     routing_key: String,
+    /// Stop after this many events.
+    #[arg(long)]
     limit: Option<usize>,
+    /// Stop after this many seconds without an event.
+    #[arg(long, value_parser = seconds)]
     timeout: Option<Duration>,
 }
 
-fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
-    let url = args.next().ok_or("the Redis URL is missing")?;
-    let mut options = Options {
-        url,
-        routing_key: "#".into(),
-        limit: None,
-        timeout: None,
-    };
-    while let Some(flag) = args.next() {
-        let mut value = || args.next().ok_or(format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--routing-key" => options.routing_key = value()?,
-            "--limit" => {
-                options.limit = Some(value()?.parse().map_err(|e| format!("--limit: {e}"))?)
-            }
-            "--timeout" => {
-                let seconds: f64 = value()?.parse().map_err(|e| format!("--timeout: {e}"))?;
-                options.timeout = Some(
-                    Duration::try_from_secs_f64(seconds).map_err(|e| format!("--timeout: {e}"))?,
-                );
-            }
-            other => return Err(format!("unknown option {other}")),
-        }
-    }
-    Ok(options)
+fn seconds(text: &str) -> Result<Duration, String> {
+    let seconds: f64 = text.parse().map_err(|error| format!("{error}"))?;
+    Duration::try_from_secs_f64(seconds).map_err(|error| error.to_string())
 }
 
 fn main() -> ExitCode {
-    let options = match parse(std::env::args().skip(1)) {
-        Ok(options) => options,
-        Err(error) => {
-            eprintln!("event_dump: {error}\nusage: event_dump REDIS_URL [--routing-key PATTERN] [--limit N] [--timeout SECONDS]");
-            return ExitCode::from(2);
-        }
+    let options = Options::parse();
+    let followed = if options.url.starts_with("amqp://") || options.url.starts_with("amqps://") {
+        let subscription = AmqpSubscriberOptions {
+            routing_key: options.routing_key.clone(),
+            ..AmqpSubscriberOptions::default()
+        };
+        AmqpSubscriber::with_options(&options.url, subscription)
+            .map_err(|error| error.to_string())
+            .map(|mut source| {
+                // Events sent before the queue is bound are not seen.
+                if !source.wait_subscribed(Duration::from_secs(10)) {
+                    eprintln!("-> not subscribed yet after 10 s; going on");
+                }
+                println!("-> evdump: starting capture on {source:?}...");
+                follow(&mut source, &options)
+            })
+    } else {
+        let subscription = RedisSubscriberOptions {
+            routing_key: options.routing_key.clone(),
+            ..RedisSubscriberOptions::default()
+        };
+        RedisSubscriber::with_options(&options.url, subscription)
+            .map_err(|error| error.to_string())
+            .map(|mut source| {
+                println!("-> evdump: starting capture on {}...", source.pattern());
+                follow(&mut source, &options)
+            })
     };
-    let subscription = RedisSubscriberOptions {
-        routing_key: options.routing_key.clone(),
-        ..RedisSubscriberOptions::default()
-    };
-    let mut source = match RedisSubscriber::with_options(&options.url, subscription) {
-        Ok(source) => source,
+    match followed {
+        Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("event_dump: {error}");
-            return ExitCode::FAILURE;
+            ExitCode::FAILURE
         }
-    };
+    }
+}
+
+/// Prints each event of `source` until the limit or the timeout.
+fn follow(source: &mut impl EventSource, options: &Options) {
     let dumper = Arc::new(Mutex::new(Dumper::new()));
     let receiver = EventReceiver::builder()
         .handler("*", move |event| {
@@ -73,8 +89,7 @@ fn main() -> ExitCode {
         })
         .on_error(|error| eprintln!("-> {error}"))
         .build();
-    println!("-> evdump: starting capture on {}...", source.pattern());
-    let report = receiver.capture(&mut source, options.limit, options.timeout);
+    let report = receiver.capture(source, options.limit, options.timeout);
     let stats = receiver.stats();
     eprintln!(
         "-> {} events in {} messages; {} errors, {} duplicates dropped",
@@ -83,5 +98,4 @@ fn main() -> ExitCode {
         stats.errors(),
         stats.duplicates
     );
-    ExitCode::SUCCESS
 }

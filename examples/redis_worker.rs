@@ -1,69 +1,65 @@
 //! A Rust "worker" that shows up in Celery's monitors: it sends worker-online,
 //! a heartbeat every `--interval` seconds, the events of the tasks it runs and
-//! worker-offline, to the Redis broker given on the command line.
+//! worker-offline, to the broker given on the command line: Redis
+//! (`redis://`, `rediss://`) or AMQP (`amqp://`, `amqps://`, RabbitMQ).
 //!
 //! ```text
 //! cargo run --example redis_worker -- redis://127.0.0.1:6379/0 [--tasks N] [--interval SECONDS] [--hostname NAME]
+//! cargo run --example redis_worker -- amqp://guest:guest@127.0.0.1:5672/%2f
+//! cargo run --example redis_worker -- --help
 //! ```
 //!
 //! Watch it with `celery -b redis://127.0.0.1:6379/0 events --dump`, Flower, or
 //! `cargo run --example event_dump -- redis://127.0.0.1:6379/0`.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use clap::Parser;
 use serde_json::json;
 use signals::events::{
-    EventDispatcher, EventError, RedisTransport, TaskFailed, TaskStarted, TaskSucceeded,
-    WorkerHeartbeat, WorkerOffline, WorkerOnline,
+    AmqpTransport, EventDispatcher, EventError, RedisTransport, TaskFailed, TaskStarted,
+    TaskSucceeded, Transport, WorkerHeartbeat, WorkerOffline, WorkerOnline,
 };
 
+/// Sends a Rust worker's life as Celery events, as a Celery worker does.
+#[derive(Parser)]
+#[command(name = "redis_worker")]
 struct Options {
+    /// The broker: redis://[:password@]host[:port][/db], rediss://..., or
+    /// amqp://user:password@host[:port]/vhost (amqps:// for TLS).
     url: String,
+    /// How many tasks to run (every fifth fails).
+    #[arg(long, default_value_t = 6)]
     tasks: u32,
+    /// Seconds between heartbeats (Celery's `freq`).
+    #[arg(long, default_value_t = 1.0, value_parser = positive_seconds)]
     interval: f64,
-    hostname: String,
+    /// The worker's node name (default: rust-worker@<this host>).
+    #[arg(long)]
+    hostname: Option<String>,
 }
 
-fn parse(mut args: impl Iterator<Item = String>) -> Result<Options, String> {
-    let url = args.next().ok_or("the Redis URL is missing")?;
-    let mut options = Options {
-        url,
-        tasks: 6,
-        interval: 1.0,
-        hostname: format!(
-            "rust-worker@{}",
-            signals::events::anon_nodename()
-                .split('@')
-                .nth(1)
-                .unwrap_or("localhost")
-        ),
-    };
-    while let Some(flag) = args.next() {
-        let mut value = || args.next().ok_or(format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--tasks" => options.tasks = value()?.parse().map_err(|e| format!("--tasks: {e}"))?,
-            "--interval" => {
-                options.interval = value()?.parse().map_err(|e| format!("--interval: {e}"))?
-            }
-            "--hostname" => options.hostname = value()?,
-            other => return Err(format!("unknown option {other}")),
-        }
+fn positive_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(seconds) if seconds > 0.0 && seconds.is_finite() => Ok(seconds),
+        Ok(_) => Err("must be positive".into()),
+        Err(error) => Err(error.to_string()),
     }
-    if options.interval.is_nan() || options.interval <= 0.0 {
-        return Err("--interval must be positive".into());
+}
+
+/// The transport for `url`, chosen by its scheme.
+fn transport(url: &str) -> Result<Arc<dyn Transport>, Box<dyn std::error::Error>> {
+    if url.starts_with("amqp://") || url.starts_with("amqps://") {
+        Ok(Arc::new(AmqpTransport::open(url)?))
+    } else {
+        Ok(Arc::new(RedisTransport::open(url)?))
     }
-    Ok(options)
 }
 
 fn main() -> ExitCode {
-    let options = match parse(std::env::args().skip(1)) {
-        Ok(options) => options,
-        Err(error) => {
-            eprintln!("redis_worker: {error}\nusage: redis_worker REDIS_URL [--tasks N] [--interval SECONDS] [--hostname NAME]");
-            return ExitCode::from(2);
-        }
-    };
+    let options = Options::parse();
     match run(&options) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -74,9 +70,15 @@ fn main() -> ExitCode {
 }
 
 fn run(options: &Options) -> Result<(), Box<dyn std::error::Error>> {
-    let transport = RedisTransport::open(&options.url)?;
-    let worker = EventDispatcher::builder(transport)
-        .hostname(options.hostname.clone())
+    let hostname = options.hostname.clone().unwrap_or_else(|| {
+        let host = signals::events::anon_nodename();
+        format!(
+            "rust-worker@{}",
+            host.split('@').nth(1).unwrap_or("localhost")
+        )
+    });
+    let worker = EventDispatcher::builder_arc(transport(&options.url)?)
+        .hostname(hostname.clone())
         .build();
     let freq = options.interval;
     let mut processed = 0;
@@ -95,11 +97,7 @@ fn run(options: &Options) -> Result<(), Box<dyn std::error::Error>> {
         };
     }
     worker.send_event(&status!(WorkerOnline))?;
-    println!(
-        "{} online, sending to {}",
-        options.hostname,
-        mask(&options.url)
-    );
+    println!("{hostname} online, sending to {}", mask(&options.url));
 
     let mut next_heartbeat = Instant::now() + Duration::from_secs_f64(freq);
     for n in 1..=options.tasks {
@@ -139,7 +137,7 @@ fn run(options: &Options) -> Result<(), Box<dyn std::error::Error>> {
     worker.send_event(&status!(WorkerHeartbeat))?;
     worker.send_event(&status!(WorkerOffline))?;
     flush(&worker)?;
-    println!("{} offline after {processed} tasks", options.hostname);
+    println!("{hostname} offline after {processed} tasks");
     Ok(())
 }
 

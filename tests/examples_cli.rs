@@ -1,9 +1,13 @@
 //! The command-line examples against a real `redis-server`: `redis_worker`
 //! sends a worker's life, and both our `event_dump` and Celery's own
-//! `celery events --dump` print it, the same lines.
+//! `celery events --dump` print it, the same lines; the same two examples over
+//! a real RabbitMQ node; `--help` and bad command lines.
 
 #[path = "support/celery.rs"]
 mod celery;
+#[allow(dead_code)] // not every test uses every helper
+#[path = "support/rabbitmq.rs"]
+mod rabbitmq;
 mod support;
 
 use std::io::{BufRead, BufReader};
@@ -12,6 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use rabbitmq::RabbitServer;
 use support::RedisServer;
 
 /// An example binary built by `cargo test` beside this test.
@@ -142,13 +147,66 @@ fn celery_and_our_dump_show_the_rust_worker_alike() {
 }
 
 #[test]
+fn our_dump_shows_the_rust_worker_over_amqp() {
+    let server = RabbitServer::start();
+    let url = server.url();
+    let ours = Running::start(Command::new(example("event_dump")).arg(&url));
+    // It says so once its queue is bound.
+    ours.wait_for("-> evdump: starting capture");
+    let worker = Command::new(example("redis_worker"))
+        .args([
+            &url,
+            "--tasks",
+            "5",
+            "--interval",
+            "0.1",
+            "--hostname",
+            "rust@example",
+        ])
+        .output()
+        .expect("redis_worker runs");
+    assert!(
+        worker.status.success(),
+        "{}",
+        String::from_utf8_lossy(&worker.stderr)
+    );
+    let ours = events(&ours.wait_for("shutdown"));
+    let text = ours.join("\n");
+    for expected in [
+        "] started: ",
+        "task received: tasks.add(",
+        "task succeeded: tasks.add(",
+        "task failed: tasks.add(",
+        "] heartbeat: ",
+        "] shutdown: ",
+    ] {
+        assert!(text.contains(expected), "no `{expected}` in\n{text}");
+    }
+    let tasks = ours
+        .iter()
+        .filter(|line| line.contains("task received: "))
+        .count();
+    assert_eq!(tasks, 5, "{text}");
+}
+
+#[test]
 fn bad_command_lines_exit_with_usage() {
     for name in ["event_dump", "redis_worker"] {
         let output = Command::new(example(name)).output().expect("runs");
         assert_eq!(output.status.code(), Some(2), "{name}");
         assert!(
-            String::from_utf8_lossy(&output.stderr).contains("usage:"),
+            String::from_utf8_lossy(&output.stderr).contains("Usage:"),
             "{name}"
+        );
+        let help = Command::new(example(name))
+            .arg("--help")
+            .output()
+            .expect("runs");
+        assert!(help.status.success(), "{name} --help");
+        let help = String::from_utf8_lossy(&help.stdout);
+        assert!(
+            help.contains("Usage:") && help.contains("amqp://"),
+            "{name}: {help}"
         );
         let output = Command::new(example(name))
             .arg("http://not-redis")
