@@ -210,24 +210,14 @@ pub fn anon_nodename() -> String {
     format!("gen{}@{}", std::process::id(), host_name())
 }
 
-/// This machine's host name.
+/// This machine's host name (from `gethostname(2)`, or the environment's
+/// `HOSTNAME` / `COMPUTERNAME` if that is not UTF-8 or empty).
 pub(crate) fn host_name() -> String {
-    #[cfg(unix)]
-    {
-        let mut buffer = [0u8; 256];
-        // SAFETY: the buffer is valid for its length; gethostname writes at most
-        // that many bytes.
-        let result = unsafe { libc::gethostname(buffer.as_mut_ptr().cast(), buffer.len()) };
-        if result == 0 {
-            let end = buffer.iter().position(|&b| b == 0).unwrap_or(buffer.len());
-            if let Ok(name) = std::str::from_utf8(&buffer[..end]) {
-                if !name.is_empty() {
-                    return name.to_owned();
-                }
-            }
-        }
+    let name = gethostname::gethostname();
+    match name.to_str() {
+        Some(name) if !name.is_empty() => name.to_owned(),
+        _ => std::env::var("HOSTNAME")
+            .or_else(|_| std::env::var("COMPUTERNAME"))
+            .unwrap_or_else(|_| "localhost".to_owned()),
     }
-    std::env::var("HOSTNAME")
-        .or_else(|_| std::env::var("COMPUTERNAME"))
-        .unwrap_or_else(|_| "localhost".to_owned())
 }

@@ -2,8 +2,6 @@
 //! subscriber reads (`celery-wire.md` E).
 
 use std::borrow::Cow;
-use std::hash::{BuildHasher, Hasher, RandomState};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use base64::Engine as _;
 use serde::Deserialize;
@@ -59,7 +57,13 @@ pub(super) fn encode(message: &Message<'_>) -> Result<Vec<u8>, TransportError> {
     out.extend_from_slice(
         b"}, \"priority\": 0, \"body_encoding\": \"base64\", \"delivery_tag\": \"",
     );
-    out.extend_from_slice(uuid4().as_bytes());
+    let mut tag = uuid::Uuid::encode_buffer();
+    out.extend_from_slice(
+        uuid::Uuid::new_v4()
+            .hyphenated()
+            .encode_lower(&mut tag)
+            .as_bytes(),
+    );
     out.extend_from_slice(b"\"}}");
     Ok(out)
 }
@@ -131,44 +135,32 @@ pub(crate) fn decode(payload: &[u8]) -> Result<Delivery, ReceiveError> {
     })
 }
 
-/// A random (version 4) UUID, as kombu's delivery tags are.
-fn uuid4() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    thread_local! {
-        static SEED: RandomState = RandomState::new();
-    }
-    let (high, low) = SEED.with(|seed| {
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let mut a = seed.build_hasher();
-        a.write_u64(n);
-        let mut b = seed.build_hasher();
-        b.write_u64(!n);
-        (a.finish(), b.finish())
-    });
-    let high = (high & !0xF000) | 0x4000; // version 4
-    let low = (low & !(0b11 << 62)) | (0b10 << 62); // RFC 4122 variant
-    format!(
-        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-        high >> 32,
-        (high >> 16) & 0xFFFF,
-        high & 0xFFFF,
-        low >> 48,
-        low & 0xFFFF_FFFF_FFFF
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn delivery_tags_are_version_4_uuids() {
-        let a = uuid4();
-        let b = uuid4();
+    fn each_envelope_has_a_new_version_4_uuid_delivery_tag() {
+        let message = Message {
+            exchange: "celeryev",
+            routing_key: "task.started",
+            body: br#"{"type": "task-started"}"#,
+            content_type: "application/json",
+            content_encoding: "utf-8",
+            headers: &[],
+            delivery_mode: DeliveryMode::Transient,
+        };
+        let tag = || {
+            decode(&encode(&message).unwrap())
+                .unwrap()
+                .delivery_tag
+                .unwrap()
+        };
+        let (a, b) = (tag(), tag());
         assert_ne!(a, b);
-        assert_eq!(a.len(), 36);
-        assert_eq!(&a[14..15], "4");
-        assert!(matches!(&a[19..20], "8" | "9" | "a" | "b"), "{a}");
+        let parsed = uuid::Uuid::parse_str(&a).expect("a UUID");
+        assert_eq!(parsed.get_version_num(), 4, "{a}");
+        assert_eq!(parsed.hyphenated().to_string(), a, "lower case, hyphenated");
     }
 
     #[test]
