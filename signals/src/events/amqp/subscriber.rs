@@ -1,11 +1,8 @@
 //! Following Celery events on an AMQP broker: a queue of the subscriber's own
 //! bound to the event exchange, declared again after each reconnection.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
@@ -14,7 +11,7 @@ use lapin::{Connection, ConnectionProperties, Consumer};
 
 use super::transport::declare;
 use super::AmqpConfigError;
-use crate::events::broker::Backoff;
+use crate::events::broker::{feed, Backoff, FeedReader, FeedWriter, Next};
 use crate::events::receiver::{Delivery, EventSource, ReceiveError};
 
 /// Options of an [`AmqpSubscriber`]: Celery 5.7's defaults for its event
@@ -80,16 +77,8 @@ impl Default for AmqpSubscriberOptions {
 pub struct AmqpSubscriber {
     /// For errors, password masked.
     url: String,
-    messages: Receiver<Result<Delivery, String>>,
-    shared: Arc<Shared>,
+    feed: FeedReader<Delivery>,
     reader: Option<JoinHandle<()>>,
-}
-
-struct Shared {
-    stop: AtomicBool,
-    /// How many times the queue was bound and consumed, and whether it is now.
-    state: Mutex<(u64, bool)>,
-    changed: Condvar,
 }
 
 impl AmqpSubscriber {
@@ -105,19 +94,13 @@ impl AmqpSubscriber {
     ) -> Result<Self, AmqpConfigError> {
         let masked = super::check_url(url)?;
         let runtime = super::io_runtime()?;
-        let shared = Arc::new(Shared {
-            stop: AtomicBool::new(false),
-            state: Mutex::new((0, false)),
-            changed: Condvar::new(),
-        });
-        let (sender, messages) = mpsc::sync_channel(options.backlog.max(1));
+        let (writer, feed) = feed(options.backlog);
         let reader = Reader {
             runtime,
             url: url.to_owned(),
             masked: masked.clone(),
             options,
-            shared: shared.clone(),
-            messages: sender,
+            feed: writer,
         };
         let reader = std::thread::Builder::new()
             .name("signals-amqp-subscriber".into())
@@ -125,46 +108,25 @@ impl AmqpSubscriber {
             .map_err(AmqpConfigError::Thread)?;
         Ok(Self {
             url: masked,
-            messages,
-            shared,
+            feed,
             reader: Some(reader),
         })
     }
 
     /// Whether the queue is bound and consumed now.
     pub fn is_subscribed(&self) -> bool {
-        self.lock().1
+        self.feed.is_subscribed()
     }
 
     /// How many times the queue was bound and consumed (1 + reconnections).
     pub fn subscriptions(&self) -> u64 {
-        self.lock().0
+        self.feed.subscriptions()
     }
 
     /// Waits up to `timeout` until the queue is bound and consumed (events
     /// published before that are not seen); `true` if it is.
     pub fn wait_subscribed(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        let mut state = self.lock();
-        while !state.1 {
-            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
-                return false;
-            };
-            state = self
-                .shared
-                .changed
-                .wait_timeout(state, left)
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .0;
-        }
-        true
-    }
-
-    fn lock(&self) -> MutexGuard<'_, (u64, bool)> {
-        self.shared
-            .state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.feed.wait_subscribed(timeout)
     }
 }
 
@@ -174,11 +136,11 @@ impl EventSource for AmqpSubscriber {
         timeout: Duration,
         max_size: usize,
     ) -> Result<Option<Delivery>, ReceiveError> {
-        let delivery = match self.messages.recv_timeout(timeout) {
-            Ok(Ok(delivery)) => delivery,
-            Ok(Err(error)) => return Err(ReceiveError::Source(error)),
-            Err(RecvTimeoutError::Timeout) => return Ok(None),
-            Err(RecvTimeoutError::Disconnected) => {
+        let delivery = match self.feed.next(timeout) {
+            Next::Message(delivery) => delivery,
+            Next::Error(error) => return Err(ReceiveError::Source(error)),
+            Next::Timeout => return Ok(None),
+            Next::Ended => {
                 return Err(ReceiveError::Source(format!(
                     "the subscriber thread for {} ended",
                     self.url
@@ -206,9 +168,7 @@ impl std::fmt::Debug for AmqpSubscriber {
 
 impl Drop for AmqpSubscriber {
     fn drop(&mut self) {
-        self.shared.stop.store(true, Ordering::Release);
-        // Unblocks a reader waiting for room in a full backlog.
-        while self.messages.try_recv().is_ok() {}
+        self.feed.stop();
         if let Some(reader) = self.reader.take() {
             let _ = reader.join();
         }
@@ -222,8 +182,7 @@ struct Reader {
     /// For errors, password masked.
     masked: String,
     options: AmqpSubscriberOptions,
-    shared: Arc<Shared>,
-    messages: SyncSender<Result<Delivery, String>>,
+    feed: FeedWriter<Delivery>,
 }
 
 impl Reader {
@@ -233,13 +192,13 @@ impl Reader {
 
     fn run(self) {
         let mut backoff = Backoff::new(self.options.reconnect_delay);
-        while !self.stopped() {
+        while !self.feed.stopped() {
             let error = match self.runtime.block_on(self.subscribe()) {
                 Ok((connection, mut consumer)) => {
                     backoff.reset();
-                    self.set_subscribed(true);
+                    self.feed.set_subscribed(true);
                     let error = self.listen(&mut consumer);
-                    self.set_subscribed(false);
+                    self.feed.set_subscribed(false);
                     let _ = self
                         .runtime
                         .block_on(connection.close(200, "closing".into()));
@@ -248,15 +207,10 @@ impl Reader {
                 Err(error) => Some(error),
             };
             let Some(error) = error else { return };
-            if !self.deliver(Err(format!("{}: {error}", self.masked))) {
+            if !self.feed.deliver(Err(format!("{}: {error}", self.masked))) {
                 return;
             }
-            // In short sleeps, so a dropped subscriber is seen promptly.
-            let wait = backoff.next_wait();
-            let until = Instant::now() + wait;
-            while Instant::now() < until && !self.stopped() {
-                std::thread::sleep(Duration::from_millis(20).min(wait));
-            }
+            self.feed.pause(backoff.next_wait());
         }
     }
 
@@ -319,7 +273,7 @@ impl Reader {
     /// (`Some(error)`) or the subscriber is dropped (`None`).
     fn listen(&self, consumer: &mut Consumer) -> Option<String> {
         loop {
-            if self.stopped() {
+            if self.feed.stopped() {
                 return None;
             }
             let next = self
@@ -341,49 +295,12 @@ impl Reader {
                         delivery_tag: None,
                         body: delivery.data,
                     };
-                    if !self.deliver(Ok(message)) {
+                    if !self.feed.deliver(Ok(message)) {
                         return None;
                     }
                 }
             }
         }
-    }
-
-    /// Queues for the receiver, waiting while the backlog is full; `false`
-    /// once the subscriber is gone.
-    fn deliver(&self, message: Result<Delivery, String>) -> bool {
-        let mut message = message;
-        loop {
-            match self.messages.try_send(message) {
-                Ok(()) => return true,
-                Err(mpsc::TrySendError::Disconnected(_)) => return false,
-                Err(mpsc::TrySendError::Full(back)) => {
-                    if self.stopped() {
-                        return false;
-                    }
-                    message = back;
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-            }
-        }
-    }
-
-    fn stopped(&self) -> bool {
-        self.shared.stop.load(Ordering::Acquire)
-    }
-
-    fn set_subscribed(&self, subscribed: bool) {
-        let mut state = self
-            .shared
-            .state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if subscribed {
-            state.0 += 1;
-        }
-        state.1 = subscribed;
-        drop(state);
-        self.shared.changed.notify_all();
     }
 }
 

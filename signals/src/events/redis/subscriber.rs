@@ -1,13 +1,11 @@
 //! Following Celery events on Redis: a pattern subscription on the event
 //! exchange's fanout channels, kept alive across broker restarts.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
-use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::{envelope, Backoff, Endpoint, RedisConfigError};
+use crate::events::broker::{feed, FeedReader, FeedWriter, Next};
 use crate::events::receiver::{Delivery, EventSource, ReceiveError};
 
 /// Options of a [`RedisSubscriber`].
@@ -73,16 +71,8 @@ impl Default for RedisSubscriberOptions {
 pub struct RedisSubscriber {
     pattern: String,
     url: String,
-    messages: Receiver<Result<Vec<u8>, String>>,
-    shared: Arc<Shared>,
+    feed: FeedReader<Vec<u8>>,
     reader: Option<JoinHandle<()>>,
-}
-
-struct Shared {
-    stop: AtomicBool,
-    /// How many times the subscription was confirmed, and whether it is now.
-    state: Mutex<(u64, bool)>,
-    changed: Condvar,
 }
 
 impl RedisSubscriber {
@@ -108,19 +98,13 @@ impl RedisSubscriber {
             options.exchange,
             options.routing_key.replace('#', "*")
         );
-        let shared = Arc::new(Shared {
-            stop: AtomicBool::new(false),
-            state: Mutex::new((0, false)),
-            changed: Condvar::new(),
-        });
-        let (sender, messages) = mpsc::sync_channel(options.backlog.max(1));
+        let (writer, feed) = feed(options.backlog);
         let reader = Reader {
             client: endpoint.client,
             pattern: pattern.clone(),
             url: endpoint.url.clone(),
             reconnect_delay: options.reconnect_delay,
-            shared: shared.clone(),
-            messages: sender,
+            feed: writer,
         };
         let reader = std::thread::Builder::new()
             .name("signals-redis-subscriber".into())
@@ -129,8 +113,7 @@ impl RedisSubscriber {
         Ok(Self {
             pattern,
             url: endpoint.url,
-            messages,
-            shared,
+            feed,
             reader: Some(reader),
         })
     }
@@ -142,38 +125,18 @@ impl RedisSubscriber {
 
     /// Whether the subscription is active now.
     pub fn is_subscribed(&self) -> bool {
-        self.lock().1
+        self.feed.is_subscribed()
     }
 
     /// How many times the subscription was made (1 + reconnections).
     pub fn subscriptions(&self) -> u64 {
-        self.lock().0
+        self.feed.subscriptions()
     }
 
     /// Waits up to `timeout` until the subscription is active (events published
     /// before that are not seen); `true` if it is.
     pub fn wait_subscribed(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        let mut state = self.lock();
-        while !state.1 {
-            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
-                return false;
-            };
-            state = self
-                .shared
-                .changed
-                .wait_timeout(state, left)
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .0;
-        }
-        true
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, (u64, bool)> {
-        self.shared
-            .state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.feed.wait_subscribed(timeout)
     }
 }
 
@@ -183,11 +146,11 @@ impl EventSource for RedisSubscriber {
         timeout: Duration,
         max_size: usize,
     ) -> Result<Option<Delivery>, ReceiveError> {
-        let payload = match self.messages.recv_timeout(timeout) {
-            Ok(Ok(payload)) => payload,
-            Ok(Err(error)) => return Err(ReceiveError::Source(error)),
-            Err(RecvTimeoutError::Timeout) => return Ok(None),
-            Err(RecvTimeoutError::Disconnected) => {
+        let payload = match self.feed.next(timeout) {
+            Next::Message(payload) => payload,
+            Next::Error(error) => return Err(ReceiveError::Source(error)),
+            Next::Timeout => return Ok(None),
+            Next::Ended => {
                 return Err(ReceiveError::Source(format!(
                     "the subscriber thread for {} ended",
                     self.url
@@ -218,9 +181,7 @@ impl std::fmt::Debug for RedisSubscriber {
 
 impl Drop for RedisSubscriber {
     fn drop(&mut self) {
-        self.shared.stop.store(true, Ordering::Release);
-        // Unblocks a reader waiting for room in a full backlog.
-        while self.messages.try_recv().is_ok() {}
+        self.feed.stop();
         if let Some(reader) = self.reader.take() {
             let _ = reader.join();
         }
@@ -234,8 +195,7 @@ struct Reader {
     /// For errors, password masked.
     url: String,
     reconnect_delay: Duration,
-    shared: Arc<Shared>,
-    messages: SyncSender<Result<Vec<u8>, String>>,
+    feed: FeedWriter<Vec<u8>>,
 }
 
 impl Reader {
@@ -245,7 +205,7 @@ impl Reader {
 
     fn run(self) {
         let mut backoff = Backoff::new(self.reconnect_delay);
-        while !self.stopped() {
+        while !self.feed.stopped() {
             let error = match self.connect() {
                 Ok(mut connection) => {
                     backoff.reset();
@@ -254,15 +214,10 @@ impl Reader {
                 Err(error) => Some(error),
             };
             let Some(error) = error else { return };
-            if !self.deliver(Err(format!("{}: {error}", self.url))) {
+            if !self.feed.deliver(Err(format!("{}: {error}", self.url))) {
                 return;
             }
-            // In short sleeps, so a dropped subscriber is seen promptly.
-            let wait = backoff.next_wait();
-            let until = Instant::now() + wait;
-            while Instant::now() < until && !self.stopped() {
-                std::thread::sleep(Duration::from_millis(20).min(wait));
-            }
+            self.feed.pause(backoff.next_wait());
         }
     }
 
@@ -285,14 +240,14 @@ impl Reader {
         if let Err(error) = subscribed {
             return Some(error.to_string());
         }
-        self.set_subscribed(true);
+        self.feed.set_subscribed(true);
         let error = loop {
-            if self.stopped() {
+            if self.feed.stopped() {
                 break None;
             }
             match pubsub.get_message() {
                 Ok(message) => {
-                    if !self.deliver(Ok(message.get_payload_bytes().to_vec())) {
+                    if !self.feed.deliver(Ok(message.get_payload_bytes().to_vec())) {
                         break None;
                     }
                 }
@@ -300,44 +255,7 @@ impl Reader {
                 Err(error) => break Some(error.to_string()),
             }
         };
-        self.set_subscribed(false);
+        self.feed.set_subscribed(false);
         error
-    }
-
-    /// Queues for the receiver, waiting while the backlog is full; `false`
-    /// once the subscriber is gone.
-    fn deliver(&self, message: Result<Vec<u8>, String>) -> bool {
-        let mut message = message;
-        loop {
-            match self.messages.try_send(message) {
-                Ok(()) => return true,
-                Err(mpsc::TrySendError::Disconnected(_)) => return false,
-                Err(mpsc::TrySendError::Full(back)) => {
-                    if self.stopped() {
-                        return false;
-                    }
-                    message = back;
-                    std::thread::sleep(Duration::from_millis(1));
-                }
-            }
-        }
-    }
-
-    fn stopped(&self) -> bool {
-        self.shared.stop.load(Ordering::Acquire)
-    }
-
-    fn set_subscribed(&self, subscribed: bool) {
-        let mut state = self
-            .shared
-            .state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if subscribed {
-            state.0 += 1;
-        }
-        state.1 = subscribed;
-        drop(state);
-        self.shared.changed.notify_all();
     }
 }
