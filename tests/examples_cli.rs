@@ -107,9 +107,18 @@ fn celery_and_our_dump_show_the_rust_worker_alike() {
     );
     celery::wait_for_pattern_subscribers(&url, 2);
 
+    run_worker(&url);
+    let ours = events(&ours.wait_for("shutdown"));
+    let theirs = events(&theirs.wait_for("shutdown"));
+    assert_eq!(ours, theirs);
+    assert_a_workers_life(&ours);
+}
+
+/// Runs `redis_worker` with 5 tasks against `url`, as `rust@example`.
+fn run_worker(url: &str) {
     let worker = Command::new(example("redis_worker"))
         .args([
-            &url,
+            url,
             "--tasks",
             "5",
             "--interval",
@@ -124,11 +133,12 @@ fn celery_and_our_dump_show_the_rust_worker_alike() {
         "{}",
         String::from_utf8_lossy(&worker.stderr)
     );
+}
 
-    let ours = events(&ours.wait_for("shutdown"));
-    let theirs = events(&theirs.wait_for("shutdown"));
-    assert_eq!(ours, theirs);
-    let text = ours.join("\n");
+/// The dump of what `run_worker` sent: its start, tasks, heartbeats and end,
+/// every line the worker's.
+fn assert_a_workers_life(lines: &[String]) {
+    let text = lines.join("\n");
     for expected in [
         "] started: ",
         "task received: tasks.add(",
@@ -139,8 +149,14 @@ fn celery_and_our_dump_show_the_rust_worker_alike() {
     ] {
         assert!(text.contains(expected), "no `{expected}` in\n{text}");
     }
+    let tasks = lines
+        .iter()
+        .filter(|line| line.contains("task received: "))
+        .count();
+    assert_eq!(tasks, 5, "{text}");
     assert!(
-        ours.iter()
+        lines
+            .iter()
             .all(|line| line.starts_with("rust@example [") || line.starts_with("  (Rust)")),
         "{text}"
     );
@@ -153,40 +169,8 @@ fn our_dump_shows_the_rust_worker_over_amqp() {
     let ours = Running::start(Command::new(example("event_dump")).arg(&url));
     // It says so once its queue is bound.
     ours.wait_for("-> evdump: starting capture");
-    let worker = Command::new(example("redis_worker"))
-        .args([
-            &url,
-            "--tasks",
-            "5",
-            "--interval",
-            "0.1",
-            "--hostname",
-            "rust@example",
-        ])
-        .output()
-        .expect("redis_worker runs");
-    assert!(
-        worker.status.success(),
-        "{}",
-        String::from_utf8_lossy(&worker.stderr)
-    );
-    let ours = events(&ours.wait_for("shutdown"));
-    let text = ours.join("\n");
-    for expected in [
-        "] started: ",
-        "task received: tasks.add(",
-        "task succeeded: tasks.add(",
-        "task failed: tasks.add(",
-        "] heartbeat: ",
-        "] shutdown: ",
-    ] {
-        assert!(text.contains(expected), "no `{expected}` in\n{text}");
-    }
-    let tasks = ours
-        .iter()
-        .filter(|line| line.contains("task received: "))
-        .count();
-    assert_eq!(tasks, 5, "{text}");
+    run_worker(&url);
+    assert_a_workers_life(&events(&ours.wait_for("shutdown")));
 }
 
 #[test]
