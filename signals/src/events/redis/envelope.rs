@@ -204,4 +204,38 @@ mod tests {
             "{wrong_shape}"
         );
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1024))]
+
+        /// Any bytes a Redis channel may carry decode to a delivery or a
+        /// typed error, never a panic.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400)) {
+            let _ = decode(&bytes);
+        }
+
+        /// Envelopes with fields of every type, missing or present, and bodies
+        /// that are not base64 or not JSON: a delivery or a typed error.
+        #[test]
+        fn envelope_shaped_garbage_never_panics(
+            body in "[A-Za-z0-9+/=]{0,40}|.{0,20}",
+            encoding in proptest::option::of("base64|utf-8|[a-z]{0,8}"),
+            content_type in proptest::option::of("application/json|[a-z/]{0,12}"),
+            routing_key in proptest::option::of(".{0,12}"),
+            tag in proptest::option::of("[0-9a-f-]{0,36}"),
+        ) {
+            let envelope = serde_json::json!({
+                "body": body,
+                "content-type": content_type,
+                "content-encoding": "utf-8",
+                "properties": {
+                    "body_encoding": encoding,
+                    "delivery_tag": tag,
+                    "delivery_info": {"exchange": "celeryev", "routing_key": routing_key},
+                },
+            });
+            let _ = decode(&serde_json::to_vec(&envelope).expect("JSON"));
+        }
+    }
 }
