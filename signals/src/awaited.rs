@@ -41,11 +41,11 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use futures_util::FutureExt;
 use smallvec::SmallVec;
 
-use crate::error::{BoxError, ReceiverError, SendError};
-use crate::panic;
+use crate::error::{BoxError, SendError};
 use crate::receiver::BoxFuture;
 use crate::registry::Planned;
 use crate::responses::{Responses, RobustResponses, INLINE};
+use crate::signal::robust_outcome;
 
 /// One receiver's place in an async send, in call order.
 enum Slot<T, F> {
@@ -124,13 +124,13 @@ pub(crate) async fn send_robust<A, S, R>(
             continue;
         }
         let outcome = catch_unwind(AssertUnwindSafe(|| receiver.invoke(sender, args)));
-        slots.push(Slot::Done(robust_outcome(planned, position, outcome)));
+        slots.push(Slot::Done(robust_outcome(outcome, || planned.id(position))));
     }
     start(planned, &mut slots, sender, args, |future| {
         AssertUnwindSafe(future).catch_unwind()
     });
     join(&mut slots, on_suspend, |position, outcome| {
-        ControlFlow::Continue(robust_outcome(planned, position, outcome))
+        ControlFlow::Continue(robust_outcome(outcome, || planned.id(position)))
     })
     .await;
     gather(planned, slots)
@@ -235,26 +235,6 @@ fn gather<A, S, R, T, F>(planned: &Planned<'_, A, S, R>, slots: Slots<T, F>) -> 
             }
             Responses::from_parts(ids, values)
         }
-    }
-}
-
-/// The outcome of the receiver at `position` under `asend_robust`, logged if
-/// it failed.
-fn robust_outcome<A, S, R>(
-    planned: &Planned<'_, A, S, R>,
-    position: usize,
-    outcome: std::thread::Result<Result<R, BoxError>>,
-) -> Result<R, ReceiverError> {
-    match outcome {
-        Ok(Ok(value)) => Ok(value),
-        Ok(Err(error)) => Err(crate::signal::robust_failure(
-            planned.id(position),
-            ReceiverError::Failed(error),
-        )),
-        Err(payload) => Err(crate::signal::robust_failure(
-            planned.id(position),
-            ReceiverError::Panicked(panic::message(payload.as_ref())),
-        )),
     }
 }
 

@@ -11,7 +11,7 @@ use parking_lot::{Mutex, MutexGuard};
 use smallvec::SmallVec;
 
 use crate::awaited;
-use crate::error::{ReceiverError, SendError};
+use crate::error::{BoxError, ReceiverError, SendError};
 use crate::options::{ConnectOptions, Connection};
 use crate::panic;
 use crate::publish::{Kept, Pin, Published, Replaced};
@@ -346,7 +346,18 @@ where
         if !self.may_have_receivers(sender) {
             return Ok(Responses::new());
         }
-        let pin = self.snapshot.load();
+        self.send_read(self.snapshot.load(), sender, args)
+    }
+
+    /// `send` past the summary, on the snapshot `pin` read: `asend` with no
+    /// receiver to await runs it too.
+    #[inline(always)]
+    fn send_read(
+        &self,
+        pin: Pin<Snapshot<A, S, R>>,
+        sender: &S,
+        args: &A,
+    ) -> Result<Responses<R>, SendError> {
         // The fast path: every receiver, each held strongly, called in one loop.
         if let Some(direct) = pin.get().and_then(Snapshot::direct) {
             let called = Responses::call(direct, sender, args);
@@ -425,7 +436,18 @@ where
         if !self.may_have_receivers(sender) {
             return Responses::new();
         }
-        let pin = self.snapshot.load();
+        self.send_robust_read(self.snapshot.load(), sender, args)
+    }
+
+    /// `send_robust` past the summary, on the snapshot `pin` read (see
+    /// [`send_read`](Self::send_read)).
+    #[inline(always)]
+    fn send_robust_read(
+        &self,
+        pin: Pin<Snapshot<A, S, R>>,
+        sender: &S,
+        args: &A,
+    ) -> RobustResponses<R> {
         if let Some(direct) = pin.get().and_then(Snapshot::direct) {
             let responses = call_robust(direct, sender, args);
             drop(pin);
@@ -590,14 +612,7 @@ where
         }
         let pin = self.snapshot.load();
         match pin.get() {
-            Some(snapshot) if !snapshot.awaits => {
-                if let Some(direct) = snapshot.direct() {
-                    let called = Responses::call(direct, sender, args);
-                    drop(pin);
-                    return Some(called.finish());
-                }
-                Some(self.send_selected(pin, sender, args))
-            }
+            Some(snapshot) if !snapshot.awaits => Some(self.send_read(pin, sender, args)),
             _ => None,
         }
     }
@@ -611,14 +626,7 @@ where
         }
         let pin = self.snapshot.load();
         match pin.get() {
-            Some(snapshot) if !snapshot.awaits => {
-                if let Some(direct) = snapshot.direct() {
-                    let responses = call_robust(direct, sender, args);
-                    drop(pin);
-                    return Some(responses);
-                }
-                Some(self.send_robust_selected(pin, sender, args))
-            }
+            Some(snapshot) if !snapshot.awaits => Some(self.send_robust_read(pin, sender, args)),
             _ => None,
         }
     }
@@ -802,14 +810,10 @@ impl<A, S, R, K: Sink<Result<R, ReceiverError>>> Visit<A, S, R> for RobustVisit<
         receiver: &dyn Invoke<A, S, R>,
     ) -> ControlFlow<()> {
         let (sender, args) = (self.sender, self.args);
-        let outcome = match catch_unwind(AssertUnwindSafe(|| receiver.invoke(sender, args))) {
-            Ok(Ok(response)) => Ok(response),
-            Ok(Err(error)) => Err(robust_failure(id, ReceiverError::Failed(error))),
-            Err(payload) => Err(robust_failure(
-                id,
-                ReceiverError::Panicked(panic::message(payload.as_ref())),
-            )),
-        };
+        let outcome = robust_outcome(
+            catch_unwind(AssertUnwindSafe(|| receiver.invoke(sender, args))),
+            || id,
+        );
         self.sink.push(position, id, outcome);
         ControlFlow::Continue(())
     }
@@ -882,9 +886,27 @@ impl<A, S, R> Visit<A, S, R> for AnyLive {
     }
 }
 
+/// One receiver's outcome under a robust send, from what `catch_unwind` gave:
+/// its response, or its error or panic, logged. `id` names the receiver, read
+/// only on a failure.
+#[inline(always)]
+pub(crate) fn robust_outcome<R>(
+    outcome: std::thread::Result<Result<R, BoxError>>,
+    id: impl FnOnce() -> ReceiverId,
+) -> Result<R, ReceiverError> {
+    match outcome {
+        Ok(Ok(response)) => Ok(response),
+        Ok(Err(error)) => Err(robust_failure(id(), ReceiverError::Failed(error))),
+        Err(payload) => Err(robust_failure(
+            id(),
+            ReceiverError::Panicked(panic::message(payload.as_ref())),
+        )),
+    }
+}
+
 #[cold]
 #[inline(never)]
-pub(crate) fn robust_failure(id: ReceiverId, error: ReceiverError) -> ReceiverError {
+fn robust_failure(id: ReceiverId, error: ReceiverError) -> ReceiverError {
     tracing::error!(
         receiver = %id,
         "Error calling {} in Signal.send_robust() ({})",
