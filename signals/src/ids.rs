@@ -63,7 +63,7 @@ impl SharedIds {
 }
 
 /// Twice the cores, rounded up to a power of two: found once.
-fn stripe_count() -> usize {
+pub(crate) fn stripe_count() -> usize {
     static COUNT: AtomicUsize = AtomicUsize::new(0);
     match COUNT.load(Ordering::Relaxed) {
         0 => {
@@ -84,7 +84,7 @@ thread_local! {
 /// This thread's stripe number (to be masked): threads are numbered in the
 /// order of their first shared send, so that consecutive ones differ.
 #[inline(always)]
-fn thread_stripe() -> usize {
+pub(crate) fn thread_stripe() -> usize {
     STRIPE.with(|stripe| match stripe.get() {
         usize::MAX => assign_stripe(stripe),
         assigned => assigned,

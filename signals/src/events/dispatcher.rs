@@ -12,6 +12,7 @@ use serde::Serialize;
 use super::buffer::{Buffers, Overflow, Pending};
 use super::clock::LamportClock;
 use super::event::{self, Fields, OutgoingEvent, RESERVED_FIELDS};
+use super::gate::Gate;
 use super::kinds::CeleryEvent;
 use super::serializer::{Json, SerializeError, Serializer};
 use super::transport::{DeliveryMode, Message, Transport, TransportError};
@@ -184,6 +185,11 @@ pub struct EventDispatcher<Z: Serializer = Json> {
     clock: Arc<LamportClock>,
     transport: Arc<dyn Transport>,
     enabled: AtomicBool,
+    /// Whether the dispatcher is closed, and the publishes in flight: `close`
+    /// returns only after them, and a send checks it only once its event is
+    /// written (Celery 5.7's guarantee), without making concurrent sends wait
+    /// for one another.
+    gate: Gate,
     state: Mutex<State>,
     on_enabled: Mutex<Vec<Callback>>,
     on_disabled: Mutex<Vec<Callback>>,
@@ -205,7 +211,6 @@ struct Config {
 }
 
 struct State {
-    closed: bool,
     buffers: Buffers,
 }
 
@@ -400,8 +405,8 @@ impl<Z: Serializer> EventDispatcherBuilder<Z> {
             clock: this.clock.unwrap_or_else(LamportClock::global),
             transport: this.transport,
             enabled: AtomicBool::new(enabled),
+            gate: Gate::new(crate::ids::stripe_count()),
             state: Mutex::new(State {
-                closed: false,
                 buffers: Buffers::new(this.buffer_capacity, this.overflow),
             }),
             on_enabled: Mutex::new(Vec::new()),
@@ -409,6 +414,16 @@ impl<Z: Serializer> EventDispatcherBuilder<Z> {
             on_send_buffered: this.on_send_buffered,
         }
     }
+}
+
+/// Which transport an event goes to.
+#[derive(Clone, Copy)]
+enum Producer<'a> {
+    /// The dispatcher's own, unless it is closed.
+    Own,
+    /// A caller's ([`EventDispatcher::publish`]), which ignores `close` as
+    /// Celery's `publish` does.
+    Given(&'a dyn Transport),
 }
 
 /// The fields of one event on its way out.
@@ -492,17 +507,16 @@ impl<Z: Serializer> EventDispatcher<Z> {
             return self.send_grouped(group, draft, options);
         }
         let clock = (!options.blind).then(|| self.clock.forward());
-        let producer = (!self.state.lock().closed).then_some(&*self.transport);
         let retry = options.retry.then_some(&options.retry_policy);
-        self.publish_event(producer, draft, clock, options.utcoffset, retry)
+        self.publish_event(Producer::Own, draft, clock, options.utcoffset, retry)
     }
 
     /// Writes one event and publishes it through `producer` (retrying as
-    /// `retry` says); an event that could not be published, or that has no
-    /// producer because the dispatcher is closed, is buffered.
+    /// `retry` says); an event that could not be published, or that finds the
+    /// dispatcher closed once it is written, is buffered.
     fn publish_event<F: Serialize + ?Sized>(
         &self,
-        producer: Option<&dyn Transport>,
+        producer: Producer<'_>,
         draft: &Draft<'_, F>,
         clock: Option<u64>,
         utcoffset: Option<f64>,
@@ -511,12 +525,21 @@ impl<Z: Serializer> EventDispatcher<Z> {
         let mut body = Vec::with_capacity(256);
         self.write_event(draft, clock, utcoffset, &mut body)?;
         let routing_key = event::routing_key_for(draft.kind);
-        let error = match producer {
+        // Entered once the event is written: a `close` that ran meanwhile wins,
+        // and one that comes now waits for this publish.
+        let stripe = crate::ids::thread_stripe();
+        let entered = match producer {
+            Producer::Own => self.gate.enter(stripe).map(|pass| (pass, &*self.transport)),
+            Producer::Given(given) => Some((self.gate.enter_always(stripe), given)),
+        };
+        let error = match entered {
             None => EventError::Closed,
-            Some(producer) => match self.publish_message(producer, &routing_key, &body, retry) {
-                Ok(()) => return Ok(Sent::Published),
-                Err(error) => EventError::Transport(error),
-            },
+            Some((_in_flight, transport)) => {
+                match self.publish_message(transport, &routing_key, &body, retry) {
+                    Ok(()) => return Ok(Sent::Published),
+                    Err(error) => EventError::Transport(error),
+                }
+            }
         };
         self.buffer(
             Pending {
@@ -661,7 +684,7 @@ impl<Z: Serializer> EventDispatcher<Z> {
     ) -> Result<Sent, EventError> {
         let draft = Draft::free_form(kind, fields)?;
         let clock = (!blind).then(|| self.clock.forward());
-        self.publish_event(Some(producer), &draft, clock, None, None)
+        self.publish_event(Producer::Given(producer), &draft, clock, None, None)
     }
 
     /// Publishes what is buffered: the outbound buffer (if `errors`) and each
@@ -688,9 +711,11 @@ impl<Z: Serializer> EventDispatcher<Z> {
         groups: bool,
         wait_for_broker: bool,
     ) -> Result<FlushReport, EventError> {
+        // Held over the publishes below, so that `close` waits for them.
+        let in_flight = self.gate.enter(crate::ids::thread_stripe());
         let (taken, taken_events) = {
             let mut state = self.state.lock();
-            if state.closed {
+            if in_flight.is_none() {
                 return Ok(FlushReport {
                     buffered: state.buffers.held(),
                     ..FlushReport::default()
@@ -727,6 +752,7 @@ impl<Z: Serializer> EventDispatcher<Z> {
                 }
             }
         }
+        drop(in_flight);
         // Also what was published unbuffered may still sit in the transport.
         let transport_flush = if wait_for_broker && !broker_away {
             self.transport.flush()
@@ -770,11 +796,8 @@ impl<Z: Serializer> EventDispatcher<Z> {
                 driver: self.transport.driver_type().to_owned(),
             });
         }
-        {
-            let mut state = self.state.lock();
-            state.closed = false;
-            self.enabled.store(true, Ordering::Release);
-        }
+        self.gate.open();
+        self.enabled.store(true, Ordering::Release);
         let callbacks = self.on_enabled.lock().clone();
         for callback in callbacks {
             callback();
@@ -797,8 +820,16 @@ impl<Z: Serializer> EventDispatcher<Z> {
     /// Closes the dispatcher: nothing is published until [`enable`](Self::enable);
     /// events sent meanwhile are buffered (with `buffer_while_offline`), and the
     /// buffers are kept.
+    ///
+    /// As in Celery 5.7, `close` first waits for the publishes in flight (a
+    /// `send`, an explicit [`publish`](Self::publish) or a flush that is handing
+    /// a message to the transport, retries included), so that nothing is
+    /// published once it has returned. A send whose event is still being
+    /// written when `close` runs finds the dispatcher closed and buffers it.
+    /// A [`Transport`] must therefore not call back into its own dispatcher's
+    /// `close` from `publish`.
     pub fn close(&self) {
-        self.state.lock().closed = true;
+        self.gate.close();
     }
 
     /// Adds a callback run by each [`enable`](Self::enable).
@@ -814,7 +845,7 @@ impl<Z: Serializer> EventDispatcher<Z> {
     /// The transport events are published to, unless the dispatcher is closed
     /// (Celery's `publisher`, its producer).
     pub fn publisher(&self) -> Option<Arc<dyn Transport>> {
-        if self.state.lock().closed {
+        if self.gate.is_closed() {
             None
         } else {
             Some(Arc::clone(&self.transport))
@@ -828,7 +859,7 @@ impl<Z: Serializer> EventDispatcher<Z> {
 
     /// Whether the dispatcher is closed.
     pub fn is_closed(&self) -> bool {
-        self.state.lock().closed
+        self.gate.is_closed()
     }
 
     /// The node name events carry.

@@ -52,6 +52,7 @@ mod clock;
 mod dispatcher;
 mod dump;
 mod event;
+mod gate;
 mod kinds;
 mod receiver;
 #[cfg(feature = "redis")]

@@ -84,6 +84,35 @@ pub trait Transport: Send + Sync {
     }
 }
 
+/// A shared transport is a transport: one connection can serve a dispatcher
+/// and, say, an explicit [`publish`](super::EventDispatcher::publish) elsewhere.
+///
+/// ```
+/// use std::sync::Arc;
+/// use signals::events::{EventDispatcher, MemoryTransport, Transport};
+///
+/// let shared: Arc<dyn Transport> = Arc::new(MemoryTransport::new());
+/// let dispatcher = EventDispatcher::builder(Arc::clone(&shared)).build();
+/// assert_eq!(dispatcher.publisher().unwrap().driver_type(), "memory");
+/// ```
+impl<T: Transport + ?Sized> Transport for std::sync::Arc<T> {
+    fn driver_type(&self) -> &str {
+        (**self).driver_type()
+    }
+
+    fn can_carry_events(&self) -> bool {
+        (**self).can_carry_events()
+    }
+
+    fn publish(&self, message: &Message<'_>) -> Result<(), TransportError> {
+        (**self).publish(message)
+    }
+
+    fn flush(&self) -> Result<(), TransportError> {
+        (**self).flush()
+    }
+}
+
 /// A message as the [`MemoryTransport`] keeps it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Published {

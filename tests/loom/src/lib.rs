@@ -12,6 +12,9 @@
 #![cfg(loom)]
 
 #[allow(dead_code, unreachable_pub)]
+#[path = "../../../signals/src/events/gate.rs"]
+mod gate;
+#[allow(dead_code, unreachable_pub)]
 #[path = "../../../signals/src/panic.rs"]
 mod panic;
 #[allow(dead_code, unreachable_pub)]
@@ -20,6 +23,112 @@ mod publish;
 #[allow(dead_code, unreachable_pub)]
 #[path = "../../../signals/src/sleep.rs"]
 mod sleep;
+
+/// The event dispatcher's close gate: whatever the interleaving, a publish
+/// either finds the gate closed and does nothing, or ends before `close`
+/// returns.
+#[cfg(test)]
+mod gate_tests {
+    use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+    use loom::sync::Arc;
+    use loom::thread;
+
+    use crate::gate::Gate;
+
+    const NOT_YET: usize = 0;
+    const STARTED: usize = 1;
+    const DONE: usize = 2;
+
+    /// One publisher on `stripe`: marks its publish started and done while in
+    /// flight; returns whether it published. An explicit publish (a caller's
+    /// producer) also says when it has entered.
+    fn publish(
+        gate: &Gate,
+        stripe: usize,
+        explicit: Option<&AtomicBool>,
+        mark: &AtomicUsize,
+    ) -> bool {
+        let pass = match explicit {
+            Some(entered) => {
+                let pass = gate.enter_always(stripe);
+                entered.store(true, SeqCst);
+                Some(pass)
+            }
+            None => gate.enter(stripe),
+        };
+        match pass {
+            Some(_in_flight) => {
+                mark.store(STARTED, SeqCst);
+                mark.store(DONE, SeqCst);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Sends (`false`) and explicit publishes (`true`) on their stripes, racing
+    /// one `close`. An explicit publish ignores `close`, so the guarantee for it
+    /// is only that `close` waits for one that entered before: `close` is called
+    /// once the explicit ones have entered.
+    fn close_against(publishers: &[(usize, bool)]) {
+        loom::model({
+            let publishers = publishers.to_vec();
+            move || {
+                let gate = Arc::new(Gate::new(2));
+                let marks: Vec<_> = publishers
+                    .iter()
+                    .map(|_| Arc::new(AtomicUsize::new(NOT_YET)))
+                    .collect();
+                let entered: Vec<_> = publishers
+                    .iter()
+                    .map(|&(_, explicit)| explicit.then(|| Arc::new(AtomicBool::new(false))))
+                    .collect();
+                let threads: Vec<_> = publishers
+                    .iter()
+                    .zip(&marks)
+                    .zip(&entered)
+                    .map(|((&(stripe, _), mark), entered)| {
+                        let gate = Arc::clone(&gate);
+                        let mark = Arc::clone(mark);
+                        let entered = entered.clone();
+                        thread::spawn(move || publish(&gate, stripe, entered.as_deref(), &mark))
+                    })
+                    .collect();
+                for flag in entered.iter().flatten() {
+                    while !flag.load(SeqCst) {
+                        thread::yield_now();
+                    }
+                }
+                gate.close();
+                // What each publisher had done when `close` returned.
+                let seen: Vec<usize> = marks.iter().map(|mark| mark.load(SeqCst)).collect();
+                for (thread, seen) in threads.into_iter().zip(seen) {
+                    let published = thread.join().unwrap();
+                    assert_ne!(seen, STARTED, "close returned during a publish");
+                    if published {
+                        assert_eq!(seen, DONE, "a publish began after close returned");
+                    }
+                }
+                assert!(gate.is_closed());
+            }
+        });
+    }
+
+    #[test]
+    fn a_send_on_its_own_stripe() {
+        close_against(&[(0, false)]);
+    }
+
+    #[test]
+    fn two_sends_sharing_a_stripe() {
+        close_against(&[(1, false), (1, false)]);
+    }
+
+    #[test]
+    fn a_send_and_an_explicit_publish_on_two_stripes() {
+        close_against(&[(0, false), (1, true)]);
+    }
+}
 
 /// A retry's wait under `asend`: the helper thread's wake-up is never lost,
 /// whatever the interleaving of its hand-off with the future's polls.
