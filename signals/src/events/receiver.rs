@@ -40,8 +40,9 @@ pub struct Delivery {
     pub content_type: String,
     /// Its content encoding (`utf-8`).
     pub content_encoding: String,
-    /// kombu's delivery tag (a uuid4 per message), when the transport has one;
-    /// a redelivered message carries the same tag.
+    /// A tag that a message delivered twice keeps: kombu's delivery tag (a
+    /// uuid4 per message) on Redis, a digest of the body on AMQP. The receiver
+    /// handles a tag once within its de-duplication window.
     pub delivery_tag: Option<String>,
     /// The body: one event as a JSON object, or a list of them.
     pub body: Vec<u8>,

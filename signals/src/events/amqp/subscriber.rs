@@ -5,7 +5,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicQosOptions, QueueBindOptions, QueueDeclareOptions,
+};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Connection, ConnectionProperties, Consumer};
 
@@ -37,6 +39,46 @@ pub struct AmqpSubscriberOptions {
     /// How many messages may wait for the receiver before the subscriber stops
     /// taking more from the broker (default 65,536).
     pub backlog: usize,
+    /// A named queue that outlives the subscriber and broker restarts, in
+    /// place of Celery's `<prefix>.<uuid4>` (default `None`); see
+    /// [`durable`](Self::durable).
+    pub durable_queue: Option<String>,
+}
+
+impl AmqpSubscriberOptions {
+    /// Options for a queue named `queue` that loses no event, where Celery's
+    /// own receiver queue loses what is published while it reconnects.
+    ///
+    /// The queue is declared durable, not exclusive and not auto-deleted,
+    /// without a message TTL or an expiry (set them if wanted), and bound as
+    /// usual. Each message is acknowledged once it is handed to the receiver,
+    /// with at most [`backlog`](Self::backlog) unacknowledged (`basic.qos`).
+    /// With a dispatcher that publishes persistent events
+    /// ([`DeliveryMode::Persistent`](crate::events::DeliveryMode)), every
+    /// event its transport had confirmed (and every one it re-sends after a
+    /// reconnection) reaches the receiver, through broker restarts and the
+    /// subscriber's reconnections: at least once from the broker, and once to
+    /// the handlers within the receiver's de-duplication window (a message
+    /// the broker delivers again has the same body, and so the same tag).
+    ///
+    /// The queue keeps collecting while no subscriber runs; delete it with the
+    /// broker's tools when it is no longer wanted.
+    ///
+    /// ```
+    /// use signals::events::AmqpSubscriberOptions;
+    ///
+    /// let options = AmqpSubscriberOptions::durable("monitoring.events");
+    /// assert_eq!(options.durable_queue.as_deref(), Some("monitoring.events"));
+    /// assert_eq!(options.message_ttl, None);
+    /// ```
+    pub fn durable(queue: impl Into<String>) -> Self {
+        Self {
+            durable_queue: Some(queue.into()),
+            message_ttl: None,
+            expires: None,
+            ..Self::default()
+        }
+    }
 }
 
 impl Default for AmqpSubscriberOptions {
@@ -49,6 +91,7 @@ impl Default for AmqpSubscriberOptions {
             expires: Some(Duration::from_secs(60)),
             reconnect_delay: Duration::from_millis(100),
             backlog: 65_536,
+            durable_queue: None,
         }
     }
 }
@@ -62,7 +105,12 @@ impl Default for AmqpSubscriberOptions {
 /// A background thread consumes; when the connection fails it reports a
 /// [`ReceiveError::Source`], reconnects with a backoff, and declares and binds
 /// a new queue (the exclusive one went with the connection): what is published
-/// meanwhile is not seen, as for Celery's receiver.
+/// meanwhile is not seen, as for Celery's receiver. A
+/// [durable queue](AmqpSubscriberOptions::durable) loses nothing instead.
+///
+/// Each message is tagged with a digest of its body
+/// ([`Delivery::delivery_tag`]), so that the receiver handles a message the
+/// broker or the transport delivered twice only once.
 ///
 /// ```no_run
 /// use signals::events::{AmqpSubscriber, EventReceiver};
@@ -230,20 +278,33 @@ impl Reader {
         if let Some(expires) = self.options.expires {
             arguments.insert("x-expires".into(), AMQPValue::LongLongInt(millis(expires)));
         }
-        let name = format!("{}.{}", self.options.queue_prefix, uuid::Uuid::new_v4());
+        let durable = self.options.durable_queue.is_some();
+        let name = match &self.options.durable_queue {
+            Some(name) => name.clone(),
+            None => format!("{}.{}", self.options.queue_prefix, uuid::Uuid::new_v4()),
+        };
         let queue = channel
             .queue_declare(
                 name.as_str().into(),
                 QueueDeclareOptions {
-                    exclusive: true,
-                    auto_delete: true,
-                    durable: false,
+                    exclusive: !durable,
+                    auto_delete: !durable,
+                    durable,
                     ..QueueDeclareOptions::default()
                 },
                 arguments,
             )
             .await
             .map_err(masked)?;
+        if durable {
+            // Unacknowledged messages stay with the broker: no more than the
+            // receiver's backlog.
+            let prefetch = u16::try_from(self.options.backlog).unwrap_or(u16::MAX);
+            channel
+                .basic_qos(prefetch, BasicQosOptions::default())
+                .await
+                .map_err(masked)?;
+        }
         channel
             .queue_bind(
                 queue.name().clone(),
@@ -259,7 +320,7 @@ impl Reader {
                 queue.name().clone(),
                 "".into(),
                 BasicConsumeOptions {
-                    no_ack: true,
+                    no_ack: !durable,
                     ..BasicConsumeOptions::default()
                 },
                 FieldTable::default(),
@@ -292,16 +353,46 @@ impl Reader {
                         routing_key: delivery.routing_key.to_string(),
                         content_type: text(properties.content_type()),
                         content_encoding: text(properties.content_encoding()),
-                        delivery_tag: None,
+                        delivery_tag: Some(body_tag(&delivery.data)),
                         body: delivery.data,
                     };
                     if !self.feed.deliver(Ok(message)) {
                         return None;
                     }
+                    if self.options.durable_queue.is_some() {
+                        // Acknowledged once the receiver has it: a message
+                        // lost with the connection before this is delivered
+                        // again.
+                        let acked = self
+                            .runtime
+                            .block_on(delivery.acker.ack(BasicAckOptions::default()));
+                        if let Err(error) = acked {
+                            return Some(error.to_string());
+                        }
+                    }
                 }
             }
         }
     }
+}
+
+/// The tag of a delivery: AMQP's own delivery tags count per channel and
+/// restart with it, so the subscriber tags each message with a 128-bit digest
+/// of its body instead. A message delivered twice (the broker redelivering it,
+/// the transport re-sending it after a lost confirm) keeps its tag, and the
+/// receiver's de-duplication drops the copy; two distinct events differ at
+/// least in timestamp or clock.
+fn body_tag(body: &[u8]) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::OnceLock;
+    static KEYS: OnceLock<[std::collections::hash_map::RandomState; 2]> = OnceLock::new();
+    let keys = KEYS.get_or_init(Default::default);
+    let [low, high] = [&keys[0], &keys[1]].map(|key| {
+        let mut hasher = key.build_hasher();
+        hasher.write(body);
+        hasher.finish()
+    });
+    format!("body:{high:016x}{low:016x}")
 }
 
 /// A duration in whole milliseconds, as RabbitMQ's queue arguments take it.
