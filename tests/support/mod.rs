@@ -14,14 +14,20 @@ pub(crate) struct RedisServer {
 
 impl RedisServer {
     /// Starts `redis-server` on a free 127.0.0.1 port and waits until it answers.
+    /// A port taken between choosing it and the server binding it (another
+    /// test's broker may open connections meanwhile) is replaced by another.
     pub(crate) fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free loopback port")
-            .port();
-        let mut server = Self { port, child: None };
-        server.restart();
-        server
+        for _ in 0..5 {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .and_then(|listener| listener.local_addr())
+                .expect("a free loopback port")
+                .port();
+            let mut server = Self { port, child: None };
+            if server.launch() {
+                return server;
+            }
+        }
+        panic!("redis-server did not start on any of 5 free ports");
     }
 
     /// The server's URL for database `db`.
@@ -39,6 +45,16 @@ impl RedisServer {
 
     /// Starts the server again on the same port.
     pub(crate) fn restart(&mut self) {
+        assert!(
+            self.launch(),
+            "redis-server did not start again on port {}",
+            self.port
+        );
+    }
+
+    /// Starts the server on its port; `false` if it exited (the port was
+    /// taken) before answering.
+    fn launch(&mut self) -> bool {
         self.kill();
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
@@ -48,17 +64,26 @@ impl RedisServer {
             .spawn()
             .expect("redis-server must be installed (./test.sh installs it: apt-get install redis-server)");
         self.child = Some(child);
+        let url = self.url(0);
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let client = redis::Client::open(self.url(0)).expect("valid URL");
+            let client = redis::Client::open(url.as_str()).expect("valid URL");
             if let Ok(mut connection) = client.get_connection() {
                 if redis::cmd("PING").query::<String>(&mut connection).is_ok() {
-                    return;
+                    return true;
                 }
+            }
+            let exited = self
+                .child
+                .as_mut()
+                .is_some_and(|child| matches!(child.try_wait(), Ok(Some(_))));
+            if exited {
+                self.child = None;
+                return false;
             }
             assert!(
                 Instant::now() < deadline,
-                "redis-server did not start on port {}",
+                "redis-server did not answer on port {} within 10 s",
                 self.port
             );
             std::thread::sleep(Duration::from_millis(20));
