@@ -289,3 +289,94 @@ fn our_subscriber_follows_our_transport_and_resubscribes_after_a_restart() {
         "the lost connection was reported"
     );
 }
+
+#[allow(dead_code)]
+#[path = "support/tls.rs"]
+mod tls;
+
+/// `amqps://` to a node whose certificate a private CA signed: trusted with the
+/// CA given, refused without it (and the error does not show the password);
+/// certificates that are not PEM are a typed error at once.
+#[test]
+fn events_travel_over_tls_with_a_private_ca() {
+    use signals::events::{
+        AmqpConfigError, AmqpSubscriber, AmqpSubscriberOptions, EventReceiver, EventSource,
+        Received, TaskStarted,
+    };
+
+    let certificates = std::env::temp_dir().join(format!("signals-amqps-{}", std::process::id()));
+    std::fs::create_dir_all(&certificates).expect("a temporary directory");
+    let ca = tls::TestCa::make(&certificates);
+    let server = RabbitServer::start_tls(rabbitmq::TlsFiles {
+        ca: &ca.ca_file,
+        cert: &ca.cert_file,
+        key: &ca.key_file,
+    });
+    let url = server.tls_url();
+    assert!(url.starts_with("amqps://"));
+
+    let subscriber = AmqpSubscriber::with_options(
+        &url,
+        AmqpSubscriberOptions {
+            tls_root_certificates: Some(ca.ca.clone()),
+            ..AmqpSubscriberOptions::default()
+        },
+    )
+    .expect("valid URL");
+    assert!(
+        subscriber.wait_subscribed(Duration::from_secs(30)),
+        "subscribed over TLS"
+    );
+    let transport = AmqpTransport::with_options(
+        &url,
+        AmqpOptions {
+            tls_root_certificates: Some(ca.ca.clone()),
+            ..AmqpOptions::default()
+        },
+    )
+    .expect("valid URL");
+    let dispatcher = EventDispatcher::builder(transport)
+        .hostname("tls@host")
+        .build();
+    for uuid in ["a", "b", "c"] {
+        dispatcher
+            .send_event(&TaskStarted { uuid: uuid.into() })
+            .expect("sent");
+    }
+    dispatcher.flush(true, true).expect("confirmed over TLS");
+    let got = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let receiver = {
+        let got = got.clone();
+        EventReceiver::builder()
+            .on(move |event: &Received<TaskStarted>| {
+                got.lock().unwrap().push(event.event.uuid.clone());
+            })
+            .build()
+    };
+    let mut subscriber = subscriber;
+    receiver.capture(&mut subscriber, Some(3), Some(Duration::from_secs(10)));
+    assert_eq!(*got.lock().unwrap(), ["a", "b", "c"]);
+
+    // Without the CA, the server's certificate is not trusted.
+    let mut untrusting = AmqpSubscriber::open(&url).expect("valid URL");
+    let error = untrusting
+        .next_delivery(Duration::from_secs(10), 1 << 20)
+        .expect_err("the certificate is refused");
+    let text = error.to_string();
+    assert!(
+        text.to_lowercase().contains("certificate"),
+        "the error says why: {text}"
+    );
+    assert!(!text.contains("guest:guest"), "no password: {text}");
+
+    let error = AmqpTransport::with_options(
+        &url,
+        AmqpOptions {
+            tls_root_certificates: Some(b"not a certificate".to_vec()),
+            ..AmqpOptions::default()
+        },
+    )
+    .expect_err("refused");
+    assert!(matches!(error, AmqpConfigError::InvalidCertificates));
+    let _ = std::fs::remove_dir_all(&certificates);
+}

@@ -2,8 +2,12 @@
 //! started with a certificate of a test CA made here with `openssl`, with a
 //! password that never shows in errors.
 
+#[allow(dead_code)] // the file paths serve the RabbitMQ test
+#[path = "support/tls.rs"]
+mod tls;
+
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -23,19 +27,6 @@ struct TlsRedis {
     child: Child,
 }
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let output = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl must be installed (./test.sh installs it)");
-    assert!(
-        output.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
 impl TlsRedis {
     fn start() -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
@@ -44,72 +35,7 @@ impl TlsRedis {
             .port();
         let dir = std::env::temp_dir().join(format!("signals-tls-{}-{port}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("temp dir");
-        let ec = [
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-        ];
-        openssl(
-            &dir,
-            &[
-                &["req", "-x509"],
-                &ec[..],
-                &[
-                    "-keyout",
-                    "ca.key",
-                    "-out",
-                    "ca.crt",
-                    "-days",
-                    "2",
-                    "-subj",
-                    "/CN=signals test CA",
-                ],
-            ]
-            .concat(),
-        );
-        openssl(
-            &dir,
-            &[
-                &["req"],
-                &ec[..],
-                &[
-                    "-keyout",
-                    "server.key",
-                    "-out",
-                    "server.csr",
-                    "-subj",
-                    "/CN=127.0.0.1",
-                ],
-            ]
-            .concat(),
-        );
-        std::fs::write(
-            dir.join("server.ext"),
-            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-        )
-        .expect("written");
-        openssl(
-            &dir,
-            &[
-                "x509",
-                "-req",
-                "-in",
-                "server.csr",
-                "-CA",
-                "ca.crt",
-                "-CAkey",
-                "ca.key",
-                "-CAcreateserial",
-                "-out",
-                "server.crt",
-                "-days",
-                "2",
-                "-extfile",
-                "server.ext",
-            ],
-        );
+        let ca = tls::TestCa::make(&dir);
         let child = Command::new("redis-server")
             .args([
                 "--port",
@@ -139,10 +65,9 @@ impl TlsRedis {
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server must be installed (./test.sh installs it)");
-        let ca = std::fs::read(dir.join("ca.crt")).expect("the CA certificate");
         let server = Self {
             port,
-            ca,
+            ca: ca.ca,
             dir,
             child,
         };

@@ -44,6 +44,7 @@ impl RedisServer {
     }
 
     /// Starts the server again on the same port.
+    #[allow(dead_code)] // not every test restarts its server
     pub(crate) fn restart(&mut self) {
         assert!(
             self.launch(),

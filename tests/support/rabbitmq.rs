@@ -31,6 +31,15 @@ pub(crate) struct RabbitServer {
     dir: PathBuf,
     name: String,
     child: Option<Child>,
+    /// The `amqps://` port, when the node has a TLS listener.
+    pub(crate) tls_port: Option<u16>,
+}
+
+/// The PEM files of a TLS listener: the CA, the server's certificate and key.
+pub(crate) struct TlsFiles<'a> {
+    pub(crate) ca: &'a std::path::Path,
+    pub(crate) cert: &'a std::path::Path,
+    pub(crate) key: &'a std::path::Path,
 }
 
 fn free_port() -> u16 {
@@ -44,6 +53,17 @@ impl RabbitServer {
     /// Starts a node and waits until its AMQP port answers the protocol
     /// header.
     pub(crate) fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// Starts a node that also listens for `amqps://` with the certificate and
+    /// key in `files` (copied into the node's directory, so that the
+    /// `rabbitmq` user can read them); peers are not asked for certificates.
+    pub(crate) fn start_tls(files: TlsFiles<'_>) -> Self {
+        Self::start_with(Some(files))
+    }
+
+    fn start_with(tls: Option<TlsFiles<'_>>) -> Self {
         assert!(
             std::path::Path::new(SERVER).exists(),
             "{SERVER} is missing: ./test.sh installs it (apt-get install rabbitmq-server)"
@@ -53,6 +73,27 @@ impl RabbitServer {
         let dir = std::env::temp_dir().join(&name);
         std::fs::create_dir_all(dir.join("mnesia")).expect("a temporary directory");
         std::fs::create_dir_all(dir.join("log")).expect("a temporary directory");
+        let tls_port = tls.map(|files| {
+            let tls_port = free_port();
+            for (from, to) in [
+                (files.ca, "ca.pem"),
+                (files.cert, "cert.pem"),
+                (files.key, "key.pem"),
+            ] {
+                std::fs::copy(from, dir.join(to)).expect("the TLS files copied");
+            }
+            let config = format!(
+                "listeners.ssl.default = {tls_port}\n\
+                 ssl_options.cacertfile = {dir}/ca.pem\n\
+                 ssl_options.certfile = {dir}/cert.pem\n\
+                 ssl_options.keyfile = {dir}/key.pem\n\
+                 ssl_options.verify = verify_none\n\
+                 ssl_options.fail_if_no_peer_cert = false\n",
+                dir = dir.display()
+            );
+            std::fs::write(dir.join("rabbitmq.conf"), config).expect("the node's configuration");
+            tls_port
+        });
         let status = Command::new("chown")
             .args(["-R", "rabbitmq:rabbitmq"])
             .arg(&dir)
@@ -70,6 +111,7 @@ impl RabbitServer {
             dir,
             name,
             child: None,
+            tls_port,
         };
         server.start_epmd();
         server.start_node();
@@ -79,6 +121,14 @@ impl RabbitServer {
     /// The node's URL, on the default virtual host, as the default user.
     pub(crate) fn url(&self) -> String {
         format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.port)
+    }
+
+    /// The node's `amqps://` URL, for a node started with [`start_tls`].
+    ///
+    /// [`start_tls`]: Self::start_tls
+    pub(crate) fn tls_url(&self) -> String {
+        let port = self.tls_port.expect("a node started with start_tls");
+        format!("amqps://guest:guest@127.0.0.1:{port}/%2f")
     }
 
     fn start_epmd(&self) {
@@ -97,7 +147,12 @@ impl RabbitServer {
 
     fn start_node(&mut self) {
         let log = std::fs::File::create(self.dir.join("server.out")).expect("a log file");
-        let child = Command::new(SERVER)
+        let mut command = Command::new(SERVER);
+        let config = self.dir.join("rabbitmq.conf");
+        if config.exists() {
+            command.env("RABBITMQ_CONFIG_FILE", config);
+        }
+        let child = command
             .current_dir(&self.dir)
             .env("RABBITMQ_NODENAME", format!("{}@localhost", self.name))
             .env("RABBITMQ_NODE_IP_ADDRESS", "127.0.0.1")

@@ -52,6 +52,40 @@ fn check_url(url: &str) -> Result<String, AmqpConfigError> {
     }
 }
 
+/// The extra root certificates for `amqps://`, checked: PEM text with at
+/// least one certificate.
+fn tls_roots(pem: Option<&[u8]>) -> Result<Option<String>, AmqpConfigError> {
+    let Some(pem) = pem else { return Ok(None) };
+    match std::str::from_utf8(pem) {
+        Ok(text) if text.contains("-----BEGIN CERTIFICATE-----") => Ok(Some(text.to_owned())),
+        _ => Err(AmqpConfigError::InvalidCertificates),
+    }
+}
+
+/// Opens a connection to `url` (`masked` for errors), trusting `roots` as
+/// well as the system's roots for `amqps://`.
+async fn connect(
+    url: &str,
+    masked: &str,
+    roots: Option<&str>,
+) -> Result<lapin::Connection, String> {
+    let tls = lapin::tcp::OwnedTLSConfig {
+        identity: None,
+        cert_chain: roots.map(str::to_owned),
+    };
+    let connection = match lapin::DefaultConnectionBuilder::new() {
+        Ok(builder) => {
+            builder
+                .with_uri_str(url.to_owned())
+                .with_tls_config(tls)
+                .connect()
+                .await
+        }
+        Err(error) => Err(error),
+    };
+    connection.map_err(|error| error.to_string().replace(url, masked))
+}
+
 /// The runtime that drives lapin's I/O for one transport or subscriber: one
 /// worker thread, while the transport's own thread blocks on it.
 fn io_runtime() -> Result<tokio::runtime::Runtime, AmqpConfigError> {

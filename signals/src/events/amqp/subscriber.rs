@@ -9,7 +9,7 @@ use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicQosOptions, QueueBindOptions, QueueDeclareOptions,
 };
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::{Connection, ConnectionProperties, Consumer};
+use lapin::{Connection, Consumer};
 
 use super::transport::declare;
 use super::AmqpConfigError;
@@ -43,6 +43,9 @@ pub struct AmqpSubscriberOptions {
     /// place of Celery's `<prefix>.<uuid4>` (default `None`); see
     /// [`durable`](Self::durable).
     pub durable_queue: Option<String>,
+    /// For `amqps://`: PEM certificates of CAs to trust besides the system's,
+    /// such as a private CA's (default `None`).
+    pub tls_root_certificates: Option<Vec<u8>>,
 }
 
 impl AmqpSubscriberOptions {
@@ -92,6 +95,7 @@ impl Default for AmqpSubscriberOptions {
             reconnect_delay: Duration::from_millis(100),
             backlog: 65_536,
             durable_queue: None,
+            tls_root_certificates: None,
         }
     }
 }
@@ -141,12 +145,14 @@ impl AmqpSubscriber {
         options: AmqpSubscriberOptions,
     ) -> Result<Self, AmqpConfigError> {
         let masked = super::check_url(url)?;
+        let roots = super::tls_roots(options.tls_root_certificates.as_deref())?;
         let runtime = super::io_runtime()?;
         let (writer, feed) = feed(options.backlog);
         let reader = Reader {
             runtime,
             url: url.to_owned(),
             masked: masked.clone(),
+            roots,
             options,
             feed: writer,
         };
@@ -229,6 +235,8 @@ struct Reader {
     url: String,
     /// For errors, password masked.
     masked: String,
+    /// Extra root certificates (PEM) for `amqps://`.
+    roots: Option<String>,
     options: AmqpSubscriberOptions,
     feed: FeedWriter<Delivery>,
 }
@@ -266,9 +274,7 @@ impl Reader {
     /// starts consuming.
     async fn subscribe(&self) -> Result<(Connection, Consumer), String> {
         let masked = |error: lapin::Error| error.to_string().replace(&self.url, &self.masked);
-        let connection = Connection::connect(&self.url, ConnectionProperties::default())
-            .await
-            .map_err(masked)?;
+        let connection = super::connect(&self.url, &self.masked, self.roots.as_deref()).await?;
         let channel = connection.create_channel().await.map_err(masked)?;
         declare(&channel, &self.options.exchange).await?;
         let mut arguments = FieldTable::default();

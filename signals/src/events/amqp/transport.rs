@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use lapin::{BasicProperties, Channel, Connection, ExchangeKind};
 
 use crate::events::broker::{Backoff, Outbox};
 use crate::events::transport::{Message, Transport, TransportError};
@@ -41,6 +41,9 @@ pub struct AmqpOptions {
     pub flush_timeout: Duration,
     /// The first wait before reconnecting; doubled up to 2 s (default 100 ms).
     pub reconnect_delay: Duration,
+    /// For `amqps://`: PEM certificates of CAs to trust besides the system's,
+    /// such as a private CA's (default `None`).
+    pub tls_root_certificates: Option<Vec<u8>>,
 }
 
 impl Default for AmqpOptions {
@@ -50,6 +53,7 @@ impl Default for AmqpOptions {
             batch: 2048,
             flush_timeout: Duration::from_secs(10),
             reconnect_delay: Duration::from_millis(100),
+            tls_root_certificates: None,
         }
     }
 }
@@ -58,6 +62,9 @@ impl Default for AmqpOptions {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AmqpConfigError {
+    /// The TLS root certificates are not PEM certificates.
+    #[error("the TLS root certificates are not PEM certificates (-----BEGIN CERTIFICATE-----)")]
+    InvalidCertificates,
     /// The URL is not an `amqp://` or `amqps://` URL (the password, if any, is
     /// not repeated here).
     #[error("invalid AMQP URL {url}: {reason}")]
@@ -146,6 +153,7 @@ impl AmqpTransport {
     /// Connects lazily to `url` with `options`.
     pub fn with_options(url: &str, options: AmqpOptions) -> Result<Self, AmqpConfigError> {
         let masked = super::check_url(url)?;
+        let roots = super::tls_roots(options.tls_root_certificates.as_deref())?;
         let runtime = super::io_runtime()?;
         let outbox = Arc::new(Outbox::new(options.capacity));
         let writer = Writer {
@@ -153,6 +161,7 @@ impl AmqpTransport {
             runtime,
             url: url.to_owned(),
             masked,
+            roots,
             batch: options.batch.max(1),
             reconnect_delay: options.reconnect_delay,
         };
@@ -207,6 +216,8 @@ struct Writer {
     url: String,
     /// For logs, password masked.
     masked: String,
+    /// Extra root certificates (PEM) for `amqps://`.
+    roots: Option<String>,
     batch: usize,
     reconnect_delay: Duration,
 }
@@ -315,9 +326,7 @@ impl Writer {
 
     async fn connect(&self) -> Result<Link, String> {
         let masked = |error: lapin::Error| error.to_string().replace(&self.url, &self.masked);
-        let connection = Connection::connect(&self.url, ConnectionProperties::default())
-            .await
-            .map_err(masked)?;
+        let connection = super::connect(&self.url, &self.masked, self.roots.as_deref()).await?;
         let channel = connection.create_channel().await.map_err(masked)?;
         channel
             .confirm_select(ConfirmSelectOptions::default())
