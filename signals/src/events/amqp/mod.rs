@@ -25,11 +25,18 @@
 //!
 //! # The executor
 //!
-//! The client, `lapin`, is async. The transport is used from plain sync code
-//! (as the Redis one is), so it runs lapin on a tokio runtime of its own: one
-//! I/O thread, plus the transport's sending thread, which blocks on it. An
-//! application that runs tokio itself gets that small second runtime, hidden;
-//! nothing of it shows in the API, and it needs no runtime of the caller's.
+//! The client, `lapin`, is async. The transport and the subscriber are used
+//! from plain sync code (as the Redis ones are): each has a thread of its own
+//! (the transport's sender, the subscriber's reader) that blocks on lapin's
+//! futures, and by default a hidden tokio runtime of one I/O thread drives
+//! them, so no runtime of the caller's is needed.
+//!
+//! An application that runs tokio already passes its runtime's handle instead
+//! ([`AmqpOptions::runtime`], [`AmqpSubscriberOptions::runtime`]), and no
+//! second runtime is started. The runtime must have its I/O and time drivers
+//! enabled (`enable_all`), and be a multi-thread runtime, or a current-thread
+//! one whose `block_on` keeps running: the transport's thread waits on futures
+//! that only the runtime's own threads drive.
 
 mod subscriber;
 mod transport;
@@ -86,13 +93,34 @@ async fn connect(
     connection.map_err(|error| error.to_string().replace(url, masked))
 }
 
-/// The runtime that drives lapin's I/O for one transport or subscriber: one
-/// worker thread, while the transport's own thread blocks on it.
-fn io_runtime() -> Result<tokio::runtime::Runtime, AmqpConfigError> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .thread_name("signals-amqp-io")
-        .enable_all()
-        .build()
-        .map_err(AmqpConfigError::Thread)
+/// What drives lapin's I/O for one transport or subscriber, whose own thread
+/// blocks on it.
+enum Io {
+    /// A runtime of its own: one worker thread.
+    Own(tokio::runtime::Runtime),
+    /// The application's runtime.
+    Caller(tokio::runtime::Handle),
+}
+
+impl Io {
+    /// The caller's runtime if given, else a new one.
+    fn new(caller: Option<&tokio::runtime::Handle>) -> Result<Self, AmqpConfigError> {
+        if let Some(handle) = caller {
+            return Ok(Self::Caller(handle.clone()));
+        }
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("signals-amqp-io")
+            .enable_all()
+            .build()
+            .map(Self::Own)
+            .map_err(AmqpConfigError::Thread)
+    }
+
+    fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        match self {
+            Self::Own(runtime) => runtime.block_on(future),
+            Self::Caller(handle) => handle.block_on(future),
+        }
+    }
 }

@@ -46,6 +46,10 @@ pub struct AmqpSubscriberOptions {
     /// For `amqps://`: PEM certificates of CAs to trust besides the system's,
     /// such as a private CA's (default `None`).
     pub tls_root_certificates: Option<Vec<u8>>,
+    /// The application's tokio runtime, to drive the AMQP client on instead of
+    /// a hidden runtime of one thread (default `None`: the hidden one). It
+    /// must have I/O and time enabled; see [the executor](crate::events::AmqpTransport#the-executor).
+    pub runtime: Option<tokio::runtime::Handle>,
 }
 
 impl AmqpSubscriberOptions {
@@ -96,6 +100,7 @@ impl Default for AmqpSubscriberOptions {
             backlog: 65_536,
             durable_queue: None,
             tls_root_certificates: None,
+            runtime: None,
         }
     }
 }
@@ -146,7 +151,7 @@ impl AmqpSubscriber {
     ) -> Result<Self, AmqpConfigError> {
         let masked = super::check_url(url)?;
         let roots = super::tls_roots(options.tls_root_certificates.as_deref())?;
-        let runtime = super::io_runtime()?;
+        let runtime = super::Io::new(options.runtime.as_ref())?;
         let (writer, feed) = feed(options.backlog);
         let reader = Reader {
             runtime,
@@ -231,7 +236,7 @@ impl Drop for AmqpSubscriber {
 
 /// The thread that consumes the queue.
 struct Reader {
-    runtime: tokio::runtime::Runtime,
+    runtime: super::Io,
     url: String,
     /// For errors, password masked.
     masked: String,

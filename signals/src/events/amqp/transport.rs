@@ -44,6 +44,10 @@ pub struct AmqpOptions {
     /// For `amqps://`: PEM certificates of CAs to trust besides the system's,
     /// such as a private CA's (default `None`).
     pub tls_root_certificates: Option<Vec<u8>>,
+    /// The application's tokio runtime, to drive the AMQP client on instead of
+    /// a hidden runtime of one thread (default `None`: the hidden one). It
+    /// must have I/O and time enabled; see [the executor](AmqpTransport#the-executor).
+    pub runtime: Option<tokio::runtime::Handle>,
 }
 
 impl Default for AmqpOptions {
@@ -54,6 +58,7 @@ impl Default for AmqpOptions {
             flush_timeout: Duration::from_secs(10),
             reconnect_delay: Duration::from_millis(100),
             tls_root_certificates: None,
+            runtime: None,
         }
     }
 }
@@ -85,6 +90,20 @@ pub enum AmqpConfigError {
 /// queue in order with publisher confirms and reconnects after a failure
 /// without losing what is queued (at least once); the queue is bounded, and
 /// `flush` waits until the broker has confirmed it.
+///
+/// # The executor
+///
+/// The AMQP client, `lapin`, is async. The transport (like
+/// [`AmqpSubscriber`](crate::events::AmqpSubscriber)) is used from plain sync
+/// code: its own thread blocks on lapin's futures, and by default a hidden
+/// tokio runtime of one I/O thread drives them, so the caller needs no
+/// runtime. An application that runs tokio already passes its runtime's
+/// handle in [`AmqpOptions::runtime`], and no second runtime is started. That
+/// runtime must have its I/O and time drivers enabled (`enable_all`), and be a
+/// multi-thread runtime, or a current-thread one whose `block_on` keeps
+/// running: the transport's thread waits on futures that only the runtime's
+/// own threads drive. `flush` and the drop (which flushes) block the calling
+/// thread: from async code, call them in `spawn_blocking`.
 ///
 /// ```no_run
 /// use signals::events::{AmqpTransport, EventDispatcher, WorkerOnline};
@@ -154,7 +173,7 @@ impl AmqpTransport {
     pub fn with_options(url: &str, options: AmqpOptions) -> Result<Self, AmqpConfigError> {
         let masked = super::check_url(url)?;
         let roots = super::tls_roots(options.tls_root_certificates.as_deref())?;
-        let runtime = super::io_runtime()?;
+        let runtime = super::Io::new(options.runtime.as_ref())?;
         let outbox = Arc::new(Outbox::new(options.capacity));
         let writer = Writer {
             outbox: outbox.clone(),
@@ -212,7 +231,7 @@ impl Drop for AmqpTransport {
 struct Writer {
     outbox: Arc<Outbox<Outgoing>>,
     /// Drives lapin's I/O on its own thread; this one blocks on it.
-    runtime: tokio::runtime::Runtime,
+    runtime: super::Io,
     url: String,
     /// For logs, password masked.
     masked: String,
