@@ -46,6 +46,14 @@ pub use transport::{AmqpConfigError, AmqpOptions, AmqpTransport};
 
 use crate::events::broker::mask_password;
 
+/// How long connecting, opening a channel and declaring may take before the
+/// attempt counts as failed and is made again.
+const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How long a batch may wait for the broker's confirms (connecting included)
+/// before the connection counts as lost and the batch is sent again.
+const CONFIRM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Checks that `url` is an AMQP URL lapin understands; returns it with its
 /// password masked, for errors and logs.
 fn check_url(url: &str) -> Result<String, AmqpConfigError> {
@@ -91,6 +99,18 @@ async fn connect(
         Err(error) => Err(error),
     };
     connection.map_err(|error| error.to_string().replace(url, masked))
+}
+
+/// Closes `connection` politely, giving up after a few seconds (a broker
+/// that does not answer is left to notice the closed socket).
+fn close(io: &Io, connection: &lapin::Connection) {
+    let _ = io.block_on(async {
+        tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            connection.close(200, "closing".into()),
+        )
+        .await
+    });
 }
 
 /// What drives lapin's I/O for one transport or subscriber, whose own thread

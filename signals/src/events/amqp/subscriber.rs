@@ -254,15 +254,25 @@ impl Reader {
     fn run(self) {
         let mut backoff = Backoff::new(self.options.reconnect_delay);
         while !self.feed.stopped() {
-            let error = match self.runtime.block_on(self.subscribe()) {
+            // A broker that accepts the connection and then never answers
+            // would hold this thread (and the subscriber's drop) forever.
+            let subscribed = self.runtime.block_on(async {
+                tokio::time::timeout(super::HANDSHAKE_TIMEOUT, self.subscribe())
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(format!(
+                            "the broker did not complete the subscription within {} s",
+                            super::HANDSHAKE_TIMEOUT.as_secs()
+                        ))
+                    })
+            });
+            let error = match subscribed {
                 Ok((connection, mut consumer)) => {
                     backoff.reset();
                     self.feed.set_subscribed(true);
                     let error = self.listen(&mut consumer);
                     self.feed.set_subscribed(false);
-                    let _ = self
-                        .runtime
-                        .block_on(connection.close(200, "closing".into()));
+                    super::close(&self.runtime, &connection);
                     error
                 }
                 Err(error) => Some(error),
@@ -374,11 +384,17 @@ impl Reader {
                         // Acknowledged once the receiver has it: a message
                         // lost with the connection before this is delivered
                         // again.
-                        let acked = self
-                            .runtime
-                            .block_on(delivery.acker.ack(BasicAckOptions::default()));
-                        if let Err(error) = acked {
-                            return Some(error.to_string());
+                        let acked = self.runtime.block_on(async {
+                            tokio::time::timeout(
+                                super::HANDSHAKE_TIMEOUT,
+                                delivery.acker.ack(BasicAckOptions::default()),
+                            )
+                            .await
+                        });
+                        match acked {
+                            Ok(Ok(_)) => {}
+                            Ok(Err(error)) => return Some(error.to_string()),
+                            Err(_elapsed) => return Some("an acknowledgement timed out".into()),
                         }
                     }
                 }

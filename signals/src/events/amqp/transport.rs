@@ -254,7 +254,20 @@ impl Writer {
         let mut link: Option<Link> = None;
         let mut backoff = Backoff::new(self.reconnect_delay);
         while let Some(batch) = self.outbox.take(self.batch) {
-            match self.runtime.block_on(self.send(&mut link, &batch)) {
+            // A broker that stops answering (no confirm, no error) must not
+            // hold the queue forever: past the timeout the connection is
+            // dropped and the batch sent again on a new one.
+            let sent = self.runtime.block_on(async {
+                tokio::time::timeout(super::CONFIRM_TIMEOUT, self.send(&mut link, &batch))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(format!(
+                            "the broker did not confirm a batch within {} s",
+                            super::CONFIRM_TIMEOUT.as_secs()
+                        ))
+                    })
+            });
+            match sent {
                 Ok(()) => {
                     backoff.reset();
                     self.outbox.sent();
@@ -270,9 +283,7 @@ impl Writer {
             }
         }
         if let Some(link) = link {
-            let _ = self
-                .runtime
-                .block_on(link.connection.close(200, "closing".into()));
+            super::close(&self.runtime, &link.connection);
         }
     }
 
