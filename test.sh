@@ -50,7 +50,7 @@ cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo test (unit, integration, doc tests)"
 # Release mode: the stress and million-cycle tests run in seconds instead of minutes.
 cargo test --workspace --release
-echo "== loom model tests of the publication protocol and the retry timer (--cfg loom, own target dir)"
+echo "== loom model tests of the publication protocol, the retry timer and the dispatcher's close gate (--cfg loom, own target dir)"
 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test --release -p signals-loom-model
 echo "== cargo doc (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
