@@ -1,5 +1,7 @@
 //! loom model tests of the protocol in `signals/src/publish.rs`: how a send
-//! pins the snapshot it reads, how a writer replaces it, and who frees it.
+//! pins the snapshot it reads, how a writer replaces it, and who frees it;
+//! of the retry timer (`sleep.rs`); and of the event dispatcher's close gate
+//! (`events/gate.rs`).
 //!
 //! The module is compiled here as it is in `signals` (`#[path]`), with
 //! `--cfg loom` swapping its `arc-swap` slot for a model of the same contract
