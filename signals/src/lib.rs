@@ -43,6 +43,7 @@ pub mod __private;
 mod awaited;
 mod cache;
 pub mod celery;
+pub mod control;
 mod error;
 pub mod events;
 mod ids;

@@ -56,7 +56,7 @@ mod gate;
 mod kinds;
 mod receiver;
 #[cfg(feature = "redis")]
-mod redis;
+pub(crate) mod redis;
 pub mod remote;
 mod serializer;
 mod transport;

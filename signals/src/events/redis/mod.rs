@@ -63,7 +63,7 @@ impl Endpoint {
 /// A client for `url`: plain, or TLS for `rediss://` (feature `redis-tls`),
 /// trusting the PEM certificates `roots` if given, else the system's. Errors
 /// say what is wrong without the password.
-fn client(url: &str, roots: Option<&[u8]>) -> Result<redis::Client, String> {
+pub(crate) fn client(url: &str, roots: Option<&[u8]>) -> Result<redis::Client, String> {
     if url.starts_with("rediss://") && !cfg!(feature = "redis-tls") {
         return Err("rediss:// (TLS) needs the `redis-tls` cargo feature of `signals`".into());
     }

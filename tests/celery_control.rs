@@ -1,0 +1,202 @@
+//! Celery's remote control against a Rust node on a real `redis-server`: the
+//! `celery` command line (Celery 5.7 from the test virtualenv) sees the node
+//! beside a real Python worker started by the test, our client gets replies
+//! from both, user commands round-trip, and bad requests are counted without
+//! stopping the node.
+
+#[allow(dead_code)]
+#[path = "support/celery.rs"]
+mod celery;
+#[allow(dead_code)]
+mod support;
+
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Map, Value};
+use signals::control::{Node, RedisControl, RedisMailbox};
+
+const RUST: &str = "rust@test-host";
+const PYTHON: &str = "py@test-host";
+
+/// A Python Celery worker (solo pool, no tasks of its own) on `url`.
+struct PythonWorker(Child);
+
+impl PythonWorker {
+    fn start(url: &str) -> Self {
+        let child = Command::new(celery::venv_program("celery"))
+            .args([
+                "-b",
+                url,
+                "worker",
+                "--pool",
+                "solo",
+                "-n",
+                PYTHON,
+                "--loglevel",
+                "WARNING",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("celery worker starts");
+        Self(child)
+    }
+}
+
+impl Drop for PythonWorker {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn celery_cli(url: &str, args: &[&str]) -> Output {
+    Command::new(celery::venv_program("celery"))
+        .args(["-b", url])
+        .args(args)
+        .output()
+        .expect("the celery command runs")
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+#[test]
+fn celery_and_our_client_see_the_rust_node() {
+    let server = support::RedisServer::start();
+    let url = server.url(0);
+    let node = Node::builder(RUST)
+        .registered(["tasks.add", "tasks.mul"])
+        .queue("celery")
+        .concurrency(4)
+        .command(
+            "double",
+            |args: Value| json!({"ok": args["n"].as_i64().unwrap_or(0) * 2}),
+        )
+        .build();
+    node.count_task("tasks.add");
+    let mailbox = RedisMailbox::serve(node.clone(), &url).expect("valid URL");
+    assert!(mailbox.wait_ready(Duration::from_secs(10)), "subscribed");
+    let _python = PythonWorker::start(&url);
+
+    // Our client, until the Python worker has started and answers too.
+    let control = RedisControl::open(&url).expect("valid URL");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let replies = loop {
+        let replies = control.ping(Duration::from_secs(1)).expect("ping");
+        if replies.len() >= 2 || Instant::now() > deadline {
+            break replies;
+        }
+    };
+    let mut names: Vec<&str> = replies.iter().map(|(name, _)| name.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, [PYTHON, RUST], "{replies:?}");
+    for (_, reply) in &replies {
+        assert_eq!(reply, &json!({"ok": "pong"}));
+    }
+
+    // The celery command line, as a user runs it.
+    let ping = celery_cli(&url, &["inspect", "ping", "--timeout", "3"]);
+    let shown = text(&ping);
+    assert!(ping.status.success(), "{shown}");
+    assert!(shown.contains(&format!("{RUST}: OK")), "{shown}");
+    assert!(shown.contains(&format!("{PYTHON}: OK")), "{shown}");
+    assert!(shown.contains("pong"), "{shown}");
+
+    let status = celery_cli(&url, &["status", "--timeout", "3"]);
+    let shown = text(&status);
+    assert!(status.status.success(), "{shown}");
+    assert!(shown.contains(&format!("{RUST}: OK")), "{shown}");
+    assert!(shown.contains("2 nodes online."), "{shown}");
+
+    let stats = celery_cli(
+        &url,
+        &["inspect", "stats", "--timeout", "3", "-d", RUST, "--json"],
+    );
+    let shown = text(&stats);
+    assert!(stats.status.success(), "{shown}");
+    let json_start = shown.find('{').expect("JSON output");
+    let stats: Value = serde_json::from_str(shown[json_start..].trim()).expect("JSON");
+    let ours = &stats[RUST];
+    assert_eq!(ours["pool"]["max-concurrency"], 4, "{ours}");
+    assert_eq!(ours["total"]["tasks.add"], 1, "{ours}");
+    assert_eq!(ours["broker"]["transport"], "redis", "{ours}");
+    assert_eq!(ours["broker"]["port"], server.port, "{ours}");
+    assert!(ours["rusage"]["maxrss"].as_i64().unwrap_or(0) > 0, "{ours}");
+
+    let registered = celery_cli(
+        &url,
+        &["inspect", "registered", "--timeout", "3", "-d", RUST],
+    );
+    let shown = text(&registered);
+    assert!(
+        shown.contains("tasks.add") && shown.contains("tasks.mul"),
+        "{shown}"
+    );
+
+    // A user command, and an unknown one, from our client.
+    let mut arguments = Map::new();
+    arguments.insert("n".into(), json!(21));
+    let doubled = control
+        .broadcast(
+            "double",
+            arguments,
+            Some(&[RUST]),
+            Duration::from_secs(3),
+            None,
+        )
+        .expect("double");
+    assert_eq!(doubled, [(RUST.to_owned(), json!({"ok": 42}))]);
+    let unknown = control
+        .broadcast(
+            "no_such_command",
+            Map::new(),
+            Some(&[RUST]),
+            Duration::from_secs(3),
+            None,
+        )
+        .expect("sent");
+    assert_eq!(
+        unknown,
+        [(
+            RUST.to_owned(),
+            json!({"error": "KeyError('no_such_command')"})
+        )]
+    );
+
+    // Bad requests are counted; the node goes on serving.
+    let client = redis::Client::open(url.as_str()).expect("URL");
+    let mut connection = client.get_connection().expect("connects");
+    for garbage in [
+        b"not json".to_vec(),
+        br#"{"body": "!!!", "content-type": "application/json", "properties": {"body_encoding": "base64"}}"#.to_vec(),
+        br#"{"body": "e30=", "content-type": "application/x-python-serialize", "properties": {"body_encoding": "base64"}}"#.to_vec(),
+        vec![b'x'; 2 << 20],
+    ] {
+        redis::cmd("PUBLISH")
+            .arg("/0.celery.pidbox")
+            .arg(garbage)
+            .query::<()>(&mut connection)
+            .expect("published");
+    }
+    let after = control
+        .broadcast(
+            "ping",
+            Map::new(),
+            Some(&[RUST]),
+            Duration::from_secs(3),
+            None,
+        )
+        .expect("ping");
+    assert_eq!(after, [(RUST.to_owned(), json!({"ok": "pong"}))]);
+    let stats = mailbox.node().stats();
+    assert_eq!(stats.malformed, 4, "{stats:?}");
+    assert_eq!(stats.unknown, 1, "{stats:?}");
+    assert!(stats.handled >= 5, "{stats:?}");
+}
