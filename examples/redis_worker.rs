@@ -1,7 +1,11 @@
 //! A Rust "worker" that shows up in Celery's monitors: it sends worker-online,
-//! a heartbeat every `--interval` seconds, the events of the tasks it runs and
+//! a heartbeat every `--interval` seconds (with the system's load averages and
+//! its active and processed counts), the events of the tasks it runs and
 //! worker-offline, to the broker given on the command line: Redis
-//! (`redis://`, `rediss://`) or AMQP (`amqp://`, `amqps://`, RabbitMQ).
+//! (`redis://`, `rediss://`) or AMQP (`amqp://`, `amqps://`, RabbitMQ). On
+//! Redis it also answers Celery's remote control (`celery inspect ping`,
+//! `celery status`, Flower's worker page) while it runs, and for `--linger`
+//! seconds after its tasks.
 //!
 //! ```text
 //! cargo run --example redis_worker -- redis://127.0.0.1:6379/0 [--tasks N] [--interval SECONDS] [--hostname NAME]
@@ -18,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use serde_json::json;
+use signals::control::{Node, RedisMailbox};
 use signals::events::{
     AmqpTransport, EventDispatcher, EventError, RedisTransport, TaskFailed, TaskStarted,
     TaskSucceeded, Transport, WorkerHeartbeat, WorkerOffline, WorkerOnline,
@@ -39,6 +44,10 @@ struct Options {
     /// The worker's node name (default: rust-worker@<this host>).
     #[arg(long)]
     hostname: Option<String>,
+    /// Seconds to stay online after the tasks, answering remote control and
+    /// sending heartbeats.
+    #[arg(long, default_value_t = 0.0)]
+    linger: f64,
 }
 
 fn positive_seconds(text: &str) -> Result<f64, String> {
@@ -82,6 +91,20 @@ fn run(options: &Options) -> Result<(), Box<dyn std::error::Error>> {
         .build();
     let freq = options.interval;
     let mut processed = 0;
+    let mut active = 0;
+    // Remote control, on Redis: the node answers from what the loop below
+    // tells it.
+    let node = Node::builder(hostname.clone())
+        .registered(["tasks.add"])
+        .queue("celery")
+        .build();
+    let _mailbox = if options.url.starts_with("redis") {
+        let mailbox = RedisMailbox::serve(node.clone(), &options.url)?;
+        mailbox.wait_ready(Duration::from_secs(5));
+        Some(mailbox)
+    } else {
+        None
+    };
     // The three worker events carry the same fields.
     macro_rules! status {
         ($event:ident) => {
@@ -90,9 +113,9 @@ fn run(options: &Options) -> Result<(), Box<dyn std::error::Error>> {
                 sw_ident: "rs-signals".into(),
                 sw_ver: env!("CARGO_PKG_VERSION").into(),
                 sw_sys: std::env::consts::OS.into(),
-                active: 0,
+                active,
                 processed,
-                loadavg: None,
+                loadavg: signals::events::loadavg(),
             }
         };
     }
@@ -112,6 +135,11 @@ fn run(options: &Options) -> Result<(), Box<dyn std::error::Error>> {
             .expect("an object"),
         )?;
         worker.send_event(&TaskStarted { uuid: uuid.clone() })?;
+        active += 1;
+        node.update(|info| {
+            info.active = vec![json!({"id": uuid, "name": "tasks.add",
+                                      "args": [a, b], "kwargs": {}, "hostname": hostname})];
+        });
         let began = Instant::now();
         std::thread::sleep(Duration::from_millis(50)); // the "work"
         if n % 5 == 0 {
@@ -128,11 +156,23 @@ fn run(options: &Options) -> Result<(), Box<dyn std::error::Error>> {
             })?;
         }
         processed += 1;
+        active -= 1;
+        node.update(|info| info.active.clear());
+        node.count_task("tasks.add");
         if Instant::now() >= next_heartbeat {
             worker.send_event(&status!(WorkerHeartbeat))?;
             next_heartbeat += Duration::from_secs_f64(freq);
         }
         flush(&worker)?;
+    }
+    let linger_until = Instant::now() + Duration::from_secs_f64(options.linger.max(0.0));
+    while Instant::now() < linger_until {
+        worker.send_event(&status!(WorkerHeartbeat))?;
+        flush(&worker)?;
+        std::thread::sleep(
+            Duration::from_secs_f64(freq)
+                .min(linger_until.saturating_duration_since(Instant::now())),
+        );
     }
     worker.send_event(&status!(WorkerHeartbeat))?;
     worker.send_event(&status!(WorkerOffline))?;

@@ -203,3 +203,119 @@ fn bad_command_lines_exit_with_usage() {
         );
     }
 }
+
+/// `GET path` on 127.0.0.1:`port`: the status code and the body.
+fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.split(' ').nth(1)?.parse().ok()?;
+    let body = response.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+    Some((status, body.to_owned()))
+}
+
+/// A real Flower 2.2 (from the test virtualenv) lists the `redis_worker`
+/// example: `/api/workers` has its stats and registered tasks (from remote
+/// control), `/worker/<name>` renders, and `/workers?json=1` shows its load
+/// average (from its heartbeats).
+#[test]
+fn flower_shows_the_rust_worker() {
+    const NAME: &str = "rust-flower@test";
+    let server = RedisServer::start();
+    let url = server.url(0);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let mut flower = Command::new(celery::venv_program("celery"))
+        .args(["-b", &url, "flower", "--address=127.0.0.1"])
+        .arg(format!("--port={port}"))
+        .env("FLOWER_UNAUTHENTICATED_API", "true")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("flower starts (tests/celery/requirements.txt installs it)");
+    let mut worker = Command::new(example("redis_worker"))
+        .arg(&url)
+        .args([
+            "--tasks",
+            "2",
+            "--interval",
+            "1",
+            "--linger",
+            "60",
+            "--hostname",
+            NAME,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the worker starts");
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let workers: serde_json::Value = loop {
+        let listed = http_get(port, "/api/workers?refresh=1")
+            .filter(|(status, _)| *status == 200)
+            .and_then(|(_, body)| serde_json::from_str::<serde_json::Value>(&body).ok());
+        if let Some(workers) = listed {
+            if workers[NAME]["stats"].is_object() && workers[NAME]["registered"].is_array() {
+                break workers;
+            }
+        }
+        assert!(Instant::now() < deadline, "Flower did not list {NAME}");
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let ours = &workers[NAME];
+    assert_eq!(
+        ours["registered"],
+        serde_json::json!(["tasks.add"]),
+        "{ours}"
+    );
+    assert_eq!(
+        ours["stats"]["pool"]["implementation"], "signals (Rust)",
+        "{ours}"
+    );
+    assert_eq!(ours["active_queues"][0]["name"], "celery", "{ours}");
+
+    let (status, _) = http_get(port, &format!("/worker/{NAME}")).expect("Flower answers");
+    assert_eq!(status, 200, "the worker's page");
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let listed = http_get(port, "/workers?json=1")
+            .and_then(|(_, body)| serde_json::from_str::<serde_json::Value>(&body).ok());
+        let loadavg = listed.as_ref().and_then(|listed| {
+            listed["data"]
+                .as_array()?
+                .iter()
+                .find(|worker| worker["hostname"] == NAME)
+                .map(|worker| worker["loadavg"].clone())
+        });
+        if let Some(serde_json::Value::Array(loadavg)) = loadavg {
+            assert_eq!(loadavg.len(), 3);
+            assert!(
+                loadavg.iter().all(serde_json::Value::is_number),
+                "{loadavg:?}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no numeric load average for {NAME}: {listed:?}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let _ = worker.kill();
+    let _ = worker.wait();
+    let _ = flower.kill();
+    let _ = flower.wait();
+}

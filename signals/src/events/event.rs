@@ -205,6 +205,29 @@ fn local_seconds_east(_now: i64) -> i64 {
     0
 }
 
+/// The system's load averages over 1, 5 and 15 minutes, as a Celery worker's
+/// heartbeats carry them (`loadavg`, rounded up to two places as Celery does);
+/// `None` where the system does not report them.
+///
+/// ```
+/// if let Some([one, five, fifteen]) = signals::events::loadavg() {
+///     assert!(one >= 0.0 && five >= 0.0 && fifteen >= 0.0);
+/// }
+/// ```
+#[cfg(unix)]
+pub fn loadavg() -> Option<[f64; 3]> {
+    let mut averages = [0.0f64; 3];
+    // SAFETY: `getloadavg` writes at most the 3 samples it is told of.
+    let written = unsafe { libc::getloadavg(averages.as_mut_ptr(), 3) };
+    (written == 3).then(|| averages.map(|load| (load * 100.0).ceil() / 100.0))
+}
+
+/// The system's load averages; `None` on this system.
+#[cfg(not(unix))]
+pub fn loadavg() -> Option<[f64; 3]> {
+    None
+}
+
 /// Celery's anonymous node name: `gen<pid>@<host>`.
 pub fn anon_nodename() -> String {
     format!("gen{}@{}", std::process::id(), host_name())

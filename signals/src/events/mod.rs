@@ -77,7 +77,7 @@ pub use dispatcher::{
 };
 pub use dump::Dumper;
 pub use event::{
-    anon_nodename, group_from, routing_key_for, utcoffset, Event, Fields, OutgoingEvent,
+    anon_nodename, group_from, loadavg, routing_key_for, utcoffset, Event, Fields, OutgoingEvent,
 };
 pub use kinds::{
     CeleryEvent, TaskFailed, TaskReceived, TaskRejected, TaskRetried, TaskRevoked, TaskSent,
