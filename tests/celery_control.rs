@@ -1,12 +1,15 @@
-//! Celery's remote control against a Rust node on a real `redis-server`: the
-//! `celery` command line (Celery 5.7 from the test virtualenv) sees the node
-//! beside a real Python worker started by the test, our client gets replies
-//! from both, user commands round-trip, and bad requests are counted without
-//! stopping the node.
+//! Celery's remote control against a Rust node on a real `redis-server` and a
+//! real RabbitMQ node: the `celery` command line (Celery 5.7 from the test
+//! virtualenv) sees the node beside a real Python worker started by the test;
+//! on Redis our client gets replies from both, and user commands round-trip;
+//! bad requests are counted without stopping the node.
 
 #[allow(dead_code)]
 #[path = "support/celery.rs"]
 mod celery;
+#[allow(dead_code)]
+#[path = "support/rabbitmq.rs"]
+mod rabbitmq;
 #[allow(dead_code)]
 mod support;
 
@@ -14,7 +17,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
-use signals::control::{Node, RedisControl, RedisMailbox};
+use signals::control::{AmqpMailbox, Node, RedisControl, RedisMailbox};
 
 const RUST: &str = "rust@test-host";
 const PYTHON: &str = "py@test-host";
@@ -199,4 +202,96 @@ fn celery_and_our_client_see_the_rust_node() {
     assert_eq!(stats.malformed, 4, "{stats:?}");
     assert_eq!(stats.unknown, 1, "{stats:?}");
     assert!(stats.handled >= 5, "{stats:?}");
+}
+
+/// `celery inspect ping`, `status`, `stats` and `registered` against a node
+/// served over AMQP beside a Python worker, all on one RabbitMQ node; bad
+/// requests counted.
+#[test]
+fn celery_sees_the_rust_node_on_rabbitmq() {
+    let server = rabbitmq::RabbitServer::start();
+    let url = server.url();
+    let node = Node::builder(RUST)
+        .registered(["tasks.add"])
+        .queue("celery")
+        .concurrency(2)
+        .build();
+    let mailbox = AmqpMailbox::serve(node, &url).expect("valid URL");
+    assert!(mailbox.wait_ready(Duration::from_secs(30)), "consuming");
+    let _python = PythonWorker::start(&url);
+
+    // Until the Python worker has started and answers too.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let shown = loop {
+        let ping = celery_cli(&url, &["inspect", "ping", "--timeout", "2"]);
+        let shown = text(&ping);
+        if shown.contains(&format!("{PYTHON}: OK")) || Instant::now() > deadline {
+            break shown;
+        }
+    };
+    assert!(shown.contains(&format!("{RUST}: OK")), "{shown}");
+    assert!(shown.contains(&format!("{PYTHON}: OK")), "{shown}");
+    assert!(shown.contains("pong"), "{shown}");
+
+    let status = celery_cli(&url, &["status", "--timeout", "3"]);
+    let shown = text(&status);
+    assert!(shown.contains("2 nodes online."), "{shown}");
+
+    let stats = celery_cli(
+        &url,
+        &["inspect", "stats", "--timeout", "3", "-d", RUST, "--json"],
+    );
+    let shown = text(&stats);
+    let json_start = shown.find('{').expect("JSON output");
+    let stats: Value = serde_json::from_str(shown[json_start..].trim()).expect("JSON");
+    assert_eq!(stats[RUST]["broker"]["transport"], "amqp", "{stats}");
+    assert_eq!(stats[RUST]["broker"]["port"], server.port, "{stats}");
+    assert_eq!(stats[RUST]["pool"]["max-concurrency"], 2, "{stats}");
+
+    let registered = celery_cli(
+        &url,
+        &["inspect", "registered", "--timeout", "3", "-d", RUST],
+    );
+    assert!(
+        text(&registered).contains("tasks.add"),
+        "{}",
+        text(&registered)
+    );
+
+    // Bad requests: not JSON, and JSON that is no request.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        let connection = lapin::Connection::connect(&url, lapin::ConnectionProperties::default())
+            .await
+            .expect("connects");
+        let channel = connection.create_channel().await.expect("a channel");
+        for (content_type, body) in [
+            ("application/json", &b"{not json"[..]),
+            ("application/json", &br#"{"no": "method"}"#[..]),
+            ("application/x-python-serialize", &b"\x80\x04"[..]),
+        ] {
+            channel
+                .basic_publish(
+                    "celery.pidbox".into(),
+                    "".into(),
+                    lapin::options::BasicPublishOptions::default(),
+                    body,
+                    lapin::BasicProperties::default().with_content_type(content_type.into()),
+                )
+                .await
+                .expect("published");
+        }
+        connection.close(200, "done".into()).await.expect("closed");
+    });
+    let ping = celery_cli(&url, &["inspect", "ping", "--timeout", "3", "-d", RUST]);
+    assert!(
+        text(&ping).contains(&format!("{RUST}: OK")),
+        "{}",
+        text(&ping)
+    );
+    let stats = mailbox.node().stats();
+    assert_eq!(stats.malformed, 3, "{stats:?}");
 }

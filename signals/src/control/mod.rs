@@ -1,6 +1,6 @@
 //! Celery's remote control ("pidbox"), so that a Rust service answers
 //! `celery inspect ping`, `celery status` and Flower as a Celery worker does,
-//! and Rust tools can inspect a cluster (feature `redis`).
+//! and Rust tools can inspect a cluster (features `redis` and `amqp`).
 //!
 //! A [`Node`] answers the commands a Celery worker answers (`ping`, `stats`,
 //! `registered`, `active`, `reserved`, `scheduled`, `revoked`,
@@ -37,11 +37,15 @@
 //! # Ok::<(), serde_json::Error>(())
 //! ```
 
+#[cfg(feature = "amqp")]
+mod amqp;
 mod node;
 #[cfg(feature = "redis")]
 mod redis;
 mod request;
 
+#[cfg(feature = "amqp")]
+pub use amqp::AmqpMailbox;
 pub use node::{Node, NodeBuilder, NodeStats, WorkerInfo};
 #[cfg(feature = "redis")]
 pub use redis::{ControlError, RedisControl, RedisMailbox, Replies};

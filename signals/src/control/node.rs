@@ -277,7 +277,7 @@ impl Node {
 }
 
 /// What a mailbox reports to its node (only a broker's mailbox uses them).
-#[cfg_attr(not(feature = "redis"), allow(dead_code))]
+#[cfg_attr(not(any(feature = "redis", feature = "amqp")), allow(dead_code))]
 impl Node {
     pub(crate) fn count_malformed(&self) {
         self.inner

@@ -44,9 +44,9 @@
 //! ```
 
 #[cfg(feature = "amqp")]
-mod amqp;
+pub(crate) mod amqp;
 #[cfg(any(feature = "redis", feature = "amqp"))]
-mod broker;
+pub(crate) mod broker;
 mod buffer;
 mod clock;
 mod dispatcher;

@@ -48,7 +48,7 @@ use crate::events::broker::mask_password;
 
 /// How long connecting, opening a channel and declaring may take before the
 /// attempt counts as failed and is made again.
-const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+pub(crate) const HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// How long a batch may wait for the broker's confirms (connecting included)
 /// before the connection counts as lost and the batch is sent again.
@@ -56,7 +56,7 @@ const CONFIRM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Checks that `url` is an AMQP URL lapin understands; returns it with its
 /// password masked, for errors and logs.
-fn check_url(url: &str) -> Result<String, AmqpConfigError> {
+pub(crate) fn check_url(url: &str) -> Result<String, AmqpConfigError> {
     let masked = mask_password(url);
     match url.parse::<lapin::uri::AMQPUri>() {
         Ok(_) => Ok(masked),
@@ -69,7 +69,7 @@ fn check_url(url: &str) -> Result<String, AmqpConfigError> {
 
 /// The extra root certificates for `amqps://`, checked: PEM text with at
 /// least one certificate.
-fn tls_roots(pem: Option<&[u8]>) -> Result<Option<String>, AmqpConfigError> {
+pub(crate) fn tls_roots(pem: Option<&[u8]>) -> Result<Option<String>, AmqpConfigError> {
     let Some(pem) = pem else { return Ok(None) };
     match std::str::from_utf8(pem) {
         Ok(text) if text.contains("-----BEGIN CERTIFICATE-----") => Ok(Some(text.to_owned())),
@@ -79,7 +79,7 @@ fn tls_roots(pem: Option<&[u8]>) -> Result<Option<String>, AmqpConfigError> {
 
 /// Opens a connection to `url` (`masked` for errors), trusting `roots` as
 /// well as the system's roots for `amqps://`.
-async fn connect(
+pub(crate) async fn connect(
     url: &str,
     masked: &str,
     roots: Option<&str>,
@@ -103,7 +103,7 @@ async fn connect(
 
 /// Closes `connection` politely, giving up after a few seconds (a broker
 /// that does not answer is left to notice the closed socket).
-fn close(io: &Io, connection: &lapin::Connection) {
+pub(crate) fn close(io: &Io, connection: &lapin::Connection) {
     let _ = io.block_on(async {
         tokio::time::timeout(
             std::time::Duration::from_secs(5),
@@ -115,7 +115,7 @@ fn close(io: &Io, connection: &lapin::Connection) {
 
 /// What drives lapin's I/O for one transport or subscriber, whose own thread
 /// blocks on it.
-enum Io {
+pub(crate) enum Io {
     /// A runtime of its own: one worker thread.
     Own(tokio::runtime::Runtime),
     /// The application's runtime.
@@ -124,7 +124,7 @@ enum Io {
 
 impl Io {
     /// The caller's runtime if given, else a new one.
-    fn new(caller: Option<&tokio::runtime::Handle>) -> Result<Self, AmqpConfigError> {
+    pub(crate) fn new(caller: Option<&tokio::runtime::Handle>) -> Result<Self, AmqpConfigError> {
         if let Some(handle) = caller {
             return Ok(Self::Caller(handle.clone()));
         }
@@ -137,7 +137,7 @@ impl Io {
             .map_err(AmqpConfigError::Thread)
     }
 
-    fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+    pub(crate) fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
         match self {
             Self::Own(runtime) => runtime.block_on(future),
             Self::Caller(handle) => handle.block_on(future),

@@ -1,0 +1,375 @@
+//! Celery's remote control on AMQP (RabbitMQ), as kombu's pidbox declares it
+//! (kombu 5.7 `pidbox.py`, Celery 5.7's `control_queue_*` defaults):
+//!
+//! - Requests arrive on the fanout exchange `celery.pidbox` (not durable),
+//!   in the node's queue `<hostname>.celery.pidbox`, bound with `''`:
+//!   `exclusive`, `auto_delete`, not durable, `x-message-ttl=300000`,
+//!   `x-expires=10000`, consumed with `no_ack`. The body is the request's raw
+//!   JSON; headers `{clock, expires}`.
+//! - Replies go to the direct exchange `reply.celery.pidbox` (not durable)
+//!   with the request's `reply_to.routing_key`, headers `{ticket, clock}`.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures_util::StreamExt;
+use lapin::options::{
+    BasicConsumeOptions, BasicPublishOptions, ExchangeDeclareOptions, QueueBindOptions,
+    QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{BasicProperties, Channel, Connection, Consumer, ExchangeKind};
+
+use super::node::Node;
+use super::request::Request;
+use crate::events::amqp::{check_url, close, connect, Io, HANDSHAKE_TIMEOUT};
+use crate::events::broker::Backoff;
+use crate::events::AmqpConfigError;
+
+/// Requests larger than this are not read.
+const MAX_REQUEST: usize = 1 << 20;
+
+/// Serves a [`Node`] on an AMQP broker (RabbitMQ): a thread consuming the
+/// node's pidbox queue that answers each request addressed to the node, as a
+/// Celery worker does. It reconnects with a backoff and declares its queue
+/// again; dropping it stops the thread. lapin runs on a hidden runtime of one
+/// I/O thread, as for [`AmqpTransport`](crate::events::AmqpTransport).
+///
+/// ```no_run
+/// use signals::control::{AmqpMailbox, Node};
+///
+/// let node = Node::builder("rust@host").registered(["tasks.add"]).build();
+/// let mailbox = AmqpMailbox::serve(node, "amqp://guest:guest@127.0.0.1:5672/%2f")?;
+/// // `celery -b amqp://guest:guest@127.0.0.1:5672// inspect ping` lists rust@host.
+/// # drop(mailbox);
+/// # Ok::<(), signals::events::AmqpConfigError>(())
+/// ```
+pub struct AmqpMailbox {
+    node: Node,
+    stop: Arc<AtomicBool>,
+    ready: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl AmqpMailbox {
+    /// Starts serving `node` on the broker at `url`.
+    pub fn serve(node: Node, url: &str) -> Result<Self, AmqpConfigError> {
+        let masked = check_url(url)?;
+        let io = Io::new(None)?;
+        node.set_broker(broker_info(url));
+        let stop = Arc::new(AtomicBool::new(false));
+        let ready = Arc::new(AtomicBool::new(false));
+        let server = Server {
+            node: node.clone(),
+            io,
+            url: url.to_owned(),
+            masked,
+            stop: Arc::clone(&stop),
+            ready: Arc::clone(&ready),
+        };
+        let thread = std::thread::Builder::new()
+            .name("signals-control".into())
+            .spawn(move || server.run())
+            .map_err(AmqpConfigError::Thread)?;
+        Ok(Self {
+            node,
+            stop,
+            ready,
+            thread: Some(thread),
+        })
+    }
+
+    /// The node served.
+    pub fn node(&self) -> &Node {
+        &self.node
+    }
+
+    /// Waits up to `timeout` until the node's queue is consumed; `true` if it
+    /// is.
+    pub fn wait_ready(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while !self.ready.load(Ordering::Acquire) {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        true
+    }
+}
+
+impl Drop for AmqpMailbox {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl std::fmt::Debug for AmqpMailbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AmqpMailbox")
+            .field("node", &self.node)
+            .field("ready", &self.ready.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+/// What Celery's `stats` reports as `broker`, for an AMQP URL.
+fn broker_info(url: &str) -> serde_json::Map<String, serde_json::Value> {
+    let parsed = url.parse::<lapin::uri::AMQPUri>().ok();
+    let info = serde_json::json!({
+        "hostname": parsed.as_ref().map(|uri| uri.authority.host.clone()),
+        "userid": parsed.as_ref().map(|uri| uri.authority.userinfo.username.clone()),
+        "virtual_host": parsed.as_ref().map(|uri| uri.vhost.clone()),
+        "port": parsed.as_ref().map(|uri| uri.authority.port),
+        "insist": false,
+        "ssl": url.starts_with("amqps://"),
+        "transport": "amqp",
+        "connect_timeout": 4,
+        "transport_options": {},
+        "login_method": "PLAIN",
+        "uri_prefix": null,
+        "heartbeat": 120.0,
+        "failover_strategy": "round-robin",
+        "alternates": [],
+    });
+    match info {
+        serde_json::Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    }
+}
+
+struct Server {
+    node: Node,
+    io: Io,
+    url: String,
+    masked: String,
+    stop: Arc<AtomicBool>,
+    ready: Arc<AtomicBool>,
+}
+
+impl Server {
+    /// How often a wait for a request wakes to see whether to stop.
+    const WAKE: Duration = Duration::from_millis(200);
+
+    fn run(self) {
+        let mut backoff = Backoff::new(Duration::from_millis(100));
+        while !self.stop.load(Ordering::Acquire) {
+            let subscribed = self.io.block_on(async {
+                tokio::time::timeout(HANDSHAKE_TIMEOUT, self.subscribe())
+                    .await
+                    .unwrap_or_else(|_| Err("the broker did not answer in time".into()))
+            });
+            let error = match subscribed {
+                Ok((connection, channel, mut consumer)) => {
+                    backoff.reset();
+                    self.ready.store(true, Ordering::Release);
+                    let error = self.listen(&channel, &mut consumer);
+                    self.ready.store(false, Ordering::Release);
+                    close(&self.io, &connection);
+                    error
+                }
+                Err(error) => Some(error),
+            };
+            let Some(error) = error else { return };
+            tracing::warn!(url = %self.masked, %error, "control mailbox lost its connection; reconnecting");
+            std::thread::sleep(backoff.next_wait());
+        }
+    }
+
+    async fn subscribe(&self) -> Result<(Connection, Channel, Consumer), String> {
+        let masked = |error: lapin::Error| error.to_string().replace(&self.url, &self.masked);
+        let connection = connect(&self.url, &self.masked, None).await?;
+        let channel = connection.create_channel().await.map_err(masked)?;
+        let transient = ExchangeDeclareOptions {
+            durable: false,
+            auto_delete: false,
+            ..ExchangeDeclareOptions::default()
+        };
+        channel
+            .exchange_declare(
+                "celery.pidbox".into(),
+                ExchangeKind::Fanout,
+                transient,
+                FieldTable::default(),
+            )
+            .await
+            .map_err(masked)?;
+        channel
+            .exchange_declare(
+                "reply.celery.pidbox".into(),
+                ExchangeKind::Direct,
+                transient,
+                FieldTable::default(),
+            )
+            .await
+            .map_err(masked)?;
+        let mut arguments = FieldTable::default();
+        arguments.insert("x-message-ttl".into(), AMQPValue::LongLongInt(300_000));
+        arguments.insert("x-expires".into(), AMQPValue::LongLongInt(10_000));
+        let queue = format!("{}.celery.pidbox", self.node.hostname());
+        channel
+            .queue_declare(
+                queue.as_str().into(),
+                QueueDeclareOptions {
+                    exclusive: true,
+                    auto_delete: true,
+                    durable: false,
+                    ..QueueDeclareOptions::default()
+                },
+                arguments,
+            )
+            .await
+            .map_err(masked)?;
+        channel
+            .queue_bind(
+                queue.as_str().into(),
+                "celery.pidbox".into(),
+                "".into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(masked)?;
+        let consumer = channel
+            .basic_consume(
+                queue.as_str().into(),
+                "".into(),
+                BasicConsumeOptions {
+                    no_ack: true,
+                    ..BasicConsumeOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .map_err(masked)?;
+        Ok((connection, channel, consumer))
+    }
+
+    /// Answers requests until the connection fails (`Some`) or the mailbox
+    /// is dropped (`None`).
+    fn listen(&self, channel: &Channel, consumer: &mut Consumer) -> Option<String> {
+        loop {
+            if self.stop.load(Ordering::Acquire) {
+                return None;
+            }
+            let next = self
+                .io
+                .block_on(async { tokio::time::timeout(Self::WAKE, consumer.next()).await });
+            match next {
+                Err(_elapsed) => {}
+                Ok(None) => return Some("the broker ended the consumer".into()),
+                Ok(Some(Err(error))) => return Some(error.to_string()),
+                Ok(Some(Ok(delivery))) => {
+                    if let Err(error) = self.on_request(channel, &delivery) {
+                        return Some(error);
+                    }
+                }
+            }
+        }
+    }
+
+    /// One request: checked, handled, answered. Only a failure to publish
+    /// the reply (the channel is gone) is an error.
+    fn on_request(
+        &self,
+        channel: &Channel,
+        delivery: &lapin::message::Delivery,
+    ) -> Result<(), String> {
+        self.node.clock().forward();
+        let properties = &delivery.properties;
+        let json = properties
+            .content_type()
+            .as_ref()
+            .is_some_and(|kind| kind.as_str() == "application/json");
+        if delivery.data.len() > MAX_REQUEST || !json {
+            self.node.count_malformed();
+            tracing::warn!(
+                size = delivery.data.len(),
+                "control message too large or not JSON; dropped"
+            );
+            return Ok(());
+        }
+        let request = match serde_json::from_slice::<Request>(&delivery.data) {
+            Ok(request) => request,
+            Err(error) => {
+                self.node.count_malformed();
+                tracing::warn!(%error, "malformed control request; dropped");
+                return Ok(());
+            }
+        };
+        let expires = properties
+            .headers()
+            .as_ref()
+            .and_then(|headers| headers.inner().get("expires").and_then(number))
+            .unwrap_or(0.0);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |elapsed| elapsed.as_secs_f64());
+        if expires > 0.0 && now > expires {
+            self.node.count_expired();
+            return Ok(());
+        }
+        let Some(reply) = self.node.handle(&request) else {
+            return Ok(());
+        };
+        let (Some(reply_to), Some(ticket)) = (&request.reply_to, &request.ticket) else {
+            return Ok(());
+        };
+        let mut headers = FieldTable::default();
+        headers.insert(
+            "ticket".into(),
+            AMQPValue::LongString(LongString::from(ticket.as_str())),
+        );
+        let clock = i64::try_from(self.node.clock().forward()).unwrap_or(i64::MAX);
+        headers.insert("clock".into(), AMQPValue::LongLongInt(clock));
+        let body = serde_json::to_vec(&reply).unwrap_or_default();
+        let properties = BasicProperties::default()
+            .with_content_type(ShortString::from("application/json"))
+            .with_content_encoding(ShortString::from("utf-8"))
+            .with_headers(headers)
+            .with_delivery_mode(1)
+            .with_priority(0);
+        let published = self.io.block_on(async {
+            tokio::time::timeout(
+                HANDSHAKE_TIMEOUT,
+                channel.basic_publish(
+                    reply_to.exchange.as_str().into(),
+                    reply_to.routing_key.as_str().into(),
+                    BasicPublishOptions::default(),
+                    &body,
+                    properties,
+                ),
+            )
+            .await
+        });
+        match published {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(error)) => {
+                self.node.count_reply_failure();
+                Err(error.to_string())
+            }
+            Err(_elapsed) => {
+                self.node.count_reply_failure();
+                Err("a reply could not be published in time".into())
+            }
+        }
+    }
+}
+
+/// A header's number, whatever AMQP type kombu gave it.
+fn number(value: &AMQPValue) -> Option<f64> {
+    match value {
+        AMQPValue::Double(value) => Some(*value),
+        AMQPValue::Float(value) => Some(f64::from(*value)),
+        AMQPValue::LongLongInt(value) => Some(*value as f64),
+        AMQPValue::LongInt(value) => Some(f64::from(*value)),
+        AMQPValue::ShortInt(value) => Some(f64::from(*value)),
+        AMQPValue::LongUInt(value) => Some(f64::from(*value)),
+        _ => None,
+    }
+}
