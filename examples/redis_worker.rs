@@ -2,10 +2,10 @@
 //! a heartbeat every `--interval` seconds (with the system's load averages and
 //! its active and processed counts), the events of the tasks it runs and
 //! worker-offline, to the broker given on the command line: Redis
-//! (`redis://`, `rediss://`) or AMQP (`amqp://`, `amqps://`, RabbitMQ). On
-//! Redis it also answers Celery's remote control (`celery inspect ping`,
-//! `celery status`, Flower's worker page) while it runs, and for `--linger`
-//! seconds after its tasks.
+//! (`redis://`, `rediss://`) or AMQP (`amqp://`, `amqps://`, RabbitMQ). It
+//! also answers Celery's remote control (`celery inspect ping`, `celery
+//! status`, Flower's worker page) while it runs, and for `--linger` seconds
+//! after its tasks.
 //!
 //! ```text
 //! cargo run --example redis_worker -- redis://127.0.0.1:6379/0 [--tasks N] [--interval SECONDS] [--hostname NAME]
@@ -17,12 +17,13 @@
 //! `cargo run --example event_dump -- redis://127.0.0.1:6379/0`.
 
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
 use serde_json::json;
-use signals::control::{Node, RedisMailbox};
+use signals::control::{AmqpMailbox, Node, RedisMailbox};
 use signals::events::{
     AmqpTransport, EventDispatcher, EventError, RedisTransport, TaskFailed, TaskStarted,
     TaskSucceeded, Transport, WorkerHeartbeat, WorkerOffline, WorkerOnline,
@@ -58,9 +59,20 @@ fn positive_seconds(text: &str) -> Result<f64, String> {
     }
 }
 
+/// Tasks running now and run so far, for the worker events.
+#[derive(Default)]
+struct Counts {
+    active: AtomicU64,
+    processed: AtomicU64,
+}
+
+fn is_amqp(url: &str) -> bool {
+    url.starts_with("amqp://") || url.starts_with("amqps://")
+}
+
 /// The transport for `url`, chosen by its scheme.
 fn transport(url: &str) -> Result<Arc<dyn Transport>, Box<dyn std::error::Error>> {
-    if url.starts_with("amqp://") || url.starts_with("amqps://") {
+    if is_amqp(url) {
         Ok(Arc::new(AmqpTransport::open(url)?))
     } else {
         Ok(Arc::new(RedisTransport::open(url)?))
@@ -86,40 +98,65 @@ fn run(options: &Options) -> Result<(), Box<dyn std::error::Error>> {
             host.split('@').nth(1).unwrap_or("localhost")
         )
     });
-    let worker = EventDispatcher::builder_arc(transport(&options.url)?)
-        .hostname(hostname.clone())
-        .build();
+    let worker = Arc::new(
+        EventDispatcher::builder_arc(transport(&options.url)?)
+            .hostname(hostname.clone())
+            .build(),
+    );
     let freq = options.interval;
-    let mut processed = 0;
-    let mut active = 0;
-    // Remote control, on Redis: the node answers from what the loop below
-    // tells it.
-    let node = Node::builder(hostname.clone())
-        .registered(["tasks.add"])
-        .queue("celery")
-        .build();
-    let _mailbox = if options.url.starts_with("redis") {
-        let mailbox = RedisMailbox::serve(node.clone(), &options.url)?;
-        mailbox.wait_ready(Duration::from_secs(5));
-        Some(mailbox)
-    } else {
-        None
-    };
+    let counts = Arc::new(Counts::default());
     // The three worker events carry the same fields.
     macro_rules! status {
-        ($event:ident) => {
+        ($event:ident, $counts:expr) => {
             $event {
                 freq,
                 sw_ident: "rs-signals".into(),
                 sw_ver: env!("CARGO_PKG_VERSION").into(),
                 sw_sys: std::env::consts::OS.into(),
-                active,
-                processed,
+                active: $counts.active.load(Ordering::Relaxed),
+                processed: $counts.processed.load(Ordering::Relaxed),
                 loadavg: signals::events::loadavg(),
             }
         };
     }
-    worker.send_event(&status!(WorkerOnline))?;
+    // Remote control: the node answers from what the loop below tells it, and
+    // drives the dispatcher on `heartbeat`, `enable_events`, `disable_events`.
+    let node = Node::builder(hostname.clone())
+        .registered(["tasks.add"])
+        .queue("celery")
+        .on_heartbeat({
+            let (worker, counts) = (Arc::clone(&worker), Arc::clone(&counts));
+            move || {
+                let _ = worker.send_event(&status!(WorkerHeartbeat, counts));
+            }
+        })
+        .on_enable_events({
+            let worker = Arc::clone(&worker);
+            move || {
+                let was_enabled = worker.is_enabled();
+                let _ = worker.enable();
+                !was_enabled
+            }
+        })
+        .on_disable_events({
+            let worker = Arc::clone(&worker);
+            move || {
+                let was_enabled = worker.is_enabled();
+                worker.disable();
+                was_enabled
+            }
+        })
+        .build();
+    let _mailbox: Box<dyn std::any::Any> = if is_amqp(&options.url) {
+        let mailbox = AmqpMailbox::serve(node.clone(), &options.url)?;
+        mailbox.wait_ready(Duration::from_secs(10));
+        Box::new(mailbox)
+    } else {
+        let mailbox = RedisMailbox::serve(node.clone(), &options.url)?;
+        mailbox.wait_ready(Duration::from_secs(5));
+        Box::new(mailbox)
+    };
+    worker.send_event(&status!(WorkerOnline, counts))?;
     println!("{hostname} online, sending to {}", mask(&options.url));
 
     let mut next_heartbeat = Instant::now() + Duration::from_secs_f64(freq);
@@ -135,7 +172,7 @@ fn run(options: &Options) -> Result<(), Box<dyn std::error::Error>> {
             .expect("an object"),
         )?;
         worker.send_event(&TaskStarted { uuid: uuid.clone() })?;
-        active += 1;
+        counts.active.fetch_add(1, Ordering::Relaxed);
         node.update(|info| {
             info.active = vec![json!({"id": uuid, "name": "tasks.add",
                                       "args": [a, b], "kwargs": {}, "hostname": hostname})];
@@ -155,29 +192,32 @@ fn run(options: &Options) -> Result<(), Box<dyn std::error::Error>> {
                 runtime: began.elapsed().as_secs_f64(),
             })?;
         }
-        processed += 1;
-        active -= 1;
+        counts.processed.fetch_add(1, Ordering::Relaxed);
+        counts.active.fetch_sub(1, Ordering::Relaxed);
         node.update(|info| info.active.clear());
         node.count_task("tasks.add");
         if Instant::now() >= next_heartbeat {
-            worker.send_event(&status!(WorkerHeartbeat))?;
+            worker.send_event(&status!(WorkerHeartbeat, counts))?;
             next_heartbeat += Duration::from_secs_f64(freq);
         }
         flush(&worker)?;
     }
     let linger_until = Instant::now() + Duration::from_secs_f64(options.linger.max(0.0));
     while Instant::now() < linger_until {
-        worker.send_event(&status!(WorkerHeartbeat))?;
+        worker.send_event(&status!(WorkerHeartbeat, counts))?;
         flush(&worker)?;
         std::thread::sleep(
             Duration::from_secs_f64(freq)
                 .min(linger_until.saturating_duration_since(Instant::now())),
         );
     }
-    worker.send_event(&status!(WorkerHeartbeat))?;
-    worker.send_event(&status!(WorkerOffline))?;
+    worker.send_event(&status!(WorkerHeartbeat, counts))?;
+    worker.send_event(&status!(WorkerOffline, counts))?;
     flush(&worker)?;
-    println!("{hostname} offline after {processed} tasks");
+    println!(
+        "{hostname} offline after {} tasks",
+        counts.processed.load(Ordering::Relaxed)
+    );
     Ok(())
 }
 

@@ -314,6 +314,19 @@ fn flower_shows_the_rust_worker() {
         );
         std::thread::sleep(Duration::from_millis(500));
     }
+    // The example wires the event casts to its dispatcher.
+    for (command, reply) in [
+        ("disable_events", "task events disabled"),
+        ("enable_events", "task events enabled"),
+        ("enable_events", "task events already enabled"),
+    ] {
+        let output = Command::new(celery::venv_program("celery"))
+            .args(["-b", &url, "control", command, "--timeout", "3", "-d", NAME])
+            .output()
+            .expect("celery control runs");
+        let shown = String::from_utf8_lossy(&output.stdout);
+        assert!(shown.contains(reply), "{command}: {shown}");
+    }
     let _ = worker.kill();
     let _ = worker.wait();
     let _ = flower.kill();
