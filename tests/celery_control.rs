@@ -17,7 +17,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Map, Value};
-use signals::control::{AmqpMailbox, Node, RedisControl, RedisMailbox};
+use signals::control::{AmqpControl, AmqpMailbox, Node, RedisControl, RedisMailbox};
 
 const RUST: &str = "rust@test-host";
 const PYTHON: &str = "py@test-host";
@@ -205,8 +205,8 @@ fn celery_and_our_client_see_the_rust_node() {
 }
 
 /// `celery inspect ping`, `status`, `stats` and `registered` against a node
-/// served over AMQP beside a Python worker, all on one RabbitMQ node; bad
-/// requests counted.
+/// served over AMQP beside a Python worker, all on one RabbitMQ node; our AMQP
+/// client gets both and a user command round-trips; bad requests counted.
 #[test]
 fn celery_sees_the_rust_node_on_rabbitmq() {
     let server = rabbitmq::RabbitServer::start();
@@ -215,6 +215,10 @@ fn celery_sees_the_rust_node_on_rabbitmq() {
         .registered(["tasks.add"])
         .queue("celery")
         .concurrency(2)
+        .command(
+            "double",
+            |args: Value| json!({"ok": args["n"].as_i64().unwrap_or(0) * 2}),
+        )
         .build();
     let mailbox = AmqpMailbox::serve(node, &url).expect("valid URL");
     assert!(mailbox.wait_ready(Duration::from_secs(30)), "consuming");

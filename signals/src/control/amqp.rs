@@ -373,3 +373,219 @@ fn number(value: &AMQPValue) -> Option<f64> {
         _ => None,
     }
 }
+
+/// The client side of remote control on AMQP, for Rust tools: broadcasts a
+/// command to every worker (Python ones included) and collects the replies,
+/// as `celery inspect` does, through a reply queue of its own
+/// (`<oid>.reply.celery.pidbox`, declared as kombu declares it).
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use signals::control::AmqpControl;
+///
+/// let control = AmqpControl::open("amqp://guest:guest@127.0.0.1:5672/%2f")?;
+/// for (worker, reply) in control.ping(Duration::from_secs(1))? {
+///     println!("{worker}: {reply}");
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct AmqpControl {
+    io: Io,
+    url: String,
+    masked: String,
+    oid: String,
+    clock: Arc<crate::events::LamportClock>,
+}
+
+impl AmqpControl {
+    /// A client of the broker at `url` (it connects for each broadcast).
+    pub fn open(url: &str) -> Result<Self, AmqpConfigError> {
+        let masked = check_url(url)?;
+        Ok(Self {
+            io: Io::new(None)?,
+            url: url.to_owned(),
+            masked,
+            oid: uuid::Uuid::new_v4().to_string(),
+            clock: crate::events::LamportClock::global(),
+        })
+    }
+
+    /// `ping` to every worker: `{"ok": "pong"}` from each that answers
+    /// within `timeout`.
+    pub fn ping(&self, timeout: Duration) -> Result<super::Replies, super::ControlError> {
+        self.broadcast("ping", serde_json::Map::new(), None, timeout, None)
+    }
+
+    /// `stats` from every worker that answers within `timeout`.
+    pub fn stats(&self, timeout: Duration) -> Result<super::Replies, super::ControlError> {
+        self.broadcast("stats", serde_json::Map::new(), None, timeout, None)
+    }
+
+    /// Sends `method` with `arguments` to `destination` (every worker if
+    /// `None`) and collects the replies until `timeout`, or until `limit`
+    /// replies (by default, as many as the destinations named).
+    pub fn broadcast(
+        &self,
+        method: &str,
+        arguments: serde_json::Map<String, serde_json::Value>,
+        destination: Option<&[&str]>,
+        timeout: Duration,
+        limit: Option<usize>,
+    ) -> Result<super::Replies, super::ControlError> {
+        let limit = limit.or(destination.map(<[&str]>::len));
+        let deadline = Instant::now() + timeout;
+        let outcome = self.io.block_on(async {
+            tokio::time::timeout(
+                timeout + HANDSHAKE_TIMEOUT,
+                self.exchange(method, arguments, destination, deadline, limit),
+            )
+            .await
+            .unwrap_or_else(|_| Err("the broker did not answer in time".into()))
+        });
+        outcome.map_err(|reason| super::ControlError::Broker {
+            url: self.masked.clone(),
+            reason,
+        })
+    }
+
+    async fn exchange(
+        &self,
+        method: &str,
+        arguments: serde_json::Map<String, serde_json::Value>,
+        destination: Option<&[&str]>,
+        deadline: Instant,
+        limit: Option<usize>,
+    ) -> Result<super::Replies, String> {
+        let masked = |error: lapin::Error| error.to_string().replace(&self.url, &self.masked);
+        let connection = connect(&self.url, &self.masked, None).await?;
+        let channel = connection.create_channel().await.map_err(masked)?;
+        let transient = ExchangeDeclareOptions {
+            durable: false,
+            auto_delete: false,
+            ..ExchangeDeclareOptions::default()
+        };
+        for (name, kind) in [
+            ("celery.pidbox", ExchangeKind::Fanout),
+            ("reply.celery.pidbox", ExchangeKind::Direct),
+        ] {
+            channel
+                .exchange_declare(name.into(), kind, transient, FieldTable::default())
+                .await
+                .map_err(masked)?;
+        }
+        let queue = format!("{}.reply.celery.pidbox", self.oid);
+        let mut queue_arguments = FieldTable::default();
+        queue_arguments.insert("x-message-ttl".into(), AMQPValue::LongLongInt(300_000));
+        queue_arguments.insert("x-expires".into(), AMQPValue::LongLongInt(10_000));
+        channel
+            .queue_declare(
+                queue.as_str().into(),
+                QueueDeclareOptions {
+                    exclusive: true,
+                    auto_delete: true,
+                    ..QueueDeclareOptions::default()
+                },
+                queue_arguments,
+            )
+            .await
+            .map_err(masked)?;
+        channel
+            .queue_bind(
+                queue.as_str().into(),
+                "reply.celery.pidbox".into(),
+                self.oid.as_str().into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(masked)?;
+        let mut consumer = channel
+            .basic_consume(
+                queue.as_str().into(),
+                "".into(),
+                BasicConsumeOptions {
+                    no_ack: true,
+                    ..BasicConsumeOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .map_err(masked)?;
+        let ticket = uuid::Uuid::new_v4().to_string();
+        let request = serde_json::json!({
+            "method": method,
+            "arguments": arguments,
+            "destination": destination,
+            "pattern": null,
+            "matcher": null,
+            "ticket": ticket,
+            "reply_to": {"exchange": "reply.celery.pidbox", "routing_key": self.oid},
+        });
+        let expires = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0.0, |elapsed| elapsed.as_secs_f64())
+            + deadline
+                .saturating_duration_since(Instant::now())
+                .as_secs_f64();
+        let mut headers = FieldTable::default();
+        let clock = i64::try_from(self.clock.forward()).unwrap_or(i64::MAX);
+        headers.insert("clock".into(), AMQPValue::LongLongInt(clock));
+        headers.insert("expires".into(), AMQPValue::Double(expires));
+        channel
+            .basic_publish(
+                "celery.pidbox".into(),
+                "".into(),
+                BasicPublishOptions::default(),
+                &serde_json::to_vec(&request).unwrap_or_default(),
+                BasicProperties::default()
+                    .with_content_type("application/json".into())
+                    .with_content_encoding("utf-8".into())
+                    .with_headers(headers)
+                    .with_delivery_mode(1)
+                    .with_priority(0),
+            )
+            .await
+            .map_err(masked)?;
+        let mut replies = Vec::new();
+        while limit.is_none_or(|limit| replies.len() < limit) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Ok(next) = tokio::time::timeout(left, consumer.next()).await else {
+                break; // the timeout: whoever answered, answered
+            };
+            let Some(Ok(delivery)) = next else { break };
+            let header = |name: &str| {
+                delivery
+                    .properties
+                    .headers()
+                    .as_ref()
+                    .and_then(|headers| headers.inner().get(name).cloned())
+            };
+            if let Some(clock) = header("clock").as_ref().and_then(number) {
+                self.clock.adjust(clock as u64);
+            }
+            let for_us = match header("ticket") {
+                Some(AMQPValue::LongString(value)) => value.to_string() == ticket,
+                Some(AMQPValue::ShortString(value)) => value.as_str() == ticket,
+                _ => false,
+            };
+            if !for_us {
+                continue; // a late reply to an earlier request
+            }
+            match serde_json::from_slice::<serde_json::Value>(&delivery.data) {
+                Ok(serde_json::Value::Object(body)) => replies.extend(body),
+                _ => tracing::warn!("malformed control reply; skipped"),
+            }
+        }
+        close(&self.io, &connection);
+        Ok(replies)
+    }
+}
+
+impl std::fmt::Debug for AmqpControl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AmqpControl")
+            .field("url", &self.masked)
+            .field("oid", &self.oid)
+            .finish_non_exhaustive()
+    }
+}

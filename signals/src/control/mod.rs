@@ -45,8 +45,25 @@ mod redis;
 mod request;
 
 #[cfg(feature = "amqp")]
-pub use amqp::AmqpMailbox;
+pub use amqp::{AmqpControl, AmqpMailbox};
 pub use node::{Node, NodeBuilder, NodeStats, WorkerInfo};
 #[cfg(feature = "redis")]
-pub use redis::{ControlError, RedisControl, RedisMailbox, Replies};
+pub use redis::{RedisControl, RedisMailbox};
+
+/// Replies by worker name, in the order they came.
+pub type Replies = Vec<(String, serde_json::Value)>;
+
+/// Why a control client's request failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ControlError {
+    /// The broker could not be reached or refused a command.
+    #[error("the broker at {url}: {reason}")]
+    Broker {
+        /// The URL with its password masked.
+        url: String,
+        /// What went wrong.
+        reason: String,
+    },
+}
 pub use request::{ReplyTo, Request};

@@ -20,6 +20,7 @@ use serde_json::{json, Map, Value};
 
 use super::node::Node;
 use super::request::Request;
+use super::{ControlError, Replies};
 use crate::events::redis::{client, database_of, mask_password, Backoff};
 use crate::events::{LamportClock, RedisConfigError};
 
@@ -29,20 +30,6 @@ const SEP: &str = "\x06\x16";
 const NAMESPACE: &str = "celery";
 /// Requests larger than this are not read.
 const MAX_REQUEST: usize = 1 << 20;
-
-/// Why a control client's request failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum ControlError {
-    /// The broker could not be reached or refused a command.
-    #[error("Redis at {url}: {reason}")]
-    Broker {
-        /// The URL with its password masked.
-        url: String,
-        /// What went wrong.
-        reason: String,
-    },
-}
 
 fn exchange() -> String {
     format!("{NAMESPACE}.pidbox")
@@ -383,9 +370,6 @@ pub struct RedisControl {
     oid: String,
     clock: Arc<LamportClock>,
 }
-
-/// Replies by worker name, in the order they came.
-pub type Replies = Vec<(String, Value)>;
 
 impl RedisControl {
     /// A client of the Redis at `url`.
