@@ -262,6 +262,25 @@ fn celery_sees_the_rust_node_on_rabbitmq() {
         text(&registered)
     );
 
+    // Our client on AMQP: replies from both workers, and a user command.
+    let control = AmqpControl::open(&url).expect("valid URL");
+    let replies = control.ping(Duration::from_secs(2)).expect("ping");
+    let mut names: Vec<&str> = replies.iter().map(|(name, _)| name.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, [PYTHON, RUST], "{replies:?}");
+    let mut arguments = Map::new();
+    arguments.insert("n".into(), json!(21));
+    let doubled = control
+        .broadcast(
+            "double",
+            arguments,
+            Some(&[RUST]),
+            Duration::from_secs(3),
+            None,
+        )
+        .expect("double");
+    assert_eq!(doubled, [(RUST.to_owned(), json!({"ok": 42}))]);
+
     // Bad requests: not JSON, and JSON that is no request.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

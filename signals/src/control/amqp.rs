@@ -576,7 +576,11 @@ impl AmqpControl {
                 _ => tracing::warn!("malformed control reply; skipped"),
             }
         }
-        close(&self.io, &connection);
+        let _ = tokio::time::timeout(
+            Duration::from_secs(5),
+            connection.close(200, "closing".into()),
+        )
+        .await;
         Ok(replies)
     }
 }
