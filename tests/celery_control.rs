@@ -188,6 +188,26 @@ fn celery_and_our_client_see_the_rust_node() {
             .query::<()>(&mut connection)
             .expect("published");
     }
+    // A call whose client has gone: no queue is bound for its reply.
+    let call = json!({"method": "ping", "arguments": {}, "destination": [RUST],
+                      "ticket": "t-gone", "reply_to": {"exchange": "reply.celery.pidbox",
+                                                       "routing_key": "vanished-client"}});
+    let envelope = json!({
+        "body": base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            serde_json::to_vec(&call).unwrap()
+        ),
+        "content-encoding": "utf-8", "content-type": "application/json",
+        "headers": {"clock": 1, "expires": 0},
+        "properties": {"body_encoding": "base64", "delivery_tag": "x", "priority": 0,
+                       "delivery_mode": 1,
+                       "delivery_info": {"exchange": "celery.pidbox", "routing_key": ""}},
+    });
+    redis::cmd("PUBLISH")
+        .arg("/0.celery.pidbox")
+        .arg(serde_json::to_vec(&envelope).unwrap())
+        .query::<()>(&mut connection)
+        .expect("published");
     let after = control
         .broadcast(
             "ping",
@@ -200,6 +220,7 @@ fn celery_and_our_client_see_the_rust_node() {
     assert_eq!(after, [(RUST.to_owned(), json!({"ok": "pong"}))]);
     let stats = mailbox.node().stats();
     assert_eq!(stats.malformed, 4, "{stats:?}");
+    assert_eq!(stats.reply_failures, 1, "the vanished client: {stats:?}");
     assert_eq!(stats.unknown, 1, "{stats:?}");
     assert!(stats.handled >= 5, "{stats:?}");
 }
