@@ -229,9 +229,20 @@ fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
 /// average (from its heartbeats).
 #[test]
 fn flower_shows_the_rust_worker() {
-    const NAME: &str = "rust-flower@test";
     let server = RedisServer::start();
-    let url = server.url(0);
+    flower_scenario(&server.url(0));
+}
+
+/// The same with Flower, the example and Celery's command line on RabbitMQ.
+#[test]
+fn flower_shows_the_rust_worker_over_amqp() {
+    let server = RabbitServer::start();
+    flower_scenario(&server.url());
+}
+
+fn flower_scenario(url: &str) {
+    const NAME: &str = "rust-flower@test";
+    let url = url.to_owned();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .expect("a free port")
