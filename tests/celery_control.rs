@@ -54,6 +54,26 @@ impl Drop for PythonWorker {
     }
 }
 
+/// The workers that replied, sorted.
+fn answered_by(replies: &[(String, Value)]) -> Vec<&str> {
+    let mut names: Vec<&str> = replies.iter().map(|(name, _)| name.as_str()).collect();
+    names.sort_unstable();
+    names
+}
+
+/// The node's user command `double` round-trips through `$control` (either
+/// client: they share their methods' shapes).
+macro_rules! assert_doubles {
+    ($control:expr) => {{
+        let mut arguments = Map::new();
+        arguments.insert("n".into(), json!(21));
+        let doubled = $control
+            .broadcast("double", arguments, Some(&[RUST]), Duration::from_secs(3), None)
+            .expect("double");
+        assert_eq!(doubled, [(RUST.to_owned(), json!({"ok": 42}))]);
+    }};
+}
+
 fn celery_cli(url: &str, args: &[&str]) -> Output {
     Command::new(celery::venv_program("celery"))
         .args(["-b", url])
@@ -97,9 +117,7 @@ fn celery_and_our_client_see_the_rust_node() {
             break replies;
         }
     };
-    let mut names: Vec<&str> = replies.iter().map(|(name, _)| name.as_str()).collect();
-    names.sort_unstable();
-    assert_eq!(names, [PYTHON, RUST], "{replies:?}");
+    assert_eq!(answered_by(&replies), [PYTHON, RUST], "{replies:?}");
     for (_, reply) in &replies {
         assert_eq!(reply, &json!({"ok": "pong"}));
     }
@@ -144,18 +162,7 @@ fn celery_and_our_client_see_the_rust_node() {
     );
 
     // A user command, and an unknown one, from our client.
-    let mut arguments = Map::new();
-    arguments.insert("n".into(), json!(21));
-    let doubled = control
-        .broadcast(
-            "double",
-            arguments,
-            Some(&[RUST]),
-            Duration::from_secs(3),
-            None,
-        )
-        .expect("double");
-    assert_eq!(doubled, [(RUST.to_owned(), json!({"ok": 42}))]);
+    assert_doubles!(control);
     let unknown = control
         .broadcast(
             "no_such_command",
@@ -286,21 +293,8 @@ fn celery_sees_the_rust_node_on_rabbitmq() {
     // Our client on AMQP: replies from both workers, and a user command.
     let control = AmqpControl::open(&url).expect("valid URL");
     let replies = control.ping(Duration::from_secs(2)).expect("ping");
-    let mut names: Vec<&str> = replies.iter().map(|(name, _)| name.as_str()).collect();
-    names.sort_unstable();
-    assert_eq!(names, [PYTHON, RUST], "{replies:?}");
-    let mut arguments = Map::new();
-    arguments.insert("n".into(), json!(21));
-    let doubled = control
-        .broadcast(
-            "double",
-            arguments,
-            Some(&[RUST]),
-            Duration::from_secs(3),
-            None,
-        )
-        .expect("double");
-    assert_eq!(doubled, [(RUST.to_owned(), json!({"ok": 42}))]);
+    assert_eq!(answered_by(&replies), [PYTHON, RUST], "{replies:?}");
+    assert_doubles!(control);
 
     // Bad requests: not JSON, and JSON that is no request.
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -9,9 +9,7 @@
 //! - Replies go to the direct exchange `reply.celery.pidbox` (not durable)
 //!   with the request's `reply_to.routing_key`, headers `{ticket, clock}`.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt;
@@ -24,6 +22,7 @@ use lapin::{BasicProperties, Channel, Connection, Consumer, ExchangeKind};
 
 use super::node::Node;
 use super::request::Request;
+use super::serving::{Flags, Serving};
 use crate::events::amqp::{check_url, close, connect, Io, HANDSHAKE_TIMEOUT};
 use crate::events::broker::Backoff;
 use crate::events::AmqpConfigError;
@@ -48,9 +47,7 @@ const MAX_REQUEST: usize = 1 << 20;
 /// ```
 pub struct AmqpMailbox {
     node: Node,
-    stop: Arc<AtomicBool>,
-    ready: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    serving: Serving,
 }
 
 impl AmqpMailbox {
@@ -59,26 +56,22 @@ impl AmqpMailbox {
         let masked = check_url(url)?;
         let io = Io::new(None)?;
         node.set_broker(broker_info(url));
-        let stop = Arc::new(AtomicBool::new(false));
-        let ready = Arc::new(AtomicBool::new(false));
-        let server = Server {
-            node: node.clone(),
-            io,
-            url: url.to_owned(),
-            masked,
-            stop: Arc::clone(&stop),
-            ready: Arc::clone(&ready),
-        };
-        let thread = std::thread::Builder::new()
-            .name("signals-control".into())
-            .spawn(move || server.run())
-            .map_err(AmqpConfigError::Thread)?;
-        Ok(Self {
-            node,
-            stop,
-            ready,
-            thread: Some(thread),
+        let url = url.to_owned();
+        let serving = Serving::spawn({
+            let node = node.clone();
+            move |flags| {
+                Server {
+                    node,
+                    io,
+                    url,
+                    masked,
+                    flags,
+                }
+                .run()
+            }
         })
+        .map_err(AmqpConfigError::Thread)?;
+        Ok(Self { node, serving })
     }
 
     /// The node served.
@@ -89,23 +82,7 @@ impl AmqpMailbox {
     /// Waits up to `timeout` until the node's queue is consumed; `true` if it
     /// is.
     pub fn wait_ready(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        while !self.ready.load(Ordering::Acquire) {
-            if Instant::now() >= deadline {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        true
-    }
-}
-
-impl Drop for AmqpMailbox {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Release);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        self.serving.wait_ready(timeout)
     }
 }
 
@@ -113,7 +90,7 @@ impl std::fmt::Debug for AmqpMailbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AmqpMailbox")
             .field("node", &self.node)
-            .field("ready", &self.ready.load(Ordering::Relaxed))
+            .field("ready", &self.serving.is_ready())
             .finish_non_exhaustive()
     }
 }
@@ -148,8 +125,7 @@ struct Server {
     io: Io,
     url: String,
     masked: String,
-    stop: Arc<AtomicBool>,
-    ready: Arc<AtomicBool>,
+    flags: Flags,
 }
 
 impl Server {
@@ -158,7 +134,7 @@ impl Server {
 
     fn run(self) {
         let mut backoff = Backoff::new(Duration::from_millis(100));
-        while !self.stop.load(Ordering::Acquire) {
+        while !self.flags.stopped() {
             let subscribed = self.io.block_on(async {
                 tokio::time::timeout(HANDSHAKE_TIMEOUT, self.subscribe())
                     .await
@@ -167,9 +143,9 @@ impl Server {
             let error = match subscribed {
                 Ok((connection, channel, mut consumer)) => {
                     backoff.reset();
-                    self.ready.store(true, Ordering::Release);
+                    self.flags.set_ready(true);
                     let error = self.listen(&channel, &mut consumer);
-                    self.ready.store(false, Ordering::Release);
+                    self.flags.set_ready(false);
                     close(&self.io, &connection);
                     error
                 }
@@ -185,33 +161,9 @@ impl Server {
         let masked = |error: lapin::Error| error.to_string().replace(&self.url, &self.masked);
         let connection = connect(&self.url, &self.masked, None).await?;
         let channel = connection.create_channel().await.map_err(masked)?;
-        let transient = ExchangeDeclareOptions {
-            durable: false,
-            auto_delete: false,
-            ..ExchangeDeclareOptions::default()
-        };
-        channel
-            .exchange_declare(
-                "celery.pidbox".into(),
-                ExchangeKind::Fanout,
-                transient,
-                FieldTable::default(),
-            )
-            .await
-            .map_err(masked)?;
-        channel
-            .exchange_declare(
-                "reply.celery.pidbox".into(),
-                ExchangeKind::Direct,
-                transient,
-                FieldTable::default(),
-            )
-            .await
-            .map_err(masked)?;
-        let mut arguments = FieldTable::default();
-        arguments.insert("x-message-ttl".into(), AMQPValue::LongLongInt(300_000));
-        arguments.insert("x-expires".into(), AMQPValue::LongLongInt(10_000));
+        declare_pidbox(&channel).await.map_err(masked)?;
         let queue = format!("{}.celery.pidbox", self.node.hostname());
+        let arguments = pidbox_queue_arguments();
         channel
             .queue_declare(
                 queue.as_str().into(),
@@ -254,7 +206,7 @@ impl Server {
     /// is dropped (`None`).
     fn listen(&self, channel: &Channel, consumer: &mut Consumer) -> Option<String> {
         loop {
-            if self.stop.load(Ordering::Acquire) {
+            if self.flags.stopped() {
                 return None;
             }
             let next = self
@@ -361,6 +313,34 @@ impl Server {
     }
 }
 
+/// Declares the request exchange (fanout) and the reply exchange (direct),
+/// both not durable and not auto-deleted, as kombu's mailbox does.
+async fn declare_pidbox(channel: &Channel) -> Result<(), lapin::Error> {
+    let transient = ExchangeDeclareOptions {
+        durable: false,
+        auto_delete: false,
+        ..ExchangeDeclareOptions::default()
+    };
+    for (name, kind) in [
+        ("celery.pidbox", ExchangeKind::Fanout),
+        ("reply.celery.pidbox", ExchangeKind::Direct),
+    ] {
+        channel
+            .exchange_declare(name.into(), kind, transient, FieldTable::default())
+            .await?;
+    }
+    Ok(())
+}
+
+/// A node's and a client's queue arguments: Celery 5.7's `control_queue_ttl`
+/// (300 s) and `control_queue_expires` (10 s).
+fn pidbox_queue_arguments() -> FieldTable {
+    let mut arguments = FieldTable::default();
+    arguments.insert("x-message-ttl".into(), AMQPValue::LongLongInt(300_000));
+    arguments.insert("x-expires".into(), AMQPValue::LongLongInt(10_000));
+    arguments
+}
+
 /// A header's number, whatever AMQP type kombu gave it.
 fn number(value: &AMQPValue) -> Option<f64> {
     match value {
@@ -459,24 +439,8 @@ impl AmqpControl {
         let masked = |error: lapin::Error| error.to_string().replace(&self.url, &self.masked);
         let connection = connect(&self.url, &self.masked, None).await?;
         let channel = connection.create_channel().await.map_err(masked)?;
-        let transient = ExchangeDeclareOptions {
-            durable: false,
-            auto_delete: false,
-            ..ExchangeDeclareOptions::default()
-        };
-        for (name, kind) in [
-            ("celery.pidbox", ExchangeKind::Fanout),
-            ("reply.celery.pidbox", ExchangeKind::Direct),
-        ] {
-            channel
-                .exchange_declare(name.into(), kind, transient, FieldTable::default())
-                .await
-                .map_err(masked)?;
-        }
+        declare_pidbox(&channel).await.map_err(masked)?;
         let queue = format!("{}.reply.celery.pidbox", self.oid);
-        let mut queue_arguments = FieldTable::default();
-        queue_arguments.insert("x-message-ttl".into(), AMQPValue::LongLongInt(300_000));
-        queue_arguments.insert("x-expires".into(), AMQPValue::LongLongInt(10_000));
         channel
             .queue_declare(
                 queue.as_str().into(),
@@ -485,7 +449,7 @@ impl AmqpControl {
                     auto_delete: true,
                     ..QueueDeclareOptions::default()
                 },
-                queue_arguments,
+                pidbox_queue_arguments(),
             )
             .await
             .map_err(masked)?;

@@ -43,6 +43,8 @@ mod node;
 #[cfg(feature = "redis")]
 mod redis;
 mod request;
+#[cfg(any(feature = "redis", feature = "amqp"))]
+mod serving;
 
 #[cfg(feature = "amqp")]
 pub use amqp::{AmqpControl, AmqpMailbox};

@@ -10,9 +10,7 @@
 //!   each queue bound with the request's `reply_to.routing_key`, headers
 //!   `{ticket, clock}`. The client `BRPOP`s its queue `<oid>.reply.celery.pidbox`.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
@@ -20,6 +18,7 @@ use serde_json::{json, Map, Value};
 
 use super::node::Node;
 use super::request::Request;
+use super::serving::{Flags, Serving};
 use super::{ControlError, Replies};
 use crate::events::redis::{client, database_of, mask_password, Backoff};
 use crate::events::{LamportClock, RedisConfigError};
@@ -133,9 +132,7 @@ fn broker_info(url: &str) -> Map<String, Value> {
 /// ```
 pub struct RedisMailbox {
     node: Node,
-    stop: Arc<AtomicBool>,
-    ready: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
+    serving: Serving,
 }
 
 impl RedisMailbox {
@@ -149,26 +146,22 @@ impl RedisMailbox {
         let redis = client(url, None).map_err(invalid)?;
         let db = database_of(url).map_err(invalid)?;
         node.set_broker(broker_info(url));
-        let stop = Arc::new(AtomicBool::new(false));
-        let ready = Arc::new(AtomicBool::new(false));
-        let server = Server {
-            node: node.clone(),
-            client: redis,
-            channel: format!("/{db}.{}", exchange()),
-            url: masked,
-            stop: Arc::clone(&stop),
-            ready: Arc::clone(&ready),
-        };
-        let thread = std::thread::Builder::new()
-            .name("signals-control".into())
-            .spawn(move || server.run())
-            .map_err(RedisConfigError::Thread)?;
-        Ok(Self {
-            node,
-            stop,
-            ready,
-            thread: Some(thread),
+        let channel = format!("/{db}.{}", exchange());
+        let serving = Serving::spawn({
+            let node = node.clone();
+            move |flags| {
+                Server {
+                    node,
+                    client: redis,
+                    channel,
+                    url: masked,
+                    flags,
+                }
+                .run()
+            }
         })
+        .map_err(RedisConfigError::Thread)?;
+        Ok(Self { node, serving })
     }
 
     /// The node served.
@@ -178,23 +171,7 @@ impl RedisMailbox {
 
     /// Waits up to `timeout` until the mailbox is subscribed; `true` if it is.
     pub fn wait_ready(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        while !self.ready.load(Ordering::Acquire) {
-            if Instant::now() >= deadline {
-                return false;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        true
-    }
-}
-
-impl Drop for RedisMailbox {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Release);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        self.serving.wait_ready(timeout)
     }
 }
 
@@ -202,7 +179,7 @@ impl std::fmt::Debug for RedisMailbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisMailbox")
             .field("node", &self.node)
-            .field("ready", &self.ready.load(Ordering::Relaxed))
+            .field("ready", &self.serving.is_ready())
             .finish_non_exhaustive()
     }
 }
@@ -212,8 +189,7 @@ struct Server {
     client: redis::Client,
     channel: String,
     url: String,
-    stop: Arc<AtomicBool>,
-    ready: Arc<AtomicBool>,
+    flags: Flags,
 }
 
 impl Server {
@@ -222,9 +198,9 @@ impl Server {
 
     fn run(self) {
         let mut backoff = Backoff::new(Duration::from_millis(100));
-        while !self.stop.load(Ordering::Acquire) {
+        while !self.flags.stopped() {
             if let Err(error) = self.serve() {
-                self.ready.store(false, Ordering::Release);
+                self.flags.set_ready(false);
                 tracing::warn!(url = %self.url, %error, "control mailbox lost its connection; reconnecting");
                 std::thread::sleep(backoff.next_wait());
             } else {
@@ -250,9 +226,9 @@ impl Server {
             .and_then(|()| pubsub.subscribe(&self.channel))
             .and_then(|()| pubsub.set_read_timeout(Some(Self::WAKE)))
             .map_err(|error| error.to_string())?;
-        self.ready.store(true, Ordering::Release);
+        self.flags.set_ready(true);
         loop {
-            if self.stop.load(Ordering::Acquire) {
+            if self.flags.stopped() {
                 return Ok(());
             }
             match pubsub.get_message() {

@@ -1,0 +1,74 @@
+//! The thread a mailbox serves its node on, whatever the broker: started
+//! with the flags it shares with its handle, told to stop when the handle is
+//! dropped, and joined then.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// What the serving thread and its handle share.
+#[derive(Clone, Default)]
+pub(crate) struct Flags {
+    stop: Arc<AtomicBool>,
+    ready: Arc<AtomicBool>,
+}
+
+impl Flags {
+    /// Whether the handle was dropped.
+    pub(crate) fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Acquire)
+    }
+
+    /// Whether the node's requests are being consumed now.
+    pub(crate) fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Release);
+    }
+}
+
+/// The handle: stops and joins the thread when dropped.
+pub(crate) struct Serving {
+    flags: Flags,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Serving {
+    /// Runs `serve` on a thread of its own.
+    pub(crate) fn spawn(serve: impl FnOnce(Flags) + Send + 'static) -> std::io::Result<Self> {
+        let flags = Flags::default();
+        let shared = flags.clone();
+        let thread = std::thread::Builder::new()
+            .name("signals-control".into())
+            .spawn(move || serve(shared))?;
+        Ok(Self {
+            flags,
+            thread: Some(thread),
+        })
+    }
+
+    /// Whether requests are being consumed now.
+    pub(crate) fn is_ready(&self) -> bool {
+        self.flags.ready.load(Ordering::Acquire)
+    }
+
+    /// Waits up to `timeout` until requests are consumed; `true` if they are.
+    pub(crate) fn wait_ready(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        while !self.is_ready() {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        true
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        self.flags.stop.store(true, Ordering::Release);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
