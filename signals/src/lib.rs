@@ -54,6 +54,7 @@ mod receiver;
 mod registry;
 mod responses;
 mod retry;
+mod scoped;
 mod signal;
 mod sleep;
 mod summary;
@@ -69,6 +70,7 @@ pub use responses::{IntoIter, Iter, Responses, RobustResponses};
 #[doc(inline)]
 pub use retry::{RetryPolicy, Sleep};
 #[doc(inline)]
+pub use scoped::ScopedConnection;
 pub use signal::{IdentifyReceiver, Registrar, Signal};
 
 /// Declares a typed signal: `#[signal(...)] pub static name: Signal;`.

@@ -20,6 +20,7 @@ use crate::receiver::{
 };
 use crate::registry::{Direct, Key, Registry, Selection, Snapshot, Visit};
 use crate::responses::{Collect, Responses, RobustResponses, Sink, Values, INLINE};
+use crate::scoped::ScopedConnection;
 use crate::summary::{sender_bit, ANY_SENDER};
 
 /// Connects receivers registered before the signal's first use (see
@@ -193,6 +194,41 @@ where
             let connection = registry.connect(receiver.into(), options);
             (connection, connection.added)
         })
+    }
+
+    /// Connects a receiver for any sender until the returned guard is dropped,
+    /// also when a panic unwinds through its scope (blinker's
+    /// `connected_to`).
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use signals::Signal;
+    /// static SEEN: AtomicUsize = AtomicUsize::new(0);
+    /// let sig: Signal<()> = Signal::new("saved");
+    /// {
+    ///     let _scope = sig.connect_scoped(|_: &&str, _: &()| {
+    ///         SEEN.fetch_add(1, Ordering::Relaxed);
+    ///     });
+    ///     sig.send("users", &()).unwrap();
+    /// }
+    /// sig.send("users", &()).unwrap(); // nobody listens any more
+    /// assert_eq!(SEEN.load(Ordering::Relaxed), 1);
+    /// ```
+    pub fn connect_scoped(
+        &self,
+        receiver: impl Into<Receiver<A, S, R>>,
+    ) -> ScopedConnection<'_, A, S, R> {
+        self.connect_scoped_with(receiver, ConnectOptions::new())
+    }
+
+    /// [`connect_scoped`](Self::connect_scoped) with options (a sender
+    /// filter, a weak reference, a `dispatch_uid`, a retry policy).
+    pub fn connect_scoped_with(
+        &self,
+        receiver: impl Into<Receiver<A, S, R>>,
+        options: ConnectOptions<S>,
+    ) -> ScopedConnection<'_, A, S, R> {
+        ScopedConnection::new(self, self.connect_with(receiver, options))
     }
 
     /// Connects an async receiver for any sender, held strongly: an `async fn`,
