@@ -58,6 +58,7 @@ mod scoped;
 mod signal;
 mod sleep;
 mod summary;
+pub mod testing;
 
 #[doc(inline)]
 pub use error::{AwaitRequired, BoxError, ReceiverError, RetriesExhausted, SendError};
