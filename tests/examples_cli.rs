@@ -247,30 +247,23 @@ fn flower_scenario(url: &str) {
         .and_then(|listener| listener.local_addr())
         .expect("a free port")
         .port();
-    let mut flower = Command::new(celery::venv_program("celery"))
-        .args(["-b", &url, "flower", "--address=127.0.0.1"])
-        .arg(format!("--port={port}"))
-        .env("FLOWER_UNAUTHENTICATED_API", "true")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("flower starts (tests/celery/requirements.txt installs it)");
-    let mut worker = Command::new(example("redis_worker"))
-        .arg(&url)
-        .args([
-            "--tasks",
-            "2",
-            "--interval",
-            "1",
-            "--linger",
-            "60",
-            "--hostname",
-            NAME,
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the worker starts");
+    // Both are killed when dropped, also when an assertion below fails.
+    let _flower = Running::start(
+        Command::new(celery::venv_program("celery"))
+            .args(["-b", &url, "flower", "--address=127.0.0.1"])
+            .arg(format!("--port={port}"))
+            .env("FLOWER_UNAUTHENTICATED_API", "true"),
+    );
+    let _worker = Running::start(Command::new(example("redis_worker")).arg(&url).args([
+        "--tasks",
+        "2",
+        "--interval",
+        "1",
+        "--linger",
+        "60",
+        "--hostname",
+        NAME,
+    ]));
 
     let deadline = Instant::now() + Duration::from_secs(60);
     let workers: serde_json::Value = loop {
@@ -338,8 +331,4 @@ fn flower_scenario(url: &str) {
         let shown = String::from_utf8_lossy(&output.stdout);
         assert!(shown.contains(reply), "{command}: {shown}");
     }
-    let _ = worker.kill();
-    let _ = worker.wait();
-    let _ = flower.kill();
-    let _ = flower.wait();
 }
