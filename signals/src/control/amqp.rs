@@ -23,7 +23,7 @@ use lapin::{BasicProperties, Channel, Connection, Consumer, ExchangeKind};
 use super::node::Node;
 use super::request::Request;
 use super::serving::{Flags, Serving};
-use crate::events::amqp::{check_url, close, connect, Io, HANDSHAKE_TIMEOUT};
+use crate::events::amqp::{check_url, close, connect, next_delivery, Io, Next, HANDSHAKE_TIMEOUT};
 use crate::events::broker::Backoff;
 use crate::events::AmqpConfigError;
 
@@ -163,40 +163,7 @@ impl Server {
         let channel = connection.create_channel().await.map_err(masked)?;
         declare_pidbox(&channel).await.map_err(masked)?;
         let queue = format!("{}.celery.pidbox", self.node.hostname());
-        let arguments = pidbox_queue_arguments();
-        channel
-            .queue_declare(
-                queue.as_str().into(),
-                QueueDeclareOptions {
-                    exclusive: true,
-                    auto_delete: true,
-                    durable: false,
-                    ..QueueDeclareOptions::default()
-                },
-                arguments,
-            )
-            .await
-            .map_err(masked)?;
-        channel
-            .queue_bind(
-                queue.as_str().into(),
-                "celery.pidbox".into(),
-                "".into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .map_err(masked)?;
-        let consumer = channel
-            .basic_consume(
-                queue.as_str().into(),
-                "".into(),
-                BasicConsumeOptions {
-                    no_ack: true,
-                    ..BasicConsumeOptions::default()
-                },
-                FieldTable::default(),
-            )
+        let consumer = consume_pidbox_queue(&channel, &queue, "celery.pidbox", "")
             .await
             .map_err(masked)?;
         Ok((connection, channel, consumer))
@@ -209,14 +176,10 @@ impl Server {
             if self.flags.stopped() {
                 return None;
             }
-            let next = self
-                .io
-                .block_on(async { tokio::time::timeout(Self::WAKE, consumer.next()).await });
-            match next {
-                Err(_elapsed) => {}
-                Ok(None) => return Some("the broker ended the consumer".into()),
-                Ok(Some(Err(error))) => return Some(error.to_string()),
-                Ok(Some(Ok(delivery))) => {
+            match next_delivery(&self.io, consumer, Self::WAKE) {
+                Next::Idle => {}
+                Next::Lost(error) => return Some(error),
+                Next::Delivery(delivery) => {
                     if let Err(error) = self.on_request(channel, &delivery) {
                         return Some(error);
                     }
@@ -332,6 +295,50 @@ async fn declare_pidbox(channel: &Channel) -> Result<(), lapin::Error> {
     Ok(())
 }
 
+/// Declares a node's request queue or a client's reply queue as kombu's
+/// mailbox does (exclusive, auto-deleted, not durable, with Celery 5.7's TTL
+/// and expiry), binds it to `exchange` with `routing_key`, and consumes it
+/// without acks.
+async fn consume_pidbox_queue(
+    channel: &Channel,
+    queue: &str,
+    exchange: &str,
+    routing_key: &str,
+) -> Result<Consumer, lapin::Error> {
+    channel
+        .queue_declare(
+            queue.into(),
+            QueueDeclareOptions {
+                exclusive: true,
+                auto_delete: true,
+                durable: false,
+                ..QueueDeclareOptions::default()
+            },
+            pidbox_queue_arguments(),
+        )
+        .await?;
+    channel
+        .queue_bind(
+            queue.into(),
+            exchange.into(),
+            routing_key.into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    channel
+        .basic_consume(
+            queue.into(),
+            "".into(),
+            BasicConsumeOptions {
+                no_ack: true,
+                ..BasicConsumeOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+}
+
 /// A node's and a client's queue arguments: Celery 5.7's `control_queue_ttl`
 /// (300 s) and `control_queue_expires` (10 s).
 fn pidbox_queue_arguments() -> FieldTable {
@@ -441,38 +448,7 @@ impl AmqpControl {
         let channel = connection.create_channel().await.map_err(masked)?;
         declare_pidbox(&channel).await.map_err(masked)?;
         let queue = format!("{}.reply.celery.pidbox", self.oid);
-        channel
-            .queue_declare(
-                queue.as_str().into(),
-                QueueDeclareOptions {
-                    exclusive: true,
-                    auto_delete: true,
-                    ..QueueDeclareOptions::default()
-                },
-                pidbox_queue_arguments(),
-            )
-            .await
-            .map_err(masked)?;
-        channel
-            .queue_bind(
-                queue.as_str().into(),
-                "reply.celery.pidbox".into(),
-                self.oid.as_str().into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .map_err(masked)?;
-        let mut consumer = channel
-            .basic_consume(
-                queue.as_str().into(),
-                "".into(),
-                BasicConsumeOptions {
-                    no_ack: true,
-                    ..BasicConsumeOptions::default()
-                },
-                FieldTable::default(),
-            )
+        let mut consumer = consume_pidbox_queue(&channel, &queue, "reply.celery.pidbox", &self.oid)
             .await
             .map_err(masked)?;
         let ticket = uuid::Uuid::new_v4().to_string();

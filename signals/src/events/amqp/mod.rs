@@ -113,6 +113,35 @@ pub(crate) fn close(io: &Io, connection: &lapin::Connection) {
     });
 }
 
+/// What a consumer gave within one wake-up interval.
+// Moved once per message, as lapin's own `Option<Result<Delivery>>` is;
+// boxing it would allocate per message.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Next {
+    /// Nothing yet: the caller checks whether to stop, then waits again.
+    Idle,
+    /// A message.
+    Delivery(lapin::message::Delivery),
+    /// The consumer ended or failed: reconnect.
+    Lost(String),
+}
+
+/// Waits up to `wake` for `consumer`'s next message, so that a reader thread
+/// wakes often enough to see that it should stop.
+pub(crate) fn next_delivery(
+    io: &Io,
+    consumer: &mut lapin::Consumer,
+    wake: std::time::Duration,
+) -> Next {
+    use futures_util::StreamExt as _;
+    match io.block_on(async { tokio::time::timeout(wake, consumer.next()).await }) {
+        Err(_elapsed) => Next::Idle,
+        Ok(None) => Next::Lost("the broker ended the consumer".into()),
+        Ok(Some(Err(error))) => Next::Lost(error.to_string()),
+        Ok(Some(Ok(delivery))) => Next::Delivery(delivery),
+    }
+}
+
 /// What drives lapin's I/O for one transport or subscriber, whose own thread
 /// blocks on it.
 pub(crate) enum Io {

@@ -4,7 +4,6 @@
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicQosOptions, QueueBindOptions, QueueDeclareOptions,
 };
@@ -358,14 +357,10 @@ impl Reader {
             if self.feed.stopped() {
                 return None;
             }
-            let next = self
-                .runtime
-                .block_on(async { tokio::time::timeout(Self::WAKE, consumer.next()).await });
-            match next {
-                Err(_elapsed) => {}
-                Ok(None) => return Some("the broker ended the consumer".into()),
-                Ok(Some(Err(error))) => return Some(error.to_string()),
-                Ok(Some(Ok(delivery))) => {
+            match super::next_delivery(&self.runtime, consumer, Self::WAKE) {
+                super::Next::Idle => {}
+                super::Next::Lost(error) => return Some(error),
+                super::Next::Delivery(delivery) => {
                     let properties = &delivery.properties;
                     let text = |value: &Option<lapin::types::ShortString>| {
                         value.as_ref().map_or_else(String::new, |v| v.to_string())
