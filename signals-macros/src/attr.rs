@@ -13,8 +13,8 @@ use syn::{
 
 use crate::ctxt::Ctxt;
 use crate::symbol::{
-    one_of, ARGS, DISPATCH_UID, NAME, PROVIDING_ARGS, RECEIVER_KEYS, RESPONSE, RETRY, SENDER,
-    SIGNAL_KEYS, USE_CACHING,
+    one_of, ARGS, DISPATCH_UID, NAME, PRIORITY, PROVIDING_ARGS, RECEIVER_KEYS, RESPONSE, RETRY,
+    SENDER, SIGNAL_KEYS, USE_CACHING,
 };
 
 /// One argument in `providing_args`, as the user wrote it.
@@ -46,6 +46,8 @@ pub(crate) struct ReceiverAttr {
     pub(crate) sender: Option<Expr>,
     pub(crate) dispatch_uid: Option<LitStr>,
     pub(crate) retry: Option<Expr>,
+    /// An `i32` expression (a literal, a constant).
+    pub(crate) priority: Option<Expr>,
 }
 
 impl SignalAttr {
@@ -112,6 +114,7 @@ impl ReceiverAttr {
                     match key.to_string().as_str() {
                         SENDER => attr.sender = Some(parse_value(input)?),
                         RETRY => attr.retry = Some(parse_value(input)?),
+                        PRIORITY => attr.priority = Some(parse_value(input)?),
                         DISPATCH_UID => {
                             attr.dispatch_uid = parse_string(
                                 input,

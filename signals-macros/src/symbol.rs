@@ -16,12 +16,14 @@ pub(crate) const ARGS: &str = "args";
 pub(crate) const DISPATCH_UID: &str = "dispatch_uid";
 /// `#[receiver(sig, retry = policy)]`.
 pub(crate) const RETRY: &str = "retry";
+/// `#[receiver(sig, priority = N)]`: higher is called first.
+pub(crate) const PRIORITY: &str = "priority";
 
 /// Every key `#[signal]` accepts, for "expected one of" messages.
 pub(crate) const SIGNAL_KEYS: &[&str] =
     &[PROVIDING_ARGS, SENDER, RESPONSE, USE_CACHING, NAME, ARGS];
 /// Every key `#[receiver]` accepts after the signal.
-pub(crate) const RECEIVER_KEYS: &[&str] = &[SENDER, DISPATCH_UID, RETRY];
+pub(crate) const RECEIVER_KEYS: &[&str] = &[SENDER, DISPATCH_UID, RETRY, PRIORITY];
 
 /// The receiver parameter that takes the sender rather than an argument.
 pub(crate) const SENDER_PARAM: &str = "sender";

@@ -232,7 +232,11 @@ mod tests {
         let mut registry: Registry<(), Colliding, &'static str> = Registry::new();
         for name in ["a", "b"] {
             let receiver = Receiver::new(move |_: &Colliding, _: &()| name);
-            let _ = registry.connect(receiver, ConnectOptions::new().sender(Colliding(name)));
+            let _ = registry.connect(
+                receiver,
+                ConnectOptions::new().sender(Colliding(name)),
+                crate::Origin::Runtime,
+            );
         }
         let snapshot = registry.snapshot(true);
         let cache = snapshot.cache.as_ref().unwrap();
@@ -246,7 +250,11 @@ mod tests {
 
         let mut registry: Registry<(), Colliding, &'static str> = Registry::new();
         let receiver = Receiver::new(|_: &Colliding, _: &()| "a");
-        let _ = registry.connect(receiver, ConnectOptions::new().sender(Colliding("a")));
+        let _ = registry.connect(
+            receiver,
+            ConnectOptions::new().sender(Colliding("a")),
+            crate::Origin::Runtime,
+        );
         let snapshot = registry.snapshot(true);
         let cache = snapshot.cache.as_ref().unwrap();
         let mut pin = None;

@@ -47,6 +47,8 @@ pub mod control;
 mod error;
 pub mod events;
 mod ids;
+mod introspect;
+mod mute;
 mod options;
 mod panic;
 mod publish;
@@ -63,6 +65,8 @@ pub mod testing;
 #[doc(inline)]
 pub use error::{AwaitRequired, BoxError, ReceiverError, RetriesExhausted, SendError};
 #[doc(inline)]
+pub use introspect::{declared_signals, ArgInfo, ConnectionInfo, Origin, SignalInfo};
+pub use mute::Muted;
 pub use options::{ConnectOptions, Connection};
 #[doc(inline)]
 pub use receiver::{AsyncCall, IntoOutcome, Receiver, ReceiverId, ReceiverKey};

@@ -27,6 +27,7 @@ pub struct ConnectOptions<S> {
     pub(crate) weak: bool,
     pub(crate) dispatch_uid: Option<Cow<'static, str>>,
     pub(crate) retry: Option<RetryPolicy>,
+    pub(crate) priority: i32,
 }
 
 impl<S> Default for ConnectOptions<S> {
@@ -43,6 +44,7 @@ impl<S> ConnectOptions<S> {
             weak: false,
             dispatch_uid: None,
             retry: None,
+            priority: 0,
         }
     }
 
@@ -74,6 +76,25 @@ impl<S> ConnectOptions<S> {
     /// reference.
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
         self.retry = Some(policy);
+        self
+    }
+
+    /// Call the receiver before every receiver of a lower priority, and after
+    /// every one of a higher priority (the default is 0). Receivers of equal
+    /// priority are called in connection order, and responses follow call
+    /// order.
+    ///
+    /// ```
+    /// use signals::{ConnectOptions, Signal};
+    /// let sig: Signal<(), &'static str, &'static str> = Signal::new("saved");
+    /// let _ = sig.connect(|_: &&str, _: &()| "plain");
+    /// let _ = sig.connect_with(|_: &&str, _: &()| "audit", ConnectOptions::new().priority(10));
+    /// let _ = sig.connect_with(|_: &&str, _: &()| "cleanup", ConnectOptions::new().priority(-10));
+    /// let responses = sig.send("users", &()).unwrap();
+    /// assert_eq!(responses.values(), ["audit", "plain", "cleanup"]);
+    /// ```
+    pub fn priority(mut self, priority: i32) -> Self {
+        self.priority = priority;
         self
     }
 }

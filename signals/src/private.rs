@@ -3,13 +3,16 @@
 
 use std::any::Any;
 use std::borrow::Cow;
+use std::cmp::Reverse;
+use std::fmt;
 use std::hash::Hash;
 use std::path::{Path, PathBuf};
 
 pub use crate::signal::Registrar;
-pub use crate::{Receiver, RetryPolicy, Signal};
+pub use crate::{ConnectionInfo, Receiver, RetryPolicy, Signal};
 pub use inventory;
 
+use crate::introspect::{ArgInfo, SignalInfo};
 use crate::{BoxError, ConnectOptions, IntoOutcome};
 
 /// What a receiver adapter returns.
@@ -150,6 +153,8 @@ pub struct ReceiverEntry<A, S, R> {
     pub sender: Option<fn() -> S>,
     /// The retry policy, if any.
     pub retry: Option<fn() -> RetryPolicy>,
+    /// Higher is called first (0 unless given).
+    pub priority: i32,
     /// Makes the receiver: an adapter that calls the function with the
     /// arguments it asks for. A function item rather than a pointer, so a send
     /// costs one indirect call per receiver, as for a hand-connected one.
@@ -183,11 +188,14 @@ impl Registration {
 
 inventory::collect!(Registration);
 
+/// A link-time entry with its sort keys: uid, then priority, highest first.
+type Sortable<'e, A, S, R> = (&'static str, Reverse<i32>, &'e ReceiverEntry<A, S, R>);
+
 /// Connects every `#[receiver]` of `signal`: the initializer of a `#[signal]`.
 ///
 /// Link order is not stable from one build to the next, so receivers are
-/// connected in the order of their dispatch uids (by default, their function
-/// paths), which is.
+/// connected by priority (highest first), then in the order of their dispatch
+/// uids (by default, their function paths), which is stable.
 pub fn connect_registered<A, S, R>(
     signal: &'static Signal<A, S, R>,
     registrar: &mut Registrar<'_, A, S, R>,
@@ -197,27 +205,30 @@ pub fn connect_registered<A, S, R>(
     R: 'static,
 {
     let address = signal as *const Signal<A, S, R> as *const ();
-    // The uid sits next to its entry so that sorting compares strings without
-    // chasing a pointer first.
-    // The uid sits next to its entry so that sorting compares strings without
-    // chasing a pointer first.
-    let mut entries: Vec<(&'static str, &ReceiverEntry<A, S, R>)> = inventory::iter::<Registration>
+    // The uid and priority sit next to their entry so that sorting compares
+    // them without chasing a pointer first.
+    let mut entries: Vec<Sortable<'_, A, S, R>> = inventory::iter::<Registration>
         .into_iter()
         .filter(|registration| registration.signal == address)
         .filter_map(|registration| registration.entry.downcast_ref())
-        .map(|entry: &ReceiverEntry<A, S, R>| (entry.dispatch_uid, entry))
+        .map(|entry: &ReceiverEntry<A, S, R>| (entry.dispatch_uid, Reverse(entry.priority), entry))
         .collect();
-    entries.sort_unstable_by(|a, b| a.0.cmp(b.0).then_with(|| a.1.name.cmp(b.1.name)));
+    entries.sort_unstable_by(|a, b| {
+        (a.0, a.1)
+            .cmp(&(b.0, b.1))
+            .then_with(|| a.2.name.cmp(b.2.name))
+    });
     // The first use runs this before anything else is connected (the
     // initializer is the signal's first lock), so the only duplicates are among
     // the entries, and sorting made them neighbours: they are dropped here
     // instead of letting every connect scan all the others (quadratic for
-    // 10,000 receivers).
+    // 10,000 receivers). Of two entries with one uid and sender, the higher
+    // priority wins.
     debug_assert!(registrar.is_empty(), "link-time receivers connect first");
-    registrar.reserve(entries.len());
+    let mut kept = Vec::with_capacity(entries.len());
     let mut same_uid: Vec<Option<S>> = Vec::new();
     let mut previous_uid = None;
-    for (uid, entry) in entries {
+    for (uid, priority, entry) in entries {
         let sender = entry.sender.map(|sender| sender());
         if previous_uid != Some(uid) {
             previous_uid = Some(uid);
@@ -226,7 +237,16 @@ pub fn connect_registered<A, S, R>(
             continue;
         }
         same_uid.push(sender.clone());
-        let mut options = ConnectOptions::new().dispatch_uid(uid);
+        kept.push((priority, uid, entry, sender));
+    }
+    // Stable: equal priorities stay in uid order, so each is pushed after
+    // every connection of its priority or higher at once.
+    kept.sort_by_key(|&(priority, ..)| priority);
+    registrar.reserve(kept.len());
+    for (_, uid, entry, sender) in kept {
+        let mut options = ConnectOptions::new()
+            .dispatch_uid(uid)
+            .priority(entry.priority);
         if let Some(sender) = sender {
             options = options.sender(sender);
         }
@@ -235,4 +255,83 @@ pub fn connect_registered<A, S, R>(
         }
         registrar.connect_new((entry.receiver)().named(entry.name), options);
     }
+}
+
+/// Shows a sender by its `Debug` if it has one: `#[signal]` calls `describe`
+/// on `&&Described(sender)`, which finds [`DescribeDebug`] when the sender
+/// type is `Debug` and [`DescribeOpaque`] otherwise (autoref specialization:
+/// the generated code names a concrete type, so the choice is made there).
+pub struct Described<'a, T>(pub &'a T);
+
+/// `Described` of a `Debug` sender.
+pub trait DescribeDebug {
+    /// Writes the sender's `Debug`.
+    fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result;
+}
+
+impl<T: fmt::Debug> DescribeDebug for &Described<'_, T> {
+    fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.0, f)
+    }
+}
+
+/// `Described` of a sender with no `Debug`.
+pub trait DescribeOpaque {
+    /// Writes a placeholder.
+    fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result;
+}
+
+impl<T> DescribeOpaque for Described<'_, T> {
+    fn describe(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<no Debug>")
+    }
+}
+
+/// The signal `#[signal]` declares, showing senders with `describe`.
+pub const fn describe_senders<A, S, R>(
+    signal: Signal<A, S, R>,
+    describe: fn(&S, &mut fmt::Formatter<'_>) -> fmt::Result,
+) -> Signal<A, S, R>
+where
+    A: 'static,
+    S: Eq + Hash + Clone + Send + Sync + 'static,
+    R: 'static,
+{
+    signal.with_sender_description(describe)
+}
+
+/// One argument of a `#[signal]`, for [`declared_signals`](crate::declared_signals).
+pub const fn arg_info(name: &'static str, ty: &'static str) -> ArgInfo {
+    ArgInfo { name, ty }
+}
+
+/// A `#[signal]`'s entry in the link-time list of declared signals.
+pub const fn signal_info(
+    name: &'static str,
+    path: &'static str,
+    args: &'static [ArgInfo],
+    sender: &'static str,
+    response: &'static str,
+    connections: fn() -> Vec<ConnectionInfo<String>>,
+) -> SignalInfo {
+    SignalInfo {
+        name,
+        path,
+        args,
+        sender,
+        response,
+        connections,
+    }
+}
+
+/// A `#[signal]`'s connections, for [`SignalInfo::connections`].
+pub fn described_connections<A, S, R>(
+    signal: &'static Signal<A, S, R>,
+) -> Vec<ConnectionInfo<String>>
+where
+    A: 'static,
+    S: Eq + Hash + Clone + Send + Sync + 'static,
+    R: 'static,
+{
+    signal.described_connections()
 }

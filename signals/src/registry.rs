@@ -8,9 +8,12 @@ use std::sync::{Arc, Weak};
 
 use crate::cache::{route_key, MapPin, Routed, SenderCache};
 use crate::ids::SharedIds;
+use crate::introspect::{ConnectionInfo, Origin};
+use crate::mute::MuteTarget;
 use crate::options::{ConnectOptions, Connection};
 use crate::receiver::{Callee, Identity, Invoke, Receiver, ReceiverId};
 use crate::responses::INLINE;
+use crate::retry::RetryPolicy;
 use crate::summary::{sender_bit, ANY_SENDER};
 use smallvec::SmallVec;
 
@@ -77,13 +80,23 @@ struct Entry<A, S, R> {
     /// Whether `asend` awaits the receiver (kept here since a weak one cannot
     /// be asked once it is gone).
     awaits: bool,
+    /// Higher is called earlier; equal priorities keep connection order.
+    priority: i32,
+    /// The rest is kept for introspection only.
+    retry: Option<RetryPolicy>,
+    origin: Origin,
 }
 
-/// The connections of one signal, in connection order.
+/// The connections of one signal, in call order: by priority, highest first,
+/// then in connection order.
 pub(crate) struct Registry<A, S, R> {
     entries: Vec<Entry<A, S, R>>,
     /// Whether the signal's link-time receivers have been connected.
     pub(crate) initialized: bool,
+    /// How many mute guards of the whole signal are alive.
+    muted: u32,
+    /// The receivers muted one by one, with how many guards mute each.
+    muted_receivers: Vec<(MuteTarget, u32)>,
 }
 
 impl<A, S, R> Registry<A, S, R>
@@ -94,7 +107,78 @@ where
         Self {
             entries: Vec::new(),
             initialized: false,
+            muted: 0,
+            muted_receivers: Vec::new(),
         }
+    }
+
+    /// How many connections there are (dead weak receivers included until
+    /// purged).
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Adds one mute of `target` (`None`: the whole signal).
+    pub(crate) fn mute(&mut self, target: Option<MuteTarget>) {
+        match target {
+            None => self.muted += 1,
+            Some(target) => match self.muted_receivers.iter_mut().find(|(t, _)| *t == target) {
+                Some((_, count)) => *count += 1,
+                None => self.muted_receivers.push((target, 1)),
+            },
+        }
+    }
+
+    /// Removes one mute of `target`, added by [`mute`](Self::mute).
+    pub(crate) fn unmute(&mut self, target: Option<&MuteTarget>) {
+        match target {
+            None => self.muted = self.muted.saturating_sub(1),
+            Some(target) => {
+                if let Some(index) = self.muted_receivers.iter().position(|(t, _)| t == target) {
+                    self.muted_receivers[index].1 -= 1;
+                    if self.muted_receivers[index].1 == 0 {
+                        self.muted_receivers.swap_remove(index);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether the whole signal is muted.
+    pub(crate) fn is_muted(&self) -> bool {
+        self.muted > 0
+    }
+
+    /// Whether sends skip this entry: the signal or the receiver is muted.
+    fn skips(&self, entry: &Entry<A, S, R>) -> bool {
+        self.muted > 0
+            || self
+                .muted_receivers
+                .iter()
+                .any(|(target, _)| target.matches(entry.id, &entry.key))
+    }
+
+    /// What introspection shows of every connection, in call order.
+    /// `describe` renders a sender filter.
+    pub(crate) fn connections<T>(&self, describe: impl Fn(&S) -> T) -> Vec<ConnectionInfo<T>> {
+        self.entries
+            .iter()
+            .map(|entry| ConnectionInfo {
+                id: entry.id,
+                dispatch_uid: match &entry.key {
+                    Key::Uid(uid) => Some(uid.clone()),
+                    Key::Receiver(_) => None,
+                },
+                sender: entry.sender.as_ref().map(&describe),
+                weak: matches!(entry.target, Target::Weak(_)),
+                alive: entry.target.is_alive(),
+                retry: entry.retry,
+                is_async: entry.awaits,
+                priority: entry.priority,
+                origin: entry.origin,
+                muted: self.skips(entry),
+            })
+            .collect()
     }
 
     /// Makes room for `additional` more connections.
@@ -118,6 +202,7 @@ where
         &mut self,
         receiver: Receiver<A, S, R>,
         options: ConnectOptions<S>,
+        origin: Origin,
     ) -> Connection
     where
         A: 'static,
@@ -137,7 +222,7 @@ where
                 added: false,
             };
         }
-        self.push(receiver, options, key)
+        self.push(receiver, options, key, origin)
     }
 
     /// Connects a receiver known not to be connected yet (no duplicate check, so
@@ -154,14 +239,16 @@ where
     {
         let mut options = options;
         let key = Key::of(&receiver, &mut options);
-        self.push(receiver, options, key)
+        self.push(receiver, options, key, Origin::LinkTime)
     }
 
+    /// Adds a connection after every one of an equal or higher priority.
     fn push(
         &mut self,
         receiver: Receiver<A, S, R>,
         options: ConnectOptions<S>,
         key: Key,
+        origin: Origin,
     ) -> Connection
     where
         A: 'static,
@@ -177,13 +264,27 @@ where
             None if options.weak => Target::Weak(Arc::downgrade(&receiver.target)),
             None => Target::Strong(receiver.target),
         };
-        self.entries.push(Entry {
-            key,
-            sender: options.sender,
-            id,
-            target,
-            awaits,
-        });
+        let priority = options.priority;
+        // From the end: connections in priority order (the usual case, and
+        // the link-time receivers, sorted first) find their place at once.
+        let index = self
+            .entries
+            .iter()
+            .rposition(|entry| entry.priority >= priority)
+            .map_or(0, |index| index + 1);
+        self.entries.insert(
+            index,
+            Entry {
+                key,
+                sender: options.sender,
+                id,
+                target,
+                awaits,
+                priority,
+                retry: options.retry,
+                origin,
+            },
+        );
         Connection { id, added: true }
     }
 
@@ -219,6 +320,7 @@ where
         let entries: Box<[Live<A, S, R>]> = self
             .entries
             .iter()
+            .filter(|entry| !self.skips(entry))
             .map(|entry| Live {
                 id: entry.id,
                 route_key: match &entry.sender {
@@ -235,7 +337,10 @@ where
             ids: SharedIds::new(entries.iter().map(|entry| entry.id).collect()),
             strong,
             filtered: entries.iter().any(|entry| entry.sender.is_some()),
-            awaits: self.entries.iter().any(|entry| entry.awaits),
+            awaits: self
+                .entries
+                .iter()
+                .any(|entry| entry.awaits && !self.skips(entry)),
             cache: use_caching.then(SenderCache::new),
             entries,
         }
@@ -650,7 +755,7 @@ mod tests {
                 Some(sender) => ConnectOptions::new().sender(*sender),
                 None => ConnectOptions::new(),
             };
-            let _ = registry.connect(receiver, options);
+            let _ = registry.connect(receiver, options, Origin::Runtime);
         }
         registry.snapshot(false).sender_summary()
     }

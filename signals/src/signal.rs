@@ -12,6 +12,8 @@ use smallvec::SmallVec;
 
 use crate::awaited;
 use crate::error::{BoxError, ReceiverError, SendError};
+use crate::introspect::{ConnectionInfo, Origin};
+use crate::mute::{MuteTarget, Muted};
 use crate::options::{ConnectOptions, Connection};
 use crate::panic;
 use crate::publish::{Kept, Pin, Published, Replaced};
@@ -46,7 +48,8 @@ impl<A: 'static, S: Eq + 'static, R: 'static> Registrar<'_, A, S, R> {
         receiver: impl Into<Receiver<A, S, R>>,
         options: ConnectOptions<S>,
     ) -> Connection {
-        self.registry.connect(receiver.into(), options)
+        self.registry
+            .connect(receiver.into(), options, Origin::Initializer)
     }
 
     /// Connects a receiver the caller knows is not connected yet, skipping the
@@ -69,6 +72,9 @@ impl<A: 'static, S: Eq + 'static, R: 'static> Registrar<'_, A, S, R> {
 
 /// Connects a signal's receivers before its first use.
 type Initializer<A, S, R> = fn(&mut Registrar<'_, A, S, R>);
+
+/// Writes a sender as text, for introspection and tracing.
+pub(crate) type DescribeSender<S> = fn(&S, &mut fmt::Formatter<'_>) -> fmt::Result;
 
 /// A signal: named, typed notifications from senders to any number of receivers.
 ///
@@ -102,6 +108,8 @@ pub struct Signal<A, S = &'static str, R = ()> {
     name: &'static str,
     use_caching: bool,
     initializer: Option<Initializer<A, S, R>>,
+    /// How to show a sender (its `Debug`), if the declaration said.
+    describe_sender: Option<DescribeSender<S>>,
     /// The snapshot's sender summary, read first by every send: a miss is one
     /// atomic load (and a hash, if receivers are all sender-specific).
     /// [`ANY_SENDER`] until the signal is initialized.
@@ -126,6 +134,7 @@ where
             name,
             use_caching: false,
             initializer: None,
+            describe_sender: None,
             summary: AtomicU64::new(ANY_SENDER),
             listened_by_all: AtomicBool::new(false),
             registry: Mutex::new(Registry::new()),
@@ -155,6 +164,29 @@ where
     /// signal itself.
     pub const fn with_initializer(mut self, initializer: fn(&mut Registrar<'_, A, S, R>)) -> Self {
         self.initializer = Some(initializer);
+        self
+    }
+
+    /// Shows senders by their `Debug` in introspection
+    /// ([`SignalInfo::connections`](crate::SignalInfo::connections)) and, with
+    /// the `tracing` feature, in send spans. `#[signal]` does this for every
+    /// sender type that is `Debug`.
+    ///
+    /// ```
+    /// use signals::Signal;
+    /// static SAVED: Signal<()> = Signal::new("saved").with_sender_debug();
+    /// # let _ = &SAVED;
+    /// ```
+    pub const fn with_sender_debug(self) -> Self
+    where
+        S: fmt::Debug,
+    {
+        self.with_sender_description(<S as fmt::Debug>::fmt)
+    }
+
+    /// Shows senders with `describe` (see [`with_sender_debug`](Self::with_sender_debug)).
+    pub(crate) const fn with_sender_description(mut self, describe: DescribeSender<S>) -> Self {
+        self.describe_sender = Some(describe);
         self
     }
 
@@ -191,7 +223,7 @@ where
         options: ConnectOptions<S>,
     ) -> Connection {
         self.change(|registry| {
-            let connection = registry.connect(receiver.into(), options);
+            let connection = registry.connect(receiver.into(), options, Origin::Runtime);
             (connection, connection.added)
         })
     }
@@ -350,16 +382,111 @@ where
         found.0
     }
 
-    /// How many receivers are connected (dead weak receivers not yet purged are
-    /// counted until the next change or send notices them).
+    /// How many receivers are connected, muted ones included and weak ones
+    /// that are gone left out.
     pub fn receiver_count(&self) -> usize {
-        if !self.snapshot.is_set() {
-            self.initialize();
-        }
-        self.snapshot
-            .load()
-            .get()
-            .map_or(0, |snapshot| snapshot.entries.len())
+        self.change(|registry| {
+            let purged = registry.purge_dead();
+            (registry.len(), purged)
+        })
+    }
+
+    /// Every connection, in call order: receiver name and id,
+    /// `dispatch_uid`, sender filter, weak or strong, retry policy, sync or
+    /// async, priority, origin, and whether it is muted (see
+    /// [`ConnectionInfo`]).
+    pub fn connections(&self) -> Vec<ConnectionInfo<S>> {
+        self.lock_initialized().connections(S::clone)
+    }
+
+    /// [`connections`](Self::connections) with each sender filter as text:
+    /// what [`SignalInfo::connections`](crate::SignalInfo::connections) shows.
+    pub(crate) fn described_connections(&self) -> Vec<ConnectionInfo<String>> {
+        let describe = self.describe_sender;
+        self.lock_initialized()
+            .connections(|sender| match describe {
+                Some(describe) => format!("{}", Describe(sender, describe)),
+                None => "<no Debug>".to_owned(),
+            })
+    }
+
+    /// Mutes the signal until the guard drops: sends call no receiver and
+    /// return no responses, and [`has_listeners`](Self::has_listeners) is
+    /// false. Mutes nest: the signal is muted while any guard lives. It is
+    /// muted for every thread, and no other signal is.
+    ///
+    /// A send takes no new step for this: a mute publishes a snapshot
+    /// without receivers, so a signal that was never muted pays nothing, and
+    /// a muted one takes the no-receiver path. A send already running when
+    /// the mute starts finishes with the receivers it read.
+    ///
+    /// ```
+    /// use signals::Signal;
+    /// let sig: Signal<(), &'static str, u8> = Signal::new("saved");
+    /// let _ = sig.connect(|_: &&str, _: &()| 1);
+    /// let muted = sig.mute();
+    /// assert!(sig.send("users", &()).unwrap().is_empty());
+    /// drop(muted);
+    /// assert_eq!(sig.send("users", &()).unwrap().len(), 1);
+    /// ```
+    pub fn mute(&self) -> Muted<'_, A, S, R> {
+        self.mute_target(None)
+    }
+
+    /// Mutes one connection, by its id (from [`Connection::id`], a response
+    /// or [`connections`](Self::connections)), until the guard drops; the
+    /// other receivers are still called. Counted as [`mute`](Self::mute) is.
+    ///
+    /// ```
+    /// use signals::Signal;
+    /// let sig: Signal<(), &'static str, u8> = Signal::new("saved");
+    /// let noisy = sig.connect(|_: &&str, _: &()| 1).id();
+    /// let _ = sig.connect(|_: &&str, _: &()| 2);
+    /// let _quiet = sig.mute_receiver(noisy);
+    /// assert_eq!(sig.send("users", &()).unwrap().values(), [2]);
+    /// ```
+    pub fn mute_receiver(&self, id: ReceiverId) -> Muted<'_, A, S, R> {
+        self.mute_target(Some(MuteTarget::Id(id)))
+    }
+
+    /// Mutes every connection made under this `dispatch_uid` (for any
+    /// sender), until the guard drops; also one connected while the guard
+    /// lives. A `#[receiver]`'s uid is its function path unless it gives one.
+    ///
+    /// ```
+    /// use signals::{ConnectOptions, Signal};
+    /// let sig: Signal<(), &'static str, u8> = Signal::new("saved");
+    /// let _ = sig.connect_with(|_: &&str, _: &()| 1, ConnectOptions::new().dispatch_uid("search.reindex"));
+    /// let _ = sig.connect(|_: &&str, _: &()| 2);
+    /// let _quiet = sig.mute_uid("search.reindex");
+    /// assert_eq!(sig.send("users", &()).unwrap().values(), [2]);
+    /// ```
+    pub fn mute_uid(
+        &self,
+        dispatch_uid: impl Into<std::borrow::Cow<'static, str>>,
+    ) -> Muted<'_, A, S, R> {
+        self.mute_target(Some(MuteTarget::Uid(dispatch_uid.into())))
+    }
+
+    /// Whether a [`mute`](Self::mute) guard of the whole signal is alive.
+    pub fn is_muted(&self) -> bool {
+        self.lock_initialized().is_muted()
+    }
+
+    fn mute_target(&self, target: Option<MuteTarget>) -> Muted<'_, A, S, R> {
+        self.change(|registry| {
+            registry.mute(target.clone());
+            ((), true)
+        });
+        Muted::new(self, target)
+    }
+
+    /// Ends one mute of `target` (a guard dropped).
+    pub(crate) fn unmute(&self, target: Option<&MuteTarget>) {
+        self.change(|registry| {
+            registry.unmute(target);
+            ((), true)
+        });
     }
 
     /// Whether the sender summary lets `sender` through (false: certainly no
@@ -744,6 +871,15 @@ where
                 self.publish_and_unlock(registry);
             }
         }
+    }
+}
+
+/// A sender shown by the signal's description of senders.
+struct Describe<'a, S>(&'a S, DescribeSender<S>);
+
+impl<S> fmt::Display for Describe<'_, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        (self.1)(self.0, f)
     }
 }
 

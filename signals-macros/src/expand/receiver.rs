@@ -118,6 +118,14 @@ fn registration(attr: &ReceiverAttr, function: &ReceiverFn, signal: &Path) -> To
         None => (quote!(), quote!(::core::option::Option::None)),
     };
 
+    let priority = match &attr.priority {
+        // Spanned, so a value that is not an `i32` is reported on it.
+        Some(priority) => {
+            quote_spanned!(priority.span()=> { const PRIORITY: i32 = #priority; PRIORITY })
+        }
+        None => quote!(0),
+    };
+
     quote! {
         #[doc(hidden)]
         const _: () = {
@@ -129,6 +137,7 @@ fn registration(attr: &ReceiverAttr, function: &ReceiverFn, signal: &Path) -> To
                 dispatch_uid: #dispatch_uid,
                 sender: #sender,
                 retry: #retry,
+                priority: #priority,
                 receiver,
             };
             ::signals::__private::inventory::submit! {

@@ -46,6 +46,22 @@ pub(crate) fn expand(attr: &SignalAttr, item: &SignalItem) -> TokenStream {
                 });
             quote!(#default_doc #(#field_attrs)* #vis #field: #ty)
         });
+    let arg_infos = attr
+        .providing_args
+        .iter()
+        .flat_map(|(_, args)| args)
+        .map(|arg| {
+            let field = arg.name.to_string();
+            let field = field.trim_start_matches("r#");
+            let ty = arg
+                .ty
+                .as_ref()
+                .map(|ty| type_text(&quote!(#ty)))
+                .unwrap_or_default();
+            quote!(::signals::__private::arg_info(#field, #ty))
+        });
+    let sender_text = type_text(&sender_ty);
+    let response_text = type_text(&response_ty);
     let args_doc = format!("The arguments of the [`{ident}`] signal, one field per argument.");
     let signal_ty = quote!(::signals::__private::Signal<#args_ident, #sender_ty, #response_ty>);
 
@@ -65,7 +81,34 @@ pub(crate) fn expand(attr: &SignalAttr, item: &SignalItem) -> TokenStream {
             ) {
                 ::signals::__private::connect_registered(&#ident, registrar);
             }
-            ::signals::__private::Signal::new(#name) #caching .with_initializer(connect_registered)
+            fn describe_sender(
+                sender: &#sender_ty,
+                f: &mut ::core::fmt::Formatter<'_>,
+            ) -> ::core::fmt::Result {
+                #[allow(unused_imports)]
+                use ::signals::__private::{DescribeDebug as _, DescribeOpaque as _};
+                (&&::signals::__private::Described(sender)).describe(f)
+            }
+            ::signals::__private::describe_senders(
+                ::signals::__private::Signal::new(#name) #caching .with_initializer(connect_registered),
+                describe_sender,
+            )
+        };
+
+        const _: () = {
+            fn connections() -> ::std::vec::Vec<::signals::__private::ConnectionInfo<::std::string::String>> {
+                ::signals::__private::described_connections(&#ident)
+            }
+            ::signals::__private::inventory::submit! {
+                ::signals::__private::signal_info(
+                    #name,
+                    ::core::concat!(::core::module_path!(), "::", ::core::stringify!(#ident)),
+                    &[#(#arg_infos),*],
+                    #sender_text,
+                    #response_text,
+                    connections,
+                )
+            }
         };
 
         // The type-namespace twin of the static, which `#[receiver]` names to
@@ -99,4 +142,36 @@ fn args_struct_name(ident: &Ident) -> Ident {
         })
         .collect();
     format_ident!("{}Args", camel, span = ident.span())
+}
+
+/// A type as text, spaced as people write it: `&'static str`, `Vec<u8>`,
+/// `Option<(u32, String)>` (tokens print as `& 'static str`, `Vec < u8 >`).
+fn type_text(ty: &TokenStream) -> String {
+    let mut text = String::new();
+    let mut previous: Option<char> = None;
+    for c in ty.to_string().chars() {
+        if c == ' ' {
+            previous = Some(' ');
+            continue;
+        }
+        if previous == Some(' ') && !text.is_empty() {
+            let last = text.chars().last().unwrap_or(' ');
+            // A space survives only between two words, after a comma, or
+            // around `=>`-free operators such as `+` and `=`.
+            let keep = (is_word(last) && is_word(c))
+                || last == ','
+                || matches!(c, '+' | '=')
+                || matches!(last, '+' | '=');
+            if keep {
+                text.push(' ');
+            }
+        }
+        text.push(c);
+        previous = Some(c);
+    }
+    text
+}
+
+fn is_word(c: char) -> bool {
+    c.is_alphanumeric() || c == '_' || c == '\''
 }
