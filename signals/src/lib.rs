@@ -44,6 +44,7 @@ mod awaited;
 mod cache;
 pub mod celery;
 pub mod control;
+pub mod defer;
 mod error;
 pub mod events;
 mod ids;
@@ -63,8 +64,9 @@ mod summary;
 pub mod testing;
 
 #[doc(inline)]
-pub use error::{AwaitRequired, BoxError, ReceiverError, RetriesExhausted, SendError};
+pub use defer::defer;
 #[doc(inline)]
+pub use error::{AwaitRequired, BoxError, ReceiverError, RetriesExhausted, SendError};
 pub use introspect::{declared_signals, ArgInfo, ConnectionInfo, Origin, SignalInfo};
 pub use mute::Muted;
 pub use options::{ConnectOptions, Connection};

@@ -11,6 +11,7 @@ use parking_lot::{Mutex, MutexGuard};
 use smallvec::SmallVec;
 
 use crate::awaited;
+use crate::defer::SentOrQueued;
 use crate::error::{BoxError, ReceiverError, SendError};
 use crate::introspect::{ConnectionInfo, Origin};
 use crate::mute::{MuteTarget, Muted};
@@ -660,6 +661,39 @@ where
             self.purge_dead();
         }
         responses
+    }
+
+    /// Sends now, or, inside a [`defer`](crate::defer()) scope on this thread,
+    /// when the scope commits: Django's `transaction.on_commit(lambda:
+    /// signal.send(...))`. The arguments are moved in, since a queued send
+    /// outlives the call.
+    ///
+    /// Either way the send is [`send_robust`](Self::send_robust): a queued
+    /// send has no caller left to stop, so every receiver runs and each
+    /// failure is logged (and counted by [`Committed::failed`](crate::defer::Committed::failed)).
+    ///
+    /// ```
+    /// use signals::defer::SentOrQueued;
+    /// use signals::Signal;
+    /// static PAID: Signal<u64, &'static str, u64> = Signal::new("paid");
+    /// let _ = PAID.connect(|_: &&str, order: &u64| *order);
+    ///
+    /// assert!(matches!(PAID.send_on_commit("shop", 1), SentOrQueued::Sent(r) if r.len() == 1));
+    /// let tx = signals::defer();
+    /// assert!(matches!(PAID.send_on_commit("shop", 2), SentOrQueued::Queued));
+    /// assert_eq!(tx.commit().sent(), 1);
+    /// ```
+    pub fn send_on_commit(&'static self, sender: S, args: A) -> SentOrQueued<R> {
+        if !crate::defer::is_open() {
+            return SentOrQueued::Sent(self.send_robust(&sender, &args));
+        }
+        crate::defer::enqueue(Box::new(move || {
+            self.send_robust(&sender, &args)
+                .iter()
+                .filter(|(_, outcome)| outcome.is_err())
+                .count()
+        }));
+        SentOrQueued::Queued
     }
 
     /// Sends to every live receiver for `sender`, awaiting the async ones, and
