@@ -62,6 +62,8 @@ mod signal;
 mod sleep;
 mod summary;
 pub mod testing;
+#[cfg(feature = "tracing-spans")]
+mod trace;
 
 #[doc(inline)]
 pub use defer::defer;

@@ -510,6 +510,10 @@ where
         if !self.may_have_receivers(sender) {
             return Ok(Responses::new());
         }
+        #[cfg(feature = "tracing-spans")]
+        if crate::trace::enabled() {
+            return self.send_traced("send", sender, args);
+        }
         self.send_read(self.snapshot.load(), sender, args)
     }
 
@@ -559,7 +563,7 @@ where
         let responses = Responses::collect(
             selection.expected(),
             selection.ids(),
-            SendBody {
+            SendBody::<_, _, _, false> {
                 selection: &selection,
                 sender,
                 args,
@@ -599,6 +603,10 @@ where
         let sender = sender.borrow();
         if !self.may_have_receivers(sender) {
             return Responses::new();
+        }
+        #[cfg(feature = "tracing-spans")]
+        if crate::trace::enabled() {
+            return self.send_robust_traced("send_robust", sender, args);
         }
         self.send_robust_read(self.snapshot.load(), sender, args)
     }
@@ -647,7 +655,7 @@ where
         let responses = Responses::collect(
             selection.expected(),
             selection.ids(),
-            RobustBody {
+            RobustBody::<_, _, _, false> {
                 selection: &selection,
                 sender,
                 args,
@@ -733,6 +741,10 @@ where
     /// ```
     pub async fn asend(&self, sender: impl Borrow<S>, args: &A) -> Result<Responses<R>, SendError> {
         let sender = sender.borrow();
+        #[cfg(feature = "tracing-spans")]
+        if crate::trace::enabled() && self.may_have_receivers(sender) {
+            return Box::pin(self.asend_traced(sender, args)).await;
+        }
         if let Some(sent) = self.send_unless_awaited(sender, args) {
             return sent;
         }
@@ -778,6 +790,10 @@ where
     /// ```
     pub async fn asend_robust(&self, sender: impl Borrow<S>, args: &A) -> RobustResponses<R> {
         let sender = sender.borrow();
+        #[cfg(feature = "tracing-spans")]
+        if crate::trace::enabled() && self.may_have_receivers(sender) {
+            return Box::pin(self.asend_robust_traced(sender, args)).await;
+        }
         if let Some(sent) = self.send_robust_unless_awaited(sender, args) {
             return sent;
         }
@@ -826,6 +842,166 @@ where
             Some(snapshot) if !snapshot.awaits => Some(self.send_robust_read(pin, sender, args)),
             _ => None,
         }
+    }
+
+    /// `send` inside a `signal.send` span, each receiver in a
+    /// `signal.receiver` span (see `trace`).
+    #[cfg(feature = "tracing-spans")]
+    #[inline(never)]
+    fn send_traced(
+        &self,
+        kind: &'static str,
+        sender: &S,
+        args: &A,
+    ) -> Result<Responses<R>, SendError> {
+        if !self.snapshot.is_set() {
+            self.initialize();
+            if !self.may_have_receivers(sender) {
+                return Ok(Responses::new());
+            }
+        }
+        let span = crate::trace::send_span(self.name, kind, sender, self.describe_sender);
+        let _entered = span.enter();
+        let pin = self.snapshot.load();
+        let Some(snapshot) = pin.get() else {
+            return Ok(Responses::new());
+        };
+        let mut map_pin = None;
+        let selection = snapshot.select(sender, &mut map_pin);
+        let mut failure = None;
+        let mut saw_dead = false;
+        let responses = Responses::collect(
+            selection.expected(),
+            selection.ids(),
+            SendBody::<_, _, _, true> {
+                selection: &selection,
+                sender,
+                args,
+                failure: &mut failure,
+                saw_dead: &mut saw_dead,
+            },
+        );
+        drop(selection);
+        drop(map_pin);
+        drop(pin);
+        if saw_dead {
+            self.purge_dead();
+        }
+        span.record(
+            "receivers",
+            responses.len() + usize::from(failure.is_some()),
+        );
+        match failure {
+            None => {
+                span.record("failed", 0);
+                Ok(responses)
+            }
+            Some(error) => {
+                span.record("failed", 1);
+                Err(error)
+            }
+        }
+    }
+
+    /// `send_robust` traced as [`send_traced`](Self::send_traced) traces `send`.
+    #[cfg(feature = "tracing-spans")]
+    #[inline(never)]
+    fn send_robust_traced(&self, kind: &'static str, sender: &S, args: &A) -> RobustResponses<R> {
+        if !self.snapshot.is_set() {
+            self.initialize();
+            if !self.may_have_receivers(sender) {
+                return Responses::new();
+            }
+        }
+        let span = crate::trace::send_span(self.name, kind, sender, self.describe_sender);
+        let _entered = span.enter();
+        let pin = self.snapshot.load();
+        let Some(snapshot) = pin.get() else {
+            return Responses::new();
+        };
+        let mut map_pin = None;
+        let selection = snapshot.select(sender, &mut map_pin);
+        let mut saw_dead = false;
+        let responses = Responses::collect(
+            selection.expected(),
+            selection.ids(),
+            RobustBody::<_, _, _, true> {
+                selection: &selection,
+                sender,
+                args,
+                saw_dead: &mut saw_dead,
+            },
+        );
+        drop(selection);
+        drop(map_pin);
+        drop(pin);
+        if saw_dead {
+            self.purge_dead();
+        }
+        span.record("receivers", responses.len());
+        span.record(
+            "failed",
+            responses
+                .iter()
+                .filter(|(_, outcome)| outcome.is_err())
+                .count(),
+        );
+        responses
+    }
+
+    /// `asend` traced: with only sync receivers, [`send_traced`](Self::send_traced);
+    /// else the whole send in one `signal.send` span.
+    #[cfg(feature = "tracing-spans")]
+    async fn asend_traced(&self, sender: &S, args: &A) -> Result<Responses<R>, SendError> {
+        use tracing::Instrument;
+        if !self.awaits_any() {
+            return self.send_traced("asend", sender, args);
+        }
+        let span = crate::trace::send_span(self.name, "asend", sender, self.describe_sender);
+        let sent = self
+            .asend_awaiting(sender, args)
+            .instrument(span.clone())
+            .await;
+        if let Ok(responses) = &sent {
+            span.record("receivers", responses.len());
+        }
+        span.record("failed", usize::from(sent.is_err()));
+        sent
+    }
+
+    /// `asend_robust` traced as [`asend_traced`](Self::asend_traced) traces `asend`.
+    #[cfg(feature = "tracing-spans")]
+    async fn asend_robust_traced(&self, sender: &S, args: &A) -> RobustResponses<R> {
+        use tracing::Instrument;
+        if !self.awaits_any() {
+            return self.send_robust_traced("asend_robust", sender, args);
+        }
+        let span = crate::trace::send_span(self.name, "asend_robust", sender, self.describe_sender);
+        let responses = self
+            .asend_robust_awaiting(sender, args)
+            .instrument(span.clone())
+            .await;
+        span.record("receivers", responses.len());
+        span.record(
+            "failed",
+            responses
+                .iter()
+                .filter(|(_, outcome)| outcome.is_err())
+                .count(),
+        );
+        responses
+    }
+
+    /// Whether the snapshot holds a receiver to await (initializing first).
+    #[cfg(feature = "tracing-spans")]
+    fn awaits_any(&self) -> bool {
+        if !self.snapshot.is_set() {
+            self.initialize();
+        }
+        self.snapshot
+            .load()
+            .get()
+            .is_some_and(|snapshot| snapshot.awaits)
     }
 
     /// The snapshot, read for an async send, which keeps it until it ends
@@ -909,7 +1085,7 @@ where
 }
 
 /// A sender shown by the signal's description of senders.
-struct Describe<'a, S>(&'a S, DescribeSender<S>);
+pub(crate) struct Describe<'a, S>(pub(crate) &'a S, pub(crate) DescribeSender<S>);
 
 impl<S> fmt::Display for Describe<'_, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -917,8 +1093,9 @@ impl<S> fmt::Display for Describe<'_, S> {
     }
 }
 
-/// The body of [`Signal::send`], run once the snapshot is loaded.
-struct SendBody<'a, A, S, R> {
+/// The body of [`Signal::send`], run once the snapshot is loaded; `TRACED`
+/// wraps each receiver in a span (feature `tracing-spans`).
+struct SendBody<'a, A, S, R, const TRACED: bool> {
     selection: &'a Selection<'a, A, S, R>,
     sender: &'a S,
     args: &'a A,
@@ -928,7 +1105,7 @@ struct SendBody<'a, A, S, R> {
     saw_dead: &'a mut bool,
 }
 
-impl<A, S, R> Collect<R> for SendBody<'_, A, S, R>
+impl<A, S, R, const TRACED: bool> Collect<R> for SendBody<'_, A, S, R, TRACED>
 where
     S: Eq + Hash + Clone + Send + 'static,
 {
@@ -940,6 +1117,12 @@ where
             sink,
             failure: self.failure,
         };
+        #[cfg(feature = "tracing-spans")]
+        if TRACED {
+            let mut traced = crate::trace::Traced(&mut visit);
+            *self.saw_dead = self.selection.for_each(self.sender, &mut traced);
+            return;
+        }
         *self.saw_dead = self.selection.for_each(self.sender, &mut visit);
     }
 }
@@ -976,8 +1159,9 @@ impl<A, S, R, K: Sink<R>> Visit<A, S, R> for SendVisit<'_, A, S, K> {
     }
 }
 
-/// The body of [`Signal::send_robust`], run once the snapshot is loaded.
-struct RobustBody<'a, A, S, R> {
+/// The body of [`Signal::send_robust`], run once the snapshot is loaded
+/// (`TRACED` as in [`SendBody`]).
+struct RobustBody<'a, A, S, R, const TRACED: bool> {
     selection: &'a Selection<'a, A, S, R>,
     sender: &'a S,
     args: &'a A,
@@ -985,7 +1169,8 @@ struct RobustBody<'a, A, S, R> {
     saw_dead: &'a mut bool,
 }
 
-impl<A, S, R> Collect<Result<R, ReceiverError>> for RobustBody<'_, A, S, R>
+impl<A, S, R, const TRACED: bool> Collect<Result<R, ReceiverError>>
+    for RobustBody<'_, A, S, R, TRACED>
 where
     S: Eq + Hash + Clone + Send + 'static,
 {
@@ -996,6 +1181,12 @@ where
             args: self.args,
             sink,
         };
+        #[cfg(feature = "tracing-spans")]
+        if TRACED {
+            let mut traced = crate::trace::Traced(&mut visit);
+            *self.saw_dead = self.selection.for_each(self.sender, &mut traced);
+            return;
+        }
         *self.saw_dead = self.selection.for_each(self.sender, &mut visit);
     }
 }
