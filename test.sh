@@ -51,8 +51,8 @@ echo "== cargo test (unit, integration, doc tests)"
 # Release mode: the stress and million-cycle tests run in seconds instead of minutes.
 cargo test --workspace --release
 echo "== the tracing-spans feature (spans per send and receiver): clippy, then the signals crate's tests with it on"
-cargo clippy -p signals --all-targets --features tracing-spans -- -D warnings
-cargo test --release -p signals --features tracing-spans
+cargo clippy -p signals-dispatch --all-targets --features tracing-spans -- -D warnings
+cargo test --release -p signals-dispatch --features tracing-spans
 echo "== loom model tests of the publication protocol, the retry timer and the dispatcher's close gate (--cfg loom, own target dir)"
 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test --release -p signals-loom-model
 echo "== cargo doc (warnings are errors)"

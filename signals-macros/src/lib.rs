@@ -1,4 +1,4 @@
-//! Procedural macros of the [`signals`](https://docs.rs/signals) crate:
+//! Procedural macros of the [`signals-dispatch`](https://docs.rs/signals-dispatch) crate (library `signals`):
 //! `#[signal]` declares a typed signal, `#[receiver]` registers a function at
 //! link time. Use them through `signals`, which re-exports both.
 //!

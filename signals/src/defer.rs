@@ -20,7 +20,7 @@
 //! # assert_eq!(SEEN.load(Ordering::SeqCst), 7);
 //! ```
 //!
-//! Which sends may wait is explicit: only [`Signal::send_on_commit`] is
+//! Which sends may wait is explicit: only [`Signal::send_on_commit`](crate::Signal::send_on_commit) is
 //! deferred, and it takes its arguments by value (owned, `'static`), since
 //! they outlive the call. A plain `send` inside a scope is sent at once.
 //!

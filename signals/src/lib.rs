@@ -9,6 +9,21 @@
 //! `#[receiver]` on an `async fn`): [`Signal::asend`] and [`Signal::asend_robust`]
 //! await them concurrently in the caller's task, on any executor.
 //!
+//! What applications and their tests ask of a signal library:
+//! - scoped connections ([`Signal::connect_scoped`]) and muting
+//!   ([`Signal::mute`], [`Signal::mute_uid`]), both undone when a guard drops;
+//! - receiver order by priority ([`ConnectOptions::priority`],
+//!   `#[receiver(..., priority = N)]`);
+//! - test capture with readable assertions ([`testing::Recorder`]);
+//! - introspection of connections ([`Signal::connections`]) and of every
+//!   `#[signal]` in the program ([`declared_signals`]);
+//! - dispatch on commit ([`defer()`], [`Signal::send_on_commit`]);
+//! - with the `tracing-spans` feature, a `tracing` span per send and per
+//!   receiver, taken only when a subscriber wants `DEBUG` spans of target
+//!   `signals` (without the feature, the send path is unchanged).
+//!
+//! The package is `signals-dispatch` on crates.io; the library is `signals`.
+//!
 //! # Examples
 //!
 //! ```

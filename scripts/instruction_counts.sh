@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Instructions per call of each case of benches/instructions.rs, by callgrind:
+# each case runs with 100,000 and 200,000 iterations and the difference is
+# divided by 100,000, so set-up and start-up cancel out.
+#
+#   scripts/instruction_counts.sh [BENCH_BINARY]
+#
+# Without an argument it builds the bench (`cargo bench --no-run`) and uses
+# that binary; pass another build's binary to compare two versions.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+command -v valgrind >/dev/null || { echo "valgrind is required (apt-get install valgrind)" >&2; exit 1; }
+BIN="${1:-}"
+if [ -z "$BIN" ]; then
+    BIN=$(cargo bench --bench instructions --no-run --message-format=json 2>/dev/null \
+        | python3 -c 'import json,sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == "instructions" and m.get("executable"):
+        print(m["executable"])')
+fi
+count() {
+    valgrind --tool=callgrind --callgrind-out-file=/dev/null "$BIN" "$1" "$2" 2>&1 \
+        | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
+}
+for case in send_0 send_1 send_10 send_robust_1 send_robust_10 send_filtered_10 send_filtered_cached_1 send_filtered_cached_10 has_listeners_miss; do
+    low=$(count "$case" 100000)
+    high=$(count "$case" 200000)
+    echo "$case $(( (high - low) / 100000 ))"
+done
