@@ -25,6 +25,8 @@ const CASES: &[&str] = &[
     "send_filtered_10",
     "send_filtered_cached_1",
     "send_filtered_cached_10",
+    "send_100",
+    "send_filtered_cached_100",
     "has_listeners_miss",
 ];
 
@@ -39,6 +41,8 @@ fn signal_for(case: &str) -> Sig {
         "send_1" | "send_robust_1" => (1, None),
         "send_filtered_cached_1" => (1, Some("tasks.add")),
         "send_filtered_10" | "send_filtered_cached_10" => (10, Some("tasks.add")),
+        "send_filtered_cached_100" => (100, Some("tasks.add")),
+        "send_100" => (100, None),
         _ => (10, None),
     };
     for i in 0..n {

@@ -23,7 +23,9 @@ count() {
     valgrind --tool=callgrind --callgrind-out-file=/dev/null "$BIN" "$1" "$2" 2>&1 \
         | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
 }
-for case in send_0 send_1 send_10 send_robust_1 send_robust_10 send_filtered_10 send_filtered_cached_1 send_filtered_cached_10 has_listeners_miss; do
+# CASES="send_1 send_10" picks cases; all by default.
+CASES="${CASES:-send_0 send_1 send_10 send_100 send_robust_1 send_robust_10 send_filtered_10 send_filtered_cached_1 send_filtered_cached_10 send_filtered_cached_100 has_listeners_miss}"
+for case in $CASES; do
     low=$(count "$case" 100000)
     high=$(count "$case" 200000)
     echo "$case $(( (high - low) / 100000 ))"

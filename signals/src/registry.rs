@@ -317,21 +317,26 @@ where
         S: Clone + std::hash::Hash + Send + 'static,
         R: 'static,
     {
-        let entries: Box<[Live<A, S, R>]> = self
-            .entries
-            .iter()
-            .filter(|entry| !self.skips(entry))
-            .map(|entry| Live {
-                id: entry.id,
-                route_key: match &entry.sender {
-                    Some(sender) if use_caching => route_key(sender),
-                    _ => 0,
-                },
-                sender_bit: entry.sender.as_ref().map_or(ANY_SENDER, sender_bit),
-                sender: entry.sender.clone(),
-                target: entry.target.clone(),
-            })
-            .collect();
+        // Sized up front: a filtered iterator has no exact length, and
+        // growing the list by doubling moved the receivers' allocations
+        // about, which measurably slowed sends to 100 receivers.
+        let mut live = Vec::with_capacity(self.entries.len());
+        live.extend(
+            self.entries
+                .iter()
+                .filter(|entry| !self.skips(entry))
+                .map(|entry| Live {
+                    id: entry.id,
+                    route_key: match &entry.sender {
+                        Some(sender) if use_caching => route_key(sender),
+                        _ => 0,
+                    },
+                    sender_bit: entry.sender.as_ref().map_or(ANY_SENDER, sender_bit),
+                    sender: entry.sender.clone(),
+                    target: entry.target.clone(),
+                }),
+        );
+        let entries: Box<[Live<A, S, R>]> = live.into_boxed_slice();
         let strong = entries.iter().map(|entry| entry.target.callee()).collect();
         Snapshot {
             ids: SharedIds::new(entries.iter().map(|entry| entry.id).collect()),

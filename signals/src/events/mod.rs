@@ -59,6 +59,7 @@ mod receiver;
 pub(crate) mod redis;
 pub mod remote;
 mod serializer;
+mod state;
 mod transport;
 
 #[cfg(feature = "amqp")]
@@ -88,6 +89,10 @@ pub use receiver::{
     ReceiveError, Received, ReceiverStats, DEFAULT_DEDUP_WINDOW, DEFAULT_MAX_MESSAGE_SIZE,
 };
 pub use serializer::{Json, SerializeError, Serializer};
+pub use state::{
+    Applied, State, StateLimits, StateView, Task, TaskState, Worker, HEARTBEAT_DRIFT_MAX,
+    HEARTBEAT_EXPIRE_WINDOW, HEARTBEAT_MAX,
+};
 pub use transport::{
     DeliveryMode, MemoryTransport, Message, Published, Transport, TransportError,
     DISABLED_TRANSPORTS,

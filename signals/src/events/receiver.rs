@@ -18,6 +18,7 @@ use super::clock::LamportClock;
 use super::event::{now, utcoffset_at, Event, Fields};
 use super::kinds::CeleryEvent;
 use super::remote;
+use super::state::State;
 use super::transport::{MemoryTransport, Published};
 
 /// Celery's `CLIENT_CLOCK_SKEW`: a `task-sent` event's clock is replaced by the
@@ -324,6 +325,8 @@ pub struct EventReceiver {
 
 struct Inner {
     handlers: HashMap<String, Vec<Handler>>,
+    /// Cluster states fed every event, before the handlers.
+    states: Vec<Arc<State>>,
     on_error: Vec<ErrorHandler>,
     clock: Arc<LamportClock>,
     localize: bool,
@@ -336,6 +339,7 @@ struct Inner {
 /// Builds an [`EventReceiver`].
 pub struct EventReceiverBuilder {
     handlers: HashMap<String, Vec<Handler>>,
+    states: Vec<Arc<State>>,
     on_error: Vec<ErrorHandler>,
     clock: Option<Arc<LamportClock>>,
     localize: bool,
@@ -380,6 +384,30 @@ impl EventReceiverBuilder {
     /// Adds `handler` after those of `kind` added before.
     fn add(mut self, kind: String, handler: Handler) -> Self {
         self.handlers.entry(kind).or_default().push(handler);
+        self
+    }
+
+    /// Applies every event to `state` (Celery's `State.event`), before the
+    /// handlers see it: `state` then follows the cluster, and other threads
+    /// read it while events arrive.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use signals::events::{EventDispatcher, EventReceiver, MemoryTransport, State, TaskState, TaskSucceeded};
+    ///
+    /// let mut broker = MemoryTransport::new();
+    /// let dispatcher = EventDispatcher::builder(broker.clone()).hostname("w1@host").build();
+    /// dispatcher.send_event(&TaskSucceeded { uuid: "42".into(), result: "4".into(), runtime: 0.5 })?;
+    ///
+    /// let state = Arc::new(State::new());
+    /// let receiver = EventReceiver::builder().on_state(state.clone()).build();
+    /// receiver.capture(&mut broker, Some(1), None);
+    /// assert_eq!(state.task("42").unwrap().state, TaskState::Success);
+    /// assert!(state.worker("w1@host").is_some());
+    /// # Ok::<(), signals::events::EventError>(())
+    /// ```
+    pub fn on_state(mut self, state: Arc<State>) -> Self {
+        self.states.push(state);
         self
     }
 
@@ -430,6 +458,7 @@ impl EventReceiverBuilder {
         EventReceiver {
             inner: Arc::new(Inner {
                 handlers: self.handlers,
+                states: self.states,
                 on_error: self.on_error,
                 clock: self.clock.unwrap_or_else(LamportClock::global),
                 localize: self.localize,
@@ -459,6 +488,7 @@ impl EventReceiver {
     pub fn builder() -> EventReceiverBuilder {
         EventReceiverBuilder {
             handlers: HashMap::new(),
+            states: Vec::new(),
             on_error: Vec::new(),
             clock: None,
             localize: true,
@@ -705,6 +735,9 @@ impl EventReceiver {
     }
 
     fn dispatch(&self, kind: &str, event: &Event) {
+        for state in &self.inner.states {
+            let _ = state.apply(event);
+        }
         let handlers = self
             .inner
             .handlers

@@ -1,0 +1,162 @@
+//! A worker as the cluster state knows it: its last fields and heartbeats.
+
+use crate::events::Event;
+
+/// How many heartbeats a worker keeps (Celery's `Worker.heartbeat_max`).
+pub const HEARTBEAT_MAX: usize = 4;
+
+/// A worker is alive until its last heartbeat plus this percentage of its
+/// heartbeat interval (Celery's `HEARTBEAT_EXPIRE_WINDOW`).
+pub const HEARTBEAT_EXPIRE_WINDOW: f64 = 200.0;
+
+/// A drift over this many seconds between an event's timestamp and its
+/// arrival logs "Substantial drift" (Celery's `HEARTBEAT_DRIFT_MAX`).
+pub const HEARTBEAT_DRIFT_MAX: i64 = 16;
+
+/// A worker: the fields of its last `worker-*` event and its last heartbeats.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Worker {
+    /// Its node name (`celery@host`).
+    pub hostname: String,
+    /// Its process id.
+    pub pid: Option<u64>,
+    /// Seconds between heartbeats (60 until an event says).
+    pub freq: f64,
+    /// The times of its last heartbeats (at most [`HEARTBEAT_MAX`]), oldest
+    /// first: the arrival time of `worker-*` events, the timestamp of task
+    /// events from it (as Celery records them).
+    pub heartbeats: Vec<f64>,
+    /// Its Lamport clock, as last reported.
+    pub clock: u64,
+    /// Tasks running, as last reported.
+    pub active: Option<u64>,
+    /// Tasks processed, as last reported.
+    pub processed: Option<u64>,
+    /// Load averages, as last reported.
+    pub loadavg: Option<Vec<f64>>,
+    /// Software name (`py-celery`).
+    pub sw_ident: Option<String>,
+    /// `hostname.pid`, kept with the pid (the time index's sender id).
+    pub(crate) id: std::sync::Arc<str>,
+    /// Software version.
+    pub sw_ver: Option<String>,
+    /// Operating system.
+    pub sw_sys: Option<String>,
+}
+
+impl Worker {
+    pub(crate) fn new(hostname: String) -> Self {
+        Self {
+            id: Self::id_of(&hostname, None),
+            hostname,
+            pid: None,
+            freq: 60.0,
+            heartbeats: Vec::new(),
+            clock: 0,
+            active: None,
+            processed: None,
+            loadavg: None,
+            sw_ident: None,
+            sw_ver: None,
+            sw_sys: None,
+        }
+    }
+
+    /// When the worker stops counting as alive: its last heartbeat plus
+    /// twice its interval. `None` with no heartbeat.
+    pub fn heartbeat_expires(&self) -> Option<f64> {
+        let last = self.heartbeats.last()?;
+        Some(last + self.freq * (HEARTBEAT_EXPIRE_WINDOW / 100.0))
+    }
+
+    /// Whether the worker counts as alive at `now` (seconds since the epoch).
+    pub fn alive_at(&self, now: f64) -> bool {
+        self.heartbeat_expires()
+            .is_some_and(|expires| now < expires)
+    }
+
+    /// Whether the worker counts as alive now.
+    pub fn alive(&self) -> bool {
+        self.alive_at(now())
+    }
+
+    /// `hostname.pid`, Celery's `Worker.id` (`hostname.None` without a pid).
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn id_of(hostname: &str, pid: Option<u64>) -> std::sync::Arc<str> {
+        match pid {
+            Some(pid) => format!("{hostname}.{pid}").into(),
+            None => format!("{hostname}.None").into(),
+        }
+    }
+
+    /// Copies a `worker-*` event's fields.
+    pub(crate) fn update(&mut self, event: &Event) {
+        for (field, value) in event.fields() {
+            match field.as_str() {
+                "pid" => {
+                    let pid = value.as_u64();
+                    if pid != self.pid {
+                        self.pid = pid;
+                        self.id = Self::id_of(&self.hostname, pid);
+                    }
+                }
+                "freq" => self.freq = value.as_f64().unwrap_or(self.freq),
+                "clock" => self.clock = value.as_u64().unwrap_or(0),
+                "active" => self.active = value.as_u64(),
+                "processed" => self.processed = value.as_u64(),
+                "loadavg" => {
+                    self.loadavg = value
+                        .as_array()
+                        .map(|values| values.iter().filter_map(|v| v.as_f64()).collect())
+                }
+                "sw_ident" => set_str(&mut self.sw_ident, value),
+                "sw_ver" => set_str(&mut self.sw_ver, value),
+                "sw_sys" => set_str(&mut self.sw_sys, value),
+                _ => {}
+            }
+        }
+    }
+
+    /// Records a heartbeat at `at`, an event sent at `sent`: Celery's
+    /// `Worker.event` past its fields. Returns the drift in whole seconds
+    /// when it is over [`HEARTBEAT_DRIFT_MAX`].
+    pub(crate) fn heartbeat(&mut self, at: f64, sent: f64) -> Option<i64> {
+        // Celery skips a zero time as it skips a missing one.
+        if at == 0.0 || sent == 0.0 {
+            return None;
+        }
+        let drift = ((at as i64) - (sent as i64)).abs();
+        let beats = self.heartbeats.len();
+        if beats > HEARTBEAT_MAX - 1 {
+            self.heartbeats.remove(0);
+        }
+        match self.heartbeats.last() {
+            Some(&last) if beats > 0 && at > last => self.heartbeats.push(at),
+            _ => {
+                // `bisect.insort`: after any equal time.
+                let index = self.heartbeats.partition_point(|&beat| beat <= at);
+                self.heartbeats.insert(index, at);
+            }
+        }
+        (drift > HEARTBEAT_DRIFT_MAX).then_some(drift)
+    }
+}
+
+/// Sets a text field, allocating only when the text changed.
+fn set_str(slot: &mut Option<String>, value: &serde_json::Value) {
+    match value.as_str() {
+        Some(text) if slot.as_deref() == Some(text) => {}
+        text => *slot = text.map(str::to_owned),
+    }
+}
+
+/// Seconds since the epoch.
+pub(crate) fn now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |elapsed| elapsed.as_secs_f64())
+}
