@@ -1,0 +1,137 @@
+//! `events::State` against Celery 5.7's own `State` on one real stream: a real
+//! Celery worker (solo pool, events on) runs real tasks on a real
+//! `redis-server` (one succeeds, one fails, one is retried, one is revoked);
+//! Celery's receiver and State (`tests/celery/state_driver.py`) and ours
+//! (`EventReceiver::on_state` on a `RedisSubscriber`) follow the same events.
+//! At the end, the workers' alive flags and every task's state, name, result
+//! or exception, and runtime are equal.
+
+#[allow(dead_code)]
+#[path = "support/celery.rs"]
+mod celery;
+#[allow(dead_code)]
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use signals::events::{EventReceiver, RedisSubscriber, State};
+use support::RedisServer;
+
+/// A child process killed when the test ends, whatever happened.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn celery_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/celery")
+}
+
+/// What we compare, from our State: the same shape the driver prints.
+fn our_summary(state: &State, ids: &[String]) -> Value {
+    let view = state.read();
+    let workers: serde_json::Map<String, Value> = view
+        .workers()
+        .map(|w| (w.hostname.clone(), json!({"alive": w.alive()})))
+        .collect();
+    let tasks: serde_json::Map<String, Value> = view
+        .tasks()
+        .map(|t| {
+            (
+                t.uuid.to_string(),
+                json!({
+                    "state": t.state.as_str(),
+                    "name": t.name,
+                    "result": t.result,
+                    "exception": t.exception,
+                    "runtime": t.runtime,
+                }),
+            )
+        })
+        .collect();
+    json!({"ids": ids, "workers": workers, "tasks": tasks})
+}
+
+#[test]
+fn our_state_and_celerys_agree_on_a_real_workers_tasks() {
+    let server = RedisServer::start();
+    let url = server.url(0);
+
+    let state = Arc::new(State::new());
+    let mut subscriber = RedisSubscriber::open(&url).expect("URL");
+    assert!(subscriber.wait_subscribed(Duration::from_secs(5)));
+    let receiver = EventReceiver::builder().on_state(state.clone()).build();
+    let capturing = receiver.spawn(subscriber).expect("thread");
+
+    let _worker = Killed(
+        Command::new(celery::venv_program("celery"))
+            .current_dir(celery_dir())
+            .env("STATE_BROKER", &url)
+            .args(["-A", "state_tasks", "worker", "--pool", "solo", "-E"])
+            .args(["-n", "state@test-host", "--loglevel", "ERROR"])
+            .stdout(Stdio::null())
+            // The failing task's traceback is expected: not in the test log.
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("celery worker starts"),
+    );
+    let mut driver = Killed(
+        Command::new(celery::venv_program("python"))
+            .arg(celery_dir().join("state_driver.py"))
+            .env("STATE_BROKER", &url)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("python starts"),
+    );
+    let stdout = driver.0.stdout.take().expect("piped");
+    let summary_line = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|line| line.strip_prefix("SUMMARY ").map(str::to_owned))
+        .expect("the driver prints its State (see its stderr above)");
+    let theirs: Value = serde_json::from_str(&summary_line).expect("JSON");
+    let ids: Vec<String> = serde_json::from_value(theirs["ids"].clone()).expect("ids");
+
+    // Our receiver may be a little behind Celery's: wait until it agrees.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let mut ours = our_summary(&state, &ids);
+    while ours != theirs && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        ours = our_summary(&state, &ids);
+    }
+    assert_eq!(ours, theirs, "ours (left) and Celery's (right)");
+
+    // What the run must have produced, so that equality means something.
+    let tasks = &theirs["tasks"];
+    let by_id = |i: usize| &tasks[&ids[i]];
+    assert_eq!(by_id(0)["state"], "SUCCESS");
+    assert_eq!(by_id(0)["result"], "4");
+    assert!(by_id(0)["runtime"].as_f64().is_some_and(|r| r > 0.0));
+    assert_eq!(by_id(1)["state"], "FAILURE");
+    assert!(by_id(1)["exception"]
+        .as_str()
+        .unwrap()
+        .contains("bad input"));
+    assert_eq!(by_id(2)["state"], "SUCCESS", "retried once, then succeeded");
+    assert_eq!(by_id(2)["result"], "'ok after retry'");
+    assert_eq!(by_id(3)["state"], "REVOKED");
+    assert_eq!(theirs["workers"]["state@test-host"]["alive"], true);
+    let flaky = state.task(&ids[2]).unwrap();
+    assert!(flaky.retried.is_some(), "the retry was seen");
+    // Celery indexes a task under its first event's name and host: here
+    // task-sent, from the driver.
+    assert_eq!(state.read().tasks_by_type("state_tasks.add").count(), 2);
+
+    drop(capturing);
+    drop(server);
+}
