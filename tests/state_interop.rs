@@ -71,6 +71,7 @@ fn our_state_and_celerys_agree_on_a_real_workers_tasks() {
     assert!(subscriber.wait_subscribed(Duration::from_secs(5)));
     let receiver = EventReceiver::builder().on_state(state.clone()).build();
     let capturing = receiver.spawn(subscriber).expect("thread");
+    let mut exporter = start_exporter(&url);
 
     let _worker = Killed(
         Command::new(celery::venv_program("celery"))
@@ -124,7 +125,9 @@ fn our_state_and_celerys_agree_on_a_real_workers_tasks() {
         .contains("bad input"));
     assert_eq!(by_id(2)["state"], "SUCCESS", "retried once, then succeeded");
     assert_eq!(by_id(2)["result"], "'ok after retry'");
-    assert_eq!(by_id(3)["state"], "REVOKED");
+    assert_eq!(by_id(3)["state"], "SUCCESS");
+    assert_eq!(by_id(3)["name"], "evil\"name\\with\nnewline ünïcode");
+    assert_eq!(by_id(4)["state"], "REVOKED");
     assert_eq!(theirs["workers"]["state@test-host"]["alive"], true);
     let flaky = state.task(&ids[2]).unwrap();
     assert!(flaky.retried.is_some(), "the retry was seen");
@@ -132,6 +135,138 @@ fn our_state_and_celerys_agree_on_a_real_workers_tasks() {
     // task-sent, from the driver.
     assert_eq!(state.read().tasks_by_type("state_tasks.add").count(), 2);
 
+    // The exporter, following the same broker since before the tasks ran.
+    let metrics = scrape(&mut exporter);
+    let value = |line_start: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(line_start)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no `{line_start}` in:\n{metrics}"))
+    };
+    let labels =
+        |name: &str| format!(r#"{{name="{name}",hostname="test-host",queue_name="celery"}}"#);
+    assert_eq!(
+        value(&format!(
+            "celery_task_succeeded_total{}",
+            labels("state_tasks.add")
+        )),
+        1.0
+    );
+    assert_eq!(
+        value(&format!(
+            "celery_task_received_total{}",
+            labels("state_tasks.add")
+        )),
+        1.0
+    );
+    assert_eq!(
+        value(&format!(
+            "celery_task_succeeded_total{}",
+            labels("state_tasks.flaky")
+        )),
+        1.0
+    );
+    assert_eq!(
+        value(&format!(
+            "celery_task_retried_total{}",
+            labels("state_tasks.flaky")
+        )),
+        1.0
+    );
+    assert_eq!(
+        value(&format!(
+            "celery_task_revoked_total{}",
+            labels("state_tasks.add")
+        )),
+        1.0
+    );
+    assert_eq!(
+        value(
+            r#"celery_task_failed_total{name="state_tasks.fail",hostname="test-host",exception="ValueError",queue_name="celery"}"#
+        ),
+        1.0
+    );
+    assert_eq!(
+        value(&format!(
+            "celery_task_runtime_count{}",
+            labels("state_tasks.add")
+        )),
+        1.0
+    );
+    assert_eq!(value(r#"celery_worker_up{hostname="test-host"}"#), 1.0);
+    // The hostile name, escaped as the text format wants: \" \\ \n.
+    assert_eq!(
+        value(&format!(
+            "celery_task_succeeded_total{}",
+            labels(r#"evil\"name\\with\nnewline ünïcode"#)
+        )),
+        1.0
+    );
+    assert!(
+        !metrics.lines().any(|line| line.starts_with("newline")),
+        "a raw newline split a line:\n{metrics}"
+    );
+
     drop(capturing);
     drop(server);
+}
+
+/// The exporter example and the address it serves on.
+struct Exporter {
+    _child: Killed,
+    addr: String,
+}
+
+fn start_exporter(url: &str) -> Exporter {
+    let exe = std::env::current_exe().expect("the test binary");
+    let path = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>")
+        .join("examples/exporter");
+    assert!(
+        path.exists(),
+        "{} is missing: cargo build --examples",
+        path.display()
+    );
+    let mut child = Command::new(path)
+        .args([url, "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the exporter starts");
+    let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
+    let mut addr = None;
+    for line in lines.by_ref().map_while(Result::ok) {
+        if let Some(rest) = line.strip_prefix("-> serving http://") {
+            addr = rest.strip_suffix("/metrics").map(str::to_owned);
+        }
+        if line == "-> following events" {
+            break;
+        }
+    }
+    // Drain the rest so the exporter never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    Exporter {
+        _child: Killed(child),
+        addr: addr.expect("the exporter prints its address"),
+    }
+}
+
+/// GET /metrics, by hand (HTTP/1.0, the body up to the end).
+fn scrape(exporter: &mut Exporter) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(&exporter.addr).expect("connects");
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: test\r\n\r\n")
+        .expect("request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("response");
+    let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+    assert!(
+        head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"),
+        "{head}"
+    );
+    assert!(head.contains("text/plain; version=0.0.4"), "{head}");
+    body.to_owned()
 }

@@ -13,7 +13,7 @@ import time
 import uuid
 
 import state_tasks
-from state_tasks import add, app, fail, flaky
+from state_tasks import add, app, fail, flaky, hostile
 
 state = app.events.State()
 ready = threading.Event()
@@ -43,7 +43,7 @@ deadline = time.time() + 60
 while not app.control.ping(timeout=0.5):
     assert time.time() < deadline, "the worker never answered"
 
-ids = [add.delay(2, 2).id, fail.delay().id, flaky.delay().id]
+ids = [add.delay(2, 2).id, fail.delay().id, flaky.delay().id, hostile.delay().id]
 revoked = "revoked-" + str(uuid.uuid4())
 # Revoked before it is sent: the worker announces task-revoked on receipt.
 assert app.control.revoke(revoked, reply=True, timeout=5), "no revoke reply"

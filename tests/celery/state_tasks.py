@@ -29,3 +29,9 @@ def flaky(self):
     if self.request.retries == 0:
         raise self.retry(countdown=0, exc=KeyError("first try"))
     return "ok after retry"
+
+
+# A hostile, non-ASCII name: the exporter must escape it in its output.
+@app.task(name='evil"name\\with\nnewline ünïcode')
+def hostile():
+    return None

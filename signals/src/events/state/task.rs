@@ -146,6 +146,8 @@ pub struct Task {
     pub exchange: Option<String>,
     /// Its routing key (`task-sent`).
     pub routing_key: Option<String>,
+    /// The queue it was sent to (`task-sent`).
+    pub queue: Option<String>,
     /// The Lamport clock of the last event applied in order.
     pub clock: u64,
     /// The root task's id.
@@ -201,6 +203,7 @@ impl Task {
             runtime: None,
             exchange: None,
             routing_key: None,
+            queue: None,
             clock: 0,
             root_id: None,
             parent_id: None,
@@ -279,6 +282,7 @@ impl Task {
             "runtime" => self.runtime = value.as_f64(),
             "exchange" => set_text(&mut self.exchange, value),
             "routing_key" => set_text(&mut self.routing_key, value),
+            "queue" => set_text(&mut self.queue, value),
             "clock" => self.clock = value.as_u64().unwrap_or(0),
             "timestamp" => self.timestamp = value.as_f64(),
             "root_id" => set_text(&mut self.root_id, value),
