@@ -67,7 +67,7 @@ fn our_state_and_celerys_agree_on_a_real_workers_tasks() {
     let url = server.url(0);
 
     let state = Arc::new(State::new());
-    let mut subscriber = RedisSubscriber::open(&url).expect("URL");
+    let subscriber = RedisSubscriber::open(&url).expect("URL");
     assert!(subscriber.wait_subscribed(Duration::from_secs(5)));
     let receiver = EventReceiver::builder().on_state(state.clone()).build();
     let capturing = receiver.spawn(subscriber).expect("thread");
