@@ -1,29 +1,4 @@
-//! Celery's cluster state (`celery.events.state.State`) in Rust: workers and
-//! tasks as their events describe them, with Celery's rules, bounded.
-//!
-//! Feed it every event a receiver gets ([`EventReceiverBuilder::on_state`](super::EventReceiverBuilder::on_state)
-//! does, or call [`State::apply`] from a handler), and read it from any
-//! thread: [`State::read`] gives a consistent view under a read lock, the
-//! snapshot methods ([`State::workers`], [`State::tasks_by_time`], ...) copy
-//! what they return, so a slow reader never holds the receiver back longer
-//! than the copy.
-//!
-//! ```
-//! use signals::events::{Event, State, TaskState};
-//! let state = State::new();
-//! let event = |json: &str| Event::from_fields(serde_json::from_str(json).unwrap());
-//! state.apply(&event(r#"{"type": "worker-online", "hostname": "w1", "timestamp": 100.0,
-//!                         "local_received": 100.0, "freq": 2.0, "pid": 7}"#));
-//! state.apply(&event(r#"{"type": "task-received", "uuid": "t1", "name": "tasks.add",
-//!                         "hostname": "w1", "timestamp": 101.0, "local_received": 101.0, "clock": 3}"#));
-//! state.apply(&event(r#"{"type": "task-succeeded", "uuid": "t1", "result": "4", "runtime": 0.5,
-//!                         "hostname": "w1", "timestamp": 102.0, "local_received": 102.0, "clock": 4}"#));
-//! let task = state.task("t1").unwrap();
-//! assert_eq!(task.state, TaskState::Success);
-//! assert_eq!(task.name.as_deref(), Some("tasks.add"));
-//! assert!(state.worker("w1").unwrap().alive_at(105.0));
-//! assert!(!state.worker("w1").unwrap().alive_at(106.0)); // 102 + 2 x 2 s
-//! ```
+//! Celery's cluster state (`celery.events.state.State`): see [`State`].
 
 mod heap;
 mod task;
@@ -93,8 +68,32 @@ pub enum Applied {
     Ignored,
 }
 
-/// The cluster's workers and tasks, kept up to date by their events (see the
-/// [module docs](self)).
+/// Celery's cluster state (`celery.events.state.State`) in Rust: workers and
+/// tasks as their events describe them, with Celery's rules, bounded.
+///
+/// Feed it every event a receiver gets ([`EventReceiverBuilder::on_state`](super::EventReceiverBuilder::on_state)
+/// does, or call [`apply`](Self::apply) from a handler), and read it from any
+/// thread: [`read`](Self::read) gives a consistent view under a read lock, the
+/// snapshot methods ([`workers`](Self::workers), [`tasks_by_time`](Self::tasks_by_time), ...) copy
+/// what they return, so a slow reader never holds the receiver back longer
+/// than the copy.
+///
+/// ```
+/// use signals::events::{Event, State, TaskState};
+/// let state = State::new();
+/// let event = |json: &str| Event::from_fields(serde_json::from_str(json).unwrap());
+/// state.apply(&event(r#"{"type": "worker-online", "hostname": "w1", "timestamp": 100.0,
+///                         "local_received": 100.0, "freq": 2.0, "pid": 7}"#));
+/// state.apply(&event(r#"{"type": "task-received", "uuid": "t1", "name": "tasks.add",
+///                         "hostname": "w1", "timestamp": 101.0, "local_received": 101.0, "clock": 3}"#));
+/// state.apply(&event(r#"{"type": "task-succeeded", "uuid": "t1", "result": "4", "runtime": 0.5,
+///                         "hostname": "w1", "timestamp": 102.0, "local_received": 102.0, "clock": 4}"#));
+/// let task = state.task("t1").unwrap();
+/// assert_eq!(task.state, TaskState::Success);
+/// assert_eq!(task.name.as_deref(), Some("tasks.add"));
+/// assert!(state.worker("w1").unwrap().alive_at(105.0));
+/// assert!(!state.worker("w1").unwrap().alive_at(106.0)); // 102 + 2 x 2 s
+/// ```
 pub struct State {
     model: RwLock<Model>,
     on_node_join: Option<NodeCallback>,

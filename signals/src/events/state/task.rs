@@ -155,7 +155,7 @@ pub struct Task {
     /// The parent task's id.
     pub parent_id: Option<String>,
     /// The ids of its children, in the order they were linked (those still
-    /// in the state: see [`State::children`](super::State::children)).
+    /// in the state: see [`StateView::children`](super::StateView::children)).
     pub children: Vec<Arc<str>>,
     /// The name and hostname it was indexed under (`tasks_by_type`,
     /// `tasks_by_worker`), to unindex it when it is evicted.
