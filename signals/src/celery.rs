@@ -79,30 +79,34 @@ impl From<String> for TaskId {
     }
 }
 
-/// A task's state, as Celery's `celery.states`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// A task's state, as Celery's `celery.states` names them; also what the
+/// cluster state ([`events::State`](crate::events::State)) records.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum TaskState {
-    /// Waiting for execution or unknown.
+    /// Waiting for execution or unknown (`task-sent`).
     Pending,
-    /// Received by a worker.
+    /// Received by a worker (`task-received`).
     Received,
-    /// Started.
+    /// Started (`task-started`).
     Started,
-    /// Succeeded.
+    /// Succeeded (`task-succeeded`).
     Success,
-    /// Failed.
+    /// Failed (`task-failed`).
     Failure,
-    /// Waiting to be retried.
+    /// Waiting to be retried (`task-retried`).
     Retry,
-    /// Revoked.
+    /// Revoked (`task-revoked`).
     Revoked,
-    /// Rejected by the worker.
+    /// Rejected by the worker (`task-rejected`).
     Rejected,
+    /// A custom state: a task's own `update_state`, or a `task-<name>` event
+    /// (the name upper-cased, as Celery does).
+    Custom(String),
 }
 
 impl TaskState {
     /// Celery's name for the state, e.g. `"SUCCESS"`.
-    pub fn as_str(self) -> &'static str {
+    pub fn as_str(&self) -> &str {
         match self {
             Self::Pending => "PENDING",
             Self::Received => "RECEIVED",
@@ -112,6 +116,45 @@ impl TaskState {
             Self::Retry => "RETRY",
             Self::Revoked => "REVOKED",
             Self::Rejected => "REJECTED",
+            Self::Custom(name) => name,
+        }
+    }
+
+    /// Whether the task is done (`celery.states.READY_STATES`).
+    pub fn is_ready(&self) -> bool {
+        matches!(self, Self::Success | Self::Failure | Self::Revoked)
+    }
+
+    /// The state a `task-<subject>` event moves a task to, and whether the
+    /// subject is one of Celery's own.
+    pub(crate) fn of_subject(subject: &str) -> (Self, bool) {
+        let state = match subject {
+            "sent" => Self::Pending,
+            "received" => Self::Received,
+            "started" => Self::Started,
+            "failed" => Self::Failure,
+            "retried" => Self::Retry,
+            "succeeded" => Self::Success,
+            "revoked" => Self::Revoked,
+            "rejected" => Self::Rejected,
+            custom => return (Self::Custom(custom.to_uppercase()), false),
+        };
+        (state, true)
+    }
+
+    /// Celery's precedence (`celery.states.precedence`): lower is later in a
+    /// task's life; a custom state ranks where Celery's `None` does.
+    pub(crate) fn precedence(&self) -> u8 {
+        match self {
+            Self::Success => 0,
+            Self::Failure => 1,
+            Self::Custom(_) => 2,
+            Self::Revoked => 3,
+            Self::Started => 4,
+            Self::Received => 5,
+            Self::Rejected => 6,
+            Self::Retry => 7,
+            Self::Pending => 8,
         }
     }
 }

@@ -558,19 +558,8 @@ where
             drop(pin);
             return called.finish();
         }
-        let mut failure = None;
-        let mut saw_dead = false;
-        let responses = Responses::collect(
-            selection.expected(),
-            selection.ids(),
-            SendBody::<_, _, _, false> {
-                selection: &selection,
-                sender,
-                args,
-                failure: &mut failure,
-                saw_dead: &mut saw_dead,
-            },
-        );
+        let (responses, failure, saw_dead) =
+            collect_send::<_, _, _, false>(&selection, sender, args);
         drop(selection);
         drop(map_pin);
         drop(pin);
@@ -651,17 +640,7 @@ where
             drop(pin);
             return responses;
         }
-        let mut saw_dead = false;
-        let responses = Responses::collect(
-            selection.expected(),
-            selection.ids(),
-            RobustBody::<_, _, _, false> {
-                selection: &selection,
-                sender,
-                args,
-                saw_dead: &mut saw_dead,
-            },
-        );
+        let (responses, saw_dead) = collect_robust::<_, _, _, false>(&selection, sender, args);
         drop(selection);
         drop(map_pin);
         drop(pin);
@@ -868,38 +847,23 @@ where
         };
         let mut map_pin = None;
         let selection = snapshot.select(sender, &mut map_pin);
-        let mut failure = None;
-        let mut saw_dead = false;
-        let responses = Responses::collect(
-            selection.expected(),
-            selection.ids(),
-            SendBody::<_, _, _, true> {
-                selection: &selection,
-                sender,
-                args,
-                failure: &mut failure,
-                saw_dead: &mut saw_dead,
-            },
-        );
+        let (responses, failure, saw_dead) =
+            collect_send::<_, _, _, true>(&selection, sender, args);
         drop(selection);
         drop(map_pin);
         drop(pin);
         if saw_dead {
             self.purge_dead();
         }
+        // A failed send called the receivers before the failure, and it.
         span.record(
             "receivers",
             responses.len() + usize::from(failure.is_some()),
         );
+        span.record("failed", usize::from(failure.is_some()));
         match failure {
-            None => {
-                span.record("failed", 0);
-                Ok(responses)
-            }
-            Some(error) => {
-                span.record("failed", 1);
-                Err(error)
-            }
+            None => Ok(responses),
+            Some(error) => Err(error),
         }
     }
 
@@ -921,17 +885,7 @@ where
         };
         let mut map_pin = None;
         let selection = snapshot.select(sender, &mut map_pin);
-        let mut saw_dead = false;
-        let responses = Responses::collect(
-            selection.expected(),
-            selection.ids(),
-            RobustBody::<_, _, _, true> {
-                selection: &selection,
-                sender,
-                args,
-                saw_dead: &mut saw_dead,
-            },
-        );
+        let (responses, saw_dead) = collect_robust::<_, _, _, true>(&selection, sender, args);
         drop(selection);
         drop(map_pin);
         drop(pin);
@@ -1091,6 +1045,59 @@ impl<S> fmt::Display for Describe<'_, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         (self.1)(self.0, f)
     }
+}
+
+/// Calls the selected receivers as `send` does (until one fails); returns the
+/// responses before any failure, the failure, and whether a dead weak
+/// receiver was seen. `TRACED` wraps each receiver in a span.
+#[inline(always)]
+fn collect_send<A, S, R, const TRACED: bool>(
+    selection: &Selection<'_, A, S, R>,
+    sender: &S,
+    args: &A,
+) -> (Responses<R>, Option<SendError>, bool)
+where
+    S: Eq + Hash + Clone + Send + 'static,
+{
+    let mut failure = None;
+    let mut saw_dead = false;
+    let responses = Responses::collect(
+        selection.expected(),
+        selection.ids(),
+        SendBody::<_, _, _, TRACED> {
+            selection,
+            sender,
+            args,
+            failure: &mut failure,
+            saw_dead: &mut saw_dead,
+        },
+    );
+    (responses, failure, saw_dead)
+}
+
+/// Calls every selected receiver as `send_robust` does; returns the outcomes
+/// and whether a dead weak receiver was seen.
+#[inline(always)]
+fn collect_robust<A, S, R, const TRACED: bool>(
+    selection: &Selection<'_, A, S, R>,
+    sender: &S,
+    args: &A,
+) -> (RobustResponses<R>, bool)
+where
+    S: Eq + Hash + Clone + Send + 'static,
+{
+    let mut saw_dead = false;
+    let responses = Responses::collect(
+        selection.expected(),
+        selection.ids(),
+        RobustBody::<_, _, _, TRACED> {
+            selection,
+            sender,
+            args,
+            saw_dead: &mut saw_dead,
+        },
+    );
+    (responses, saw_dead)
 }
 
 /// The body of [`Signal::send`], run once the snapshot is loaded; `TRACED`

@@ -5,87 +5,8 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+pub use crate::celery::TaskState;
 use crate::events::Event;
-
-/// A task's state, as Celery names them (`celery.states`).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum TaskState {
-    /// Sent (`task-sent`), or known only from a child's link.
-    Pending,
-    /// A worker received it (`task-received`).
-    Received,
-    /// A worker started it (`task-started`).
-    Started,
-    /// It succeeded (`task-succeeded`).
-    Success,
-    /// It failed (`task-failed`).
-    Failure,
-    /// It will be retried (`task-retried`).
-    Retry,
-    /// It was revoked (`task-revoked`).
-    Revoked,
-    /// A worker rejected it (`task-rejected`).
-    Rejected,
-    /// A custom event, `task-<name>`: the name upper-cased, as Celery does.
-    Custom(String),
-}
-
-impl TaskState {
-    /// The state a `task-<subject>` event moves a task to.
-    pub(crate) fn of_subject(subject: &str) -> (Self, bool) {
-        let state = match subject {
-            "sent" => TaskState::Pending,
-            "received" => TaskState::Received,
-            "started" => TaskState::Started,
-            "failed" => TaskState::Failure,
-            "retried" => TaskState::Retry,
-            "succeeded" => TaskState::Success,
-            "revoked" => TaskState::Revoked,
-            "rejected" => TaskState::Rejected,
-            custom => return (TaskState::Custom(custom.to_uppercase()), false),
-        };
-        (state, true)
-    }
-
-    /// Celery's name of the state (`"SUCCESS"`, ...).
-    pub fn as_str(&self) -> &str {
-        match self {
-            TaskState::Pending => "PENDING",
-            TaskState::Received => "RECEIVED",
-            TaskState::Started => "STARTED",
-            TaskState::Success => "SUCCESS",
-            TaskState::Failure => "FAILURE",
-            TaskState::Retry => "RETRY",
-            TaskState::Revoked => "REVOKED",
-            TaskState::Rejected => "REJECTED",
-            TaskState::Custom(name) => name,
-        }
-    }
-
-    /// Whether the task is done (`celery.states.READY_STATES`).
-    pub fn is_ready(&self) -> bool {
-        matches!(
-            self,
-            TaskState::Success | TaskState::Failure | TaskState::Revoked
-        )
-    }
-
-    /// Celery's precedence (`celery.states.precedence`): lower is later in
-    /// a task's life; a custom state ranks where Celery's `None` does.
-    fn precedence(&self) -> u8 {
-        match self {
-            TaskState::Success => 0,
-            TaskState::Failure => 1,
-            TaskState::Custom(_) => 2,
-            TaskState::Revoked => 3,
-            TaskState::Started => 4,
-            TaskState::Received => 5,
-            TaskState::Rejected => 6,
-            TaskState::Retry => 7,
-            TaskState::Pending => 8,
-        }
-    }
-}
 
 /// A task: what its events said, merged by Celery's rules.
 ///
