@@ -892,14 +892,7 @@ where
         if saw_dead {
             self.purge_dead();
         }
-        span.record("receivers", responses.len());
-        span.record(
-            "failed",
-            responses
-                .iter()
-                .filter(|(_, outcome)| outcome.is_err())
-                .count(),
-        );
+        crate::trace::record_robust(&span, &responses);
         responses
     }
 
@@ -935,14 +928,7 @@ where
             .asend_robust_awaiting(sender, args)
             .instrument(span.clone())
             .await;
-        span.record("receivers", responses.len());
-        span.record(
-            "failed",
-            responses
-                .iter()
-                .filter(|(_, outcome)| outcome.is_err())
-                .count(),
-        );
+        crate::trace::record_robust(&span, &responses);
         responses
     }
 

@@ -19,6 +19,7 @@ use tracing::field;
 use crate::error::BoxError;
 use crate::receiver::{Invoke, ReceiverId};
 use crate::registry::Visit;
+use crate::responses::RobustResponses;
 use crate::signal::{Describe, DescribeSender};
 
 /// Whether a subscriber wants the spans.
@@ -49,6 +50,16 @@ pub(crate) fn send_span<S>(
         span.record("sender", field::display(Describe(sender, describe)));
     }
     span
+}
+
+/// Records a robust send's receivers and failures on its span.
+pub(crate) fn record_robust<R>(span: &tracing::Span, responses: &RobustResponses<R>) {
+    span.record("receivers", responses.len());
+    let failed = responses
+        .iter()
+        .filter(|(_, outcome)| outcome.is_err())
+        .count();
+    span.record("failed", failed);
 }
 
 /// A receiver called inside its own span.
