@@ -10,6 +10,9 @@
 #[path = "support/celery.rs"]
 mod celery;
 #[allow(dead_code)]
+#[path = "support/rabbitmq.rs"]
+mod rabbitmq;
+#[allow(dead_code)]
 mod support;
 
 use std::io::{BufRead, BufReader};
@@ -18,8 +21,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use rabbitmq::RabbitServer;
 use serde_json::{json, Value};
-use signals::events::{EventReceiver, RedisSubscriber, State};
+use signals::events::{AmqpSubscriber, EventReceiver, RedisSubscriber, State};
 use support::RedisServer;
 
 /// A child process killed when the test ends, whatever happened.
@@ -65,18 +69,41 @@ fn our_summary(state: &State, ids: &[String]) -> Value {
 fn our_state_and_celerys_agree_on_a_real_workers_tasks() {
     let server = RedisServer::start();
     let url = server.url(0);
-
     let state = Arc::new(State::new());
     let subscriber = RedisSubscriber::open(&url).expect("URL");
     assert!(subscriber.wait_subscribed(Duration::from_secs(5)));
     let receiver = EventReceiver::builder().on_state(state.clone()).build();
     let capturing = receiver.spawn(subscriber).expect("thread");
-    let mut exporter = start_exporter(&url);
+    agree_on(&state, &url, &url);
+    drop(capturing);
+}
+
+#[test]
+fn our_state_and_celerys_agree_on_a_real_workers_tasks_over_amqp() {
+    let server = RabbitServer::start();
+    let url = server.url();
+    // kombu spells the default vhost `//`.
+    let kombu_url = format!("amqp://guest:guest@127.0.0.1:{}//", server.port);
+    let state = Arc::new(State::new());
+    let subscriber = AmqpSubscriber::open(&url).expect("URL");
+    assert!(subscriber.wait_subscribed(Duration::from_secs(10)));
+    let receiver = EventReceiver::builder().on_state(state.clone()).build();
+    let capturing = receiver.spawn(subscriber).expect("thread");
+    agree_on(&state, &url, &kombu_url);
+    drop(capturing);
+}
+
+/// Runs the worker, the driver and the exporter on the broker (`url` as we
+/// spell it, `python_url` as kombu does) while `state` follows it, and
+/// compares.
+fn agree_on(state: &State, url: &str, python_url: &str) {
+    let mut exporter = start_exporter(url);
+    let url = python_url;
 
     let _worker = Killed(
         Command::new(celery::venv_program("celery"))
             .current_dir(celery_dir())
-            .env("STATE_BROKER", &url)
+            .env("STATE_BROKER", url)
             .args(["-A", "state_tasks", "worker", "--pool", "solo", "-E"])
             .args(["-n", "state@test-host", "--loglevel", "ERROR"])
             .stdout(Stdio::null())
@@ -88,7 +115,7 @@ fn our_state_and_celerys_agree_on_a_real_workers_tasks() {
     let mut driver = Killed(
         Command::new(celery::venv_program("python"))
             .arg(celery_dir().join("state_driver.py"))
-            .env("STATE_BROKER", &url)
+            .env("STATE_BROKER", url)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -105,10 +132,10 @@ fn our_state_and_celerys_agree_on_a_real_workers_tasks() {
 
     // Our receiver may be a little behind Celery's: wait until it agrees.
     let deadline = Instant::now() + Duration::from_secs(15);
-    let mut ours = our_summary(&state, &ids);
+    let mut ours = our_summary(state, &ids);
     while ours != theirs && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
-        ours = our_summary(&state, &ids);
+        ours = our_summary(state, &ids);
     }
     assert_eq!(ours, theirs, "ours (left) and Celery's (right)");
 
@@ -206,9 +233,6 @@ fn our_state_and_celerys_agree_on_a_real_workers_tasks() {
         !metrics.lines().any(|line| line.starts_with("newline")),
         "a raw newline split a line:\n{metrics}"
     );
-
-    drop(capturing);
-    drop(server);
 }
 
 /// The exporter example and the address it serves on.
