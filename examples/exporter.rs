@@ -203,7 +203,10 @@ impl Metrics {
         else {
             return;
         };
-        let Some(task) = state.task(uuid) else { return };
+        // Borrowed under the state's read lock: `state.task` would copy the
+        // whole task, with its texts, for every event.
+        let view = state.read();
+        let Some(task) = view.task(uuid) else { return };
         let name = self
             .names
             .lock()

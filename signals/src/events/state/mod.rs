@@ -188,7 +188,7 @@ impl State {
 
     /// Copies of the workers alive now (Celery's `alive_workers`).
     pub fn alive_workers(&self) -> Vec<Worker> {
-        let now = worker::now();
+        let now = crate::events::event::now();
         self.read()
             .workers()
             .filter(|w| w.alive_at(now))

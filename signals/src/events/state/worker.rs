@@ -1,5 +1,6 @@
 //! A worker as the cluster state knows it: its last fields and heartbeats.
 
+use crate::events::event::now;
 use crate::events::Event;
 
 /// How many heartbeats a worker keeps (Celery's `Worker.heartbeat_max`).
@@ -152,11 +153,4 @@ fn set_str(slot: &mut Option<String>, value: &serde_json::Value) {
         Some(text) if slot.as_deref() == Some(text) => {}
         text => *slot = text.map(str::to_owned),
     }
-}
-
-/// Seconds since the epoch.
-pub(crate) fn now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0.0, |elapsed| elapsed.as_secs_f64())
 }
