@@ -28,6 +28,8 @@ const CASES: &[&str] = &[
     "send_100",
     "send_filtered_cached_100",
     "has_listeners_miss",
+    "receive_typed",
+    "receive_state",
 ];
 
 fn signal_for(case: &str) -> Sig {
@@ -62,7 +64,98 @@ fn signal_for(case: &str) -> Sig {
     sig
 }
 
+/// A `task.multi` body as a Celery worker's dispatcher groups it: 100
+/// events, keys in Celery's order. `task` numbers the tasks, so that the
+/// state sees new tasks.
+fn multi_body(first_task: u64, kinds: &[&str]) -> Vec<u8> {
+    let mut body = String::from("[");
+    for i in 0..100u64 {
+        let task = first_task + i / kinds.len() as u64;
+        let kind = kinds[i as usize % kinds.len()];
+        if i > 0 {
+            body.push_str(", ");
+        }
+        body.push_str(&format!(
+            "{{\"hostname\": \"celery@worker{w}\", \"utcoffset\": 0, \"pid\": {pid}, \"clock\": {clock}, \
+             \"uuid\": \"9b7f1c2e-0000-4000-8000-{task:012}\", \"result\": \"4\", \"runtime\": 0.0123, \
+             \"name\": \"proj.tasks.job{n}\", \"timestamp\": {at}, \"type\": \"{kind}\"}}",
+            w = task % 8,
+            pid = 1000 + task % 8,
+            clock = first_task * 4 + i + 1,
+            n = task % 50,
+            at = 1_700_000_000.0 + (first_task * 4 + i) as f64 * 0.001,
+        ));
+    }
+    body.push(']');
+    body.into_bytes()
+}
+
+/// Receives `events / 100` grouped messages of 100 events: with a typed
+/// handler (`receive_typed`), or into a cluster state (`receive_state`).
+fn receive(case: &str, events: u64) {
+    use signals::events::{Delivery, EventReceiver, Received, State, TaskSucceeded};
+    use std::sync::Arc;
+    let handled = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = handled.clone();
+    let builder = EventReceiver::builder().dedup_window(0);
+    let receiver = if case == "receive_state" {
+        builder.on_state(Arc::new(State::new())).build()
+    } else {
+        builder
+            .on(move |event: &Received<TaskSucceeded>| {
+                counter.fetch_add(
+                    black_box(event.runtime) as u64 + 1,
+                    std::sync::atomic::Ordering::Relaxed,
+                );
+            })
+            .build()
+    };
+    // Made before the loop, the same number whatever the iterations, so that
+    // making them cancels out of the difference the script takes.
+    let bodies: Vec<Vec<u8>> = if case == "receive_state" {
+        // 25 tasks a message, each sent, received, started, succeeded.
+        let kinds = [
+            "task-sent",
+            "task-received",
+            "task-started",
+            "task-succeeded",
+        ];
+        (0..MAX_RECEIVE_EVENTS / 100)
+            .map(|m| multi_body(m * 25, &kinds))
+            .collect()
+    } else {
+        vec![multi_body(0, &["task-succeeded"])]
+    };
+    assert!(
+        events <= MAX_RECEIVE_EVENTS,
+        "at most {MAX_RECEIVE_EVENTS} events"
+    );
+    let mut deliveries = bodies.into_iter().map(|body| Delivery {
+        routing_key: "task.multi".into(),
+        content_type: "application/json".into(),
+        content_encoding: "utf-8".into(),
+        delivery_tag: None,
+        body,
+    });
+    let deliveries: Vec<Delivery> = deliveries.by_ref().collect();
+    for message in 0..(events / 100) as usize {
+        let delivery = &deliveries[message % deliveries.len()];
+        black_box(
+            receiver
+                .receive(black_box(delivery))
+                .expect("a good message"),
+        );
+    }
+}
+
+/// The most events a `receive_*` case takes (`scripts/instruction_counts.sh`
+/// gives them 20,000 and 40,000).
+const MAX_RECEIVE_EVENTS: u64 = 40_000;
+
 fn run(case: &str, iterations: u64) {
+    if case.starts_with("receive_") {
+        return receive(case, iterations);
+    }
     let sig = signal_for(case);
     let args = Args { a: 1, b: 2 };
     for _ in 0..iterations {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Instructions per call of each case of benches/instructions.rs, by callgrind:
-# each case runs with 100,000 and 200,000 iterations and the difference is
-# divided by 100,000, so set-up and start-up cancel out.
+# each case runs with 100,000 and 200,000 iterations (receive cases: 20,000
+# and 40,000 events) and the difference is divided by 100,000 (20,000), so
+# set-up and start-up cancel out.
 #
 #   scripts/instruction_counts.sh [BENCH_BINARY]
 #
@@ -24,9 +25,11 @@ count() {
         | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
 }
 # CASES="send_1 send_10" picks cases; all by default.
-CASES="${CASES:-send_0 send_1 send_10 send_100 send_robust_1 send_robust_10 send_filtered_10 send_filtered_cached_1 send_filtered_cached_10 send_filtered_cached_100 has_listeners_miss}"
+CASES="${CASES:-send_0 send_1 send_10 send_100 send_robust_1 send_robust_10 send_filtered_10 send_filtered_cached_1 send_filtered_cached_10 send_filtered_cached_100 has_listeners_miss receive_typed receive_state}"
 for case in $CASES; do
-    low=$(count "$case" 100000)
-    high=$(count "$case" 200000)
-    echo "$case $(( (high - low) / 100000 ))"
+    # A `receive_*` iteration is one event of a 100-event message: fewer.
+    case "$case" in receive_*) n=20000 ;; *) n=100000 ;; esac
+    low=$(count "$case" "$n")
+    high=$(count "$case" $((2 * n)))
+    echo "$case $(( (high - low) / n ))"
 done

@@ -52,12 +52,14 @@ mod clock;
 mod dispatcher;
 mod dump;
 mod event;
+mod event_ref;
 mod gate;
 mod kinds;
 mod receiver;
 #[cfg(feature = "redis")]
 pub(crate) mod redis;
 pub mod remote;
+mod scan;
 mod serializer;
 mod state;
 mod transport;
@@ -80,6 +82,7 @@ pub use dump::Dumper;
 pub use event::{
     anon_nodename, group_from, loadavg, routing_key_for, utcoffset, Event, Fields, OutgoingEvent,
 };
+pub use event_ref::{EventRef, FieldRef};
 pub use kinds::{
     CeleryEvent, TaskFailed, TaskReceived, TaskRejected, TaskRetried, TaskRevoked, TaskSent,
     TaskStarted, TaskSucceeded, WorkerHeartbeat, WorkerOffline, WorkerOnline,

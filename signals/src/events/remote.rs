@@ -22,7 +22,7 @@ use super::kinds::{
     TaskSucceeded, WorkerHeartbeat, WorkerOffline, WorkerOnline,
 };
 use super::receiver::{ReceiveError, Received};
-use super::{CeleryEvent, Event};
+use super::{CeleryEvent, Event, EventRef};
 
 /// Every remote event, raw, whatever its type (also those with no typed signal).
 #[signal(providing_args = [event: Event], sender = String)]
@@ -74,13 +74,18 @@ pub static worker_offline: Signal;
 
 /// Sends `received` on [`event`] and on the signal of its type. Receivers'
 /// errors and panics are `send_robust`'s (logged, never raised).
-pub(crate) fn emit(kind: &str, received: &Event) -> Result<(), ReceiveError> {
-    let hostname = received.hostname().unwrap_or_default().to_owned();
+/// The owned [`Event`] is made only when [`event`] has a receiver for this
+/// sender.
+pub(crate) fn emit(kind: &str, received: &EventRef<'_>) -> Result<(), ReceiveError> {
+    let hostname = received
+        .hostname()
+        .map(std::borrow::Cow::into_owned)
+        .unwrap_or_default();
     if event.has_listeners(&hostname) {
         event.send_robust(
             &hostname,
             &EventArgs {
-                event: received.clone(),
+                event: received.to_event(),
             },
         );
     }

@@ -11,7 +11,10 @@ use std::sync::Arc;
 use hashlink::LinkedHashMap;
 use parking_lot::{RwLock, RwLockReadGuard};
 
-use crate::events::Event;
+use std::borrow::Cow;
+
+use crate::events::event_ref::EventFields;
+use crate::events::{Event, EventRef};
 use heap::{TaskHeap, TimeTuple};
 
 /// The state's own maps and sets: a fast hash (foldhash), as the bounded
@@ -132,6 +135,20 @@ impl State {
     /// Applies one event, as Celery's `State.event` does. The callbacks run
     /// after the write lock is released.
     pub fn apply(&self, event: &Event) -> Applied {
+        self.apply_fields(event)
+    }
+
+    /// Applies one event borrowed from its message, as [`apply`](Self::apply)
+    /// does: what [`EventReceiverBuilder::on_state`] does with every event,
+    /// for a [`handler_ref`](crate::events::EventReceiverBuilder::handler_ref)
+    /// that picks which events to apply.
+    ///
+    /// [`EventReceiverBuilder::on_state`]: crate::events::EventReceiverBuilder::on_state
+    pub fn apply_ref(&self, event: &EventRef<'_>) -> Applied {
+        self.apply_fields(event)
+    }
+
+    fn apply_fields(&self, event: &impl EventFields) -> Applied {
         let (applied, node) = self.model.write().apply(event);
         match node {
             Some(NodeChange::Joined(worker)) => {
@@ -393,10 +410,10 @@ impl Model {
         self.task_count = 0;
     }
 
-    fn apply(&mut self, event: &Event) -> (Applied, Option<NodeChange>) {
+    fn apply(&mut self, event: &impl EventFields) -> (Applied, Option<NodeChange>) {
         self.event_count += 1;
         let scanned = Scanned::of(event);
-        let Some(kind) = scanned.kind else {
+        let Some(kind) = scanned.kind.as_deref() else {
             return (Applied::Ignored, None);
         };
         let (group, subject) = kind.split_once('-').unwrap_or((kind, ""));
@@ -411,11 +428,13 @@ impl Model {
         &mut self,
         subject: &str,
         scanned: &Scanned<'_>,
-        event: &Event,
+        event: &impl EventFields,
     ) -> (Applied, Option<NodeChange>) {
-        let (Some(hostname), Some(timestamp), Some(local_received)) =
-            (scanned.hostname, scanned.timestamp, scanned.local_received)
-        else {
+        let (Some(hostname), Some(timestamp), Some(local_received)) = (
+            scanned.hostname.as_deref(),
+            scanned.timestamp,
+            scanned.local_received,
+        ) else {
             return (Applied::Ignored, None);
         };
         let offline = subject == "offline";
@@ -457,10 +476,15 @@ impl Model {
         (applied, change)
     }
 
-    fn task_event(&mut self, subject: &str, scanned: &Scanned<'_>, event: &Event) -> Applied {
+    fn task_event(
+        &mut self,
+        subject: &str,
+        scanned: &Scanned<'_>,
+        event: &impl EventFields,
+    ) -> Applied {
         let (Some(uuid), Some(hostname), Some(timestamp), Some(local_received), Some(clock)) = (
-            scanned.uuid,
-            scanned.hostname,
+            scanned.uuid.as_deref(),
+            scanned.hostname.as_deref(),
             scanned.timestamp,
             scanned.local_received,
             scanned.clock,
@@ -634,16 +658,16 @@ impl Model {
 /// The fields the state needs of every event, found in one pass over them
 /// (a lookup each hashed the name: a third of the time an event took).
 struct Scanned<'e> {
-    kind: Option<&'e str>,
-    uuid: Option<&'e str>,
-    hostname: Option<&'e str>,
+    kind: Option<Cow<'e, str>>,
+    uuid: Option<Cow<'e, str>>,
+    hostname: Option<Cow<'e, str>>,
     timestamp: Option<f64>,
     local_received: Option<f64>,
     clock: Option<u64>,
 }
 
 impl<'e> Scanned<'e> {
-    fn of(event: &'e Event) -> Self {
+    fn of(event: &'e impl EventFields) -> Self {
         let mut scanned = Scanned {
             kind: None,
             uuid: None,
@@ -652,17 +676,15 @@ impl<'e> Scanned<'e> {
             local_received: None,
             clock: None,
         };
-        for (field, value) in event.fields() {
-            match field.as_str() {
-                "type" => scanned.kind = value.as_str(),
-                "uuid" => scanned.uuid = value.as_str(),
-                "hostname" => scanned.hostname = value.as_str(),
-                "timestamp" => scanned.timestamp = value.as_f64(),
-                "local_received" => scanned.local_received = value.as_f64(),
-                "clock" => scanned.clock = value.as_u64(),
-                _ => {}
-            }
-        }
+        event.each_field(|field, value| match field {
+            "type" => scanned.kind = value.as_str(),
+            "uuid" => scanned.uuid = value.as_str(),
+            "hostname" => scanned.hostname = value.as_str(),
+            "timestamp" => scanned.timestamp = value.as_f64(),
+            "local_received" => scanned.local_received = value.as_f64(),
+            "clock" => scanned.clock = value.as_u64(),
+            _ => {}
+        });
         scanned
     }
 }

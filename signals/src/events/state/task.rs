@@ -3,10 +3,8 @@
 
 use std::sync::Arc;
 
-use serde_json::Value;
-
 pub use crate::celery::TaskState;
-use crate::events::Event;
+use crate::events::event_ref::{EventFields, FieldRef};
 
 /// A task: what its events said, merged by Celery's rules.
 ///
@@ -139,7 +137,12 @@ impl Task {
     }
 
     /// Applies a `task-<subject>` event (Celery's `Task.event`).
-    pub(crate) fn apply(&mut self, subject: &str, timestamp: Option<f64>, event: &Event) {
+    pub(crate) fn apply(
+        &mut self,
+        subject: &str,
+        timestamp: Option<f64>,
+        event: &impl EventFields,
+    ) {
         let (state, known) = TaskState::of_subject(subject);
         if known {
             // `task.started = timestamp`, and so on, whatever the order.
@@ -154,7 +157,7 @@ impl Task {
             // other late event gives all its fields.
             if state == TaskState::Received {
                 for field in RECEIVED_FIELDS {
-                    if let Some(value) = event.get(field) {
+                    if let Some(value) = event.field(field) {
                         self.set(field, value);
                     }
                 }
@@ -183,13 +186,11 @@ impl Task {
 
     /// Copies every field the task keeps (Celery copies every field of the
     /// event onto the task; the others are not part of a task's model).
-    fn set_all(&mut self, event: &Event) {
-        for (field, value) in event.fields() {
-            self.set(field, value);
-        }
+    fn set_all(&mut self, event: &impl EventFields) {
+        event.each_field(|field, value| self.set(field, value));
     }
 
-    fn set(&mut self, field: &str, value: &Value) {
+    fn set(&mut self, field: &str, value: FieldRef<'_>) {
         match field {
             "name" => set_text(&mut self.name, value),
             "args" => set_text(&mut self.args, value),
@@ -216,14 +217,15 @@ impl Task {
 /// Sets a text field to a value's text: a string as is, `null` as nothing,
 /// anything else as its JSON text. The same text again allocates nothing
 /// (`task-sent` and `task-received` repeat the name and arguments).
-fn set_text(slot: &mut Option<String>, value: &Value) {
-    match value {
-        Value::Null => *slot = None,
-        Value::String(text) => {
-            if slot.as_deref() != Some(text.as_str()) {
-                *slot = Some(text.clone());
-            }
+fn set_text(slot: &mut Option<String>, value: FieldRef<'_>) {
+    if value.is_null() {
+        *slot = None;
+    } else if let Some(text) = value.as_str() {
+        if slot.as_deref() != Some(&*text) {
+            *slot = Some(text.into_owned());
         }
-        other => *slot = Some(other.to_string()),
+    } else {
+        // Compact JSON, however the sender spaced it.
+        *slot = Some(value.to_value().to_string());
     }
 }

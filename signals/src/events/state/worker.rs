@@ -1,7 +1,7 @@
 //! A worker as the cluster state knows it: its last fields and heartbeats.
 
 use crate::events::event::now;
-use crate::events::Event;
+use crate::events::event_ref::{EventFields, FieldRef};
 
 /// How many heartbeats a worker keeps (Celery's `Worker.heartbeat_max`).
 pub const HEARTBEAT_MAX: usize = 4;
@@ -95,31 +95,32 @@ impl Worker {
     }
 
     /// Copies a `worker-*` event's fields.
-    pub(crate) fn update(&mut self, event: &Event) {
-        for (field, value) in event.fields() {
-            match field.as_str() {
-                "pid" => {
-                    let pid = value.as_u64();
-                    if pid != self.pid {
-                        self.pid = pid;
-                        self.id = Self::id_of(&self.hostname, pid);
-                    }
+    pub(crate) fn update(&mut self, event: &impl EventFields) {
+        event.each_field(|field, value| match field {
+            "pid" => {
+                let pid = value.as_u64();
+                if pid != self.pid {
+                    self.pid = pid;
+                    self.id = Self::id_of(&self.hostname, pid);
                 }
-                "freq" => self.freq = value.as_f64().unwrap_or(self.freq),
-                "clock" => self.clock = value.as_u64().unwrap_or(0),
-                "active" => self.active = value.as_u64(),
-                "processed" => self.processed = value.as_u64(),
-                "loadavg" => {
-                    self.loadavg = value
-                        .as_array()
-                        .map(|values| values.iter().filter_map(|v| v.as_f64()).collect())
-                }
-                "sw_ident" => set_str(&mut self.sw_ident, value),
-                "sw_ver" => set_str(&mut self.sw_ver, value),
-                "sw_sys" => set_str(&mut self.sw_sys, value),
-                _ => {}
             }
-        }
+            "freq" => self.freq = value.as_f64().unwrap_or(self.freq),
+            "clock" => self.clock = value.as_u64().unwrap_or(0),
+            "active" => self.active = value.as_u64(),
+            "processed" => self.processed = value.as_u64(),
+            "loadavg" => {
+                self.loadavg = value.decode::<Vec<serde_json::Value>>().ok().map(|values| {
+                    values
+                        .iter()
+                        .filter_map(serde_json::Value::as_f64)
+                        .collect()
+                })
+            }
+            "sw_ident" => set_str(&mut self.sw_ident, value),
+            "sw_ver" => set_str(&mut self.sw_ver, value),
+            "sw_sys" => set_str(&mut self.sw_sys, value),
+            _ => {}
+        });
     }
 
     /// Records a heartbeat at `at`, an event sent at `sent`: Celery's
@@ -148,9 +149,9 @@ impl Worker {
 }
 
 /// Sets a text field, allocating only when the text changed.
-fn set_str(slot: &mut Option<String>, value: &serde_json::Value) {
+fn set_str(slot: &mut Option<String>, value: FieldRef<'_>) {
     match value.as_str() {
-        Some(text) if slot.as_deref() == Some(text) => {}
-        text => *slot = text.map(str::to_owned),
+        Some(text) if slot.as_deref() == Some(&*text) => {}
+        text => *slot = text.map(std::borrow::Cow::into_owned),
     }
 }
