@@ -3,7 +3,6 @@
 
 use std::borrow::Cow;
 
-use base64::Engine as _;
 use serde::Deserialize;
 
 use crate::events::receiver::{Delivery, ReceiveError};
@@ -17,21 +16,10 @@ use crate::events::transport::{DeliveryMode, Message, TransportError};
 /// (24 events in a `.multi`), and base64 goes straight into the output without
 /// an intermediate string or a scan for characters to escape (base64 has none).
 pub(super) fn encode(message: &Message<'_>) -> Result<Vec<u8>, TransportError> {
-    let engine = &base64::engine::general_purpose::STANDARD;
-    let body_len = base64::encoded_len(message.body.len(), true).ok_or_else(|| {
-        TransportError::Refused(format!(
-            "a body of {} bytes is too large",
-            message.body.len()
-        ))
-    })?;
+    let body_len = base64_simd::STANDARD.encoded_length(message.body.len());
     let mut out = Vec::with_capacity(body_len + 320);
     out.extend_from_slice(b"{\"body\": \"");
-    let start = out.len();
-    out.resize(start + body_len, 0);
-    let written = engine
-        .encode_slice(message.body, &mut out[start..])
-        .map_err(|error| TransportError::Refused(error.to_string()))?;
-    out.truncate(start + written);
+    base64_simd::STANDARD.encode_append(message.body, &mut out);
     out.extend_from_slice(b"\", \"content-encoding\": ");
     json_string(&mut out, message.content_encoding)?;
     out.extend_from_slice(b", \"content-type\": ");
@@ -113,8 +101,8 @@ pub(crate) fn decode(payload: &[u8]) -> Result<Delivery, ReceiveError> {
     })?;
     let body = match envelope.properties.body_encoding.as_deref() {
         None => body.into_owned().into_bytes(),
-        Some("base64") => base64::engine::general_purpose::STANDARD
-            .decode(body.as_bytes())
+        Some("base64") => base64_simd::STANDARD
+            .decode_to_vec(body.as_bytes())
             .map_err(|error| ReceiveError::Malformed(format!("the body is not base64: {error}")))?,
         Some(other) => {
             return Err(ReceiveError::Unsupported(format!(
