@@ -67,42 +67,91 @@ fn json_string(out: &mut Vec<u8>, text: &str) -> Result<(), TransportError> {
 /// body is base64-decoded when `properties.body_encoding` says so; a
 /// `delivery_tag` is required, as kombu requires it.
 pub(crate) fn decode(payload: &[u8]) -> Result<Delivery, ReceiveError> {
-    #[derive(Deserialize)]
-    struct Envelope<'a> {
-        // Borrowed: base64 has nothing to unescape, so the body is not copied.
-        #[serde(borrow)]
-        body: Option<Cow<'a, str>>,
-        #[serde(rename = "content-encoding")]
-        content_encoding: Option<String>,
-        #[serde(rename = "content-type")]
-        content_type: Option<String>,
-        #[serde(default)]
-        properties: Properties,
+    match decode_body_first(payload) {
+        Some(delivery) => delivery,
+        None => decode_whole(payload),
     }
-    #[derive(Default, Deserialize)]
-    struct Properties {
-        body_encoding: Option<String>,
-        delivery_tag: Option<String>,
-        #[serde(default)]
-        delivery_info: DeliveryInfo,
-    }
-    #[derive(Default, Deserialize)]
-    struct DeliveryInfo {
-        routing_key: Option<String>,
-    }
+}
 
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    // Borrowed: base64 has nothing to unescape, so the body is not copied.
+    #[serde(borrow)]
+    body: Option<Cow<'a, str>>,
+    #[serde(rename = "content-encoding")]
+    content_encoding: Option<String>,
+    #[serde(rename = "content-type")]
+    content_type: Option<String>,
+    #[serde(default)]
+    properties: Properties,
+}
+
+#[derive(Default, Deserialize)]
+struct Properties {
+    body_encoding: Option<String>,
+    delivery_tag: Option<String>,
+    #[serde(default)]
+    delivery_info: DeliveryInfo,
+}
+
+#[derive(Default, Deserialize)]
+struct DeliveryInfo {
+    routing_key: Option<String>,
+}
+
+/// The envelope as kombu writes it, body first: the body found by its
+/// quotes, and only the rest of the envelope (a few hundred bytes) parsed.
+/// Parsing the whole envelope read the base64 body a character at a time.
+/// `None` for any other shape (or an error), which [`decode_whole`] reads.
+fn decode_body_first(payload: &[u8]) -> Option<Result<Delivery, ReceiveError>> {
+    const BODY_FIRST: &[u8] = b"{\"body\": \"";
+    let after_key = payload.strip_prefix(BODY_FIRST)?;
+    // Base64 has no quote and no backslash: the first of either ends it.
+    let end = memchr::memchr2(b'"', b'\\', after_key)?;
+    if after_key[end] != b'"' {
+        return None;
+    }
+    let (body, after) = (&after_key[..end], &after_key[end + 1..]);
+    let start = after.iter().position(|b| !b.is_ascii_whitespace())?;
+    // The other fields, as an object of their own.
+    let mut others = Vec::with_capacity(after.len() + 1);
+    others.push(b'{');
+    match after[start] {
+        b',' => others.extend_from_slice(&after[start + 1..]),
+        b'}' => others.extend_from_slice(&after[start..]),
+        _ => return None,
+    }
+    let envelope: Envelope<'_> = serde_json::from_slice(&others).ok()?;
+    // A second body, or a body that is not base64 (which would need its
+    // escapes undone): the whole envelope is read instead.
+    if envelope.body.is_some() || envelope.properties.body_encoding.as_deref() != Some("base64") {
+        return None;
+    }
+    Some(finish(envelope, body))
+}
+
+/// The envelope read by serde_json in one go: the reference, and any shape.
+#[cold]
+fn decode_whole(payload: &[u8]) -> Result<Delivery, ReceiveError> {
     let envelope: Envelope<'_> = serde_json::from_slice(payload)
         .map_err(|error| ReceiveError::json("the kombu envelope", error))?;
     let body = envelope
         .body
+        .clone()
         .ok_or_else(|| ReceiveError::Malformed("the envelope has no `body`".into()))?;
+    finish(envelope, body.as_bytes())
+}
+
+/// The delivery of an envelope whose body is `body` (its text in the
+/// envelope, still base64 if the envelope says so).
+fn finish(envelope: Envelope<'_>, body: &[u8]) -> Result<Delivery, ReceiveError> {
     let delivery_tag = envelope.properties.delivery_tag.ok_or_else(|| {
         ReceiveError::Malformed("the envelope has no `properties.delivery_tag`".into())
     })?;
     let body = match envelope.properties.body_encoding.as_deref() {
-        None => body.into_owned().into_bytes(),
+        None => body.to_vec(),
         Some("base64") => base64_simd::STANDARD
-            .decode_to_vec(body.as_bytes())
+            .decode_to_vec(body)
             .map_err(|error| ReceiveError::Malformed(format!("the body is not base64: {error}")))?,
         Some(other) => {
             return Err(ReceiveError::Unsupported(format!(
@@ -126,6 +175,46 @@ pub(crate) fn decode(payload: &[u8]) -> Result<Delivery, ReceiveError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_body_first_path_reads_what_the_whole_parse_reads() {
+        let body = br#"[{"type": "task-started", "uuid": "\u00fc"}]"#;
+        let message = Message {
+            exchange: "celeryev",
+            routing_key: "task.multi",
+            body,
+            content_type: "application/json",
+            content_encoding: "utf-8",
+            headers: &[("hostname", "w1@h\"x")],
+            delivery_mode: DeliveryMode::Transient,
+        };
+        let payload = encode(&message).unwrap();
+        let fast = decode_body_first(&payload).expect("kombu's shape").unwrap();
+        assert_eq!(fast, decode_whole(&payload).unwrap());
+        assert_eq!(
+            (fast.body.as_slice(), fast.routing_key.as_str()),
+            (&body[..], "task.multi")
+        );
+        // Shapes the fast path leaves to the whole parse, which gives the
+        // same delivery or the same error as before.
+        let plain = br#"{"body": "{\"type\": \"x\"}", "properties": {"delivery_tag": "t"}}"#;
+        assert!(decode_body_first(plain).is_none());
+        assert_eq!(decode(plain).unwrap().body, br#"{"type": "x"}"#);
+        let twice = br#"{"body": "e30=", "body": "W10=", "properties": {"body_encoding": "base64", "delivery_tag": "t"}}"#;
+        assert!(decode_body_first(twice).is_none());
+        let trailing = br#"{"body": "e30=", "properties": {"body_encoding": "base64", "delivery_tag": "t"}} x"#;
+        assert!(decode_body_first(trailing).is_none());
+        assert!(matches!(
+            decode(trailing),
+            Err(ReceiveError::NotJson { .. })
+        ));
+        let not_base64 =
+            br#"{"body": "e30*", "properties": {"body_encoding": "base64", "delivery_tag": "t"}}"#;
+        assert!(matches!(
+            decode(not_base64),
+            Err(ReceiveError::Malformed(_))
+        ));
+    }
 
     #[test]
     fn each_envelope_has_a_new_version_4_uuid_delivery_tag() {
