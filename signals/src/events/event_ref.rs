@@ -33,7 +33,7 @@ use super::event::{Event, Fields};
 ///     .handler_ref("task-succeeded", move |event| {
 ///         let result = event.get("result").and_then(|v| v.as_str()).map(|s| s.into_owned());
 ///         let runtime = event.get("runtime").and_then(|v| v.as_f64());
-///         *log.lock().unwrap() = Some((result, runtime, event.get("result").unwrap().json()));
+///         *log.lock().unwrap() = Some((result, runtime, event.get("result").unwrap().json().into_owned()));
 ///     })
 ///     .build();
 /// receiver.capture(&mut broker, Some(1), None);
