@@ -16,6 +16,7 @@ use serde::de::{self, DeserializeSeed, IntoDeserializer, MapAccess, Visitor};
 use serde_json::Value;
 
 use super::event::{Event, Fields};
+use super::scan::ScannedBody;
 
 /// One field of a received event, as a view of its value: JSON text from the
 /// message, a value of an owned [`Event`], or a number the receiver set
@@ -303,6 +304,56 @@ impl<'a> EventRef<'a> {
             timestamp,
             local_received: Some(local_received),
         }
+    }
+
+    /// An event of type `kind` with these fields, all as sent.
+    pub(crate) fn as_sent(kind: &'a str, fields: &'a [(Cow<'a, str>, &'a str)]) -> Self {
+        Self {
+            kind,
+            fields,
+            clock: None,
+            timestamp: None,
+            local_received: None,
+        }
+    }
+
+    /// Reads a message body (one event, or a `.multi` list of them) and
+    /// calls `each` with every event in it, borrowed and as sent: nothing
+    /// adjusted, no receiver involved. For a transport of your own, or
+    /// recorded events. Elements that are not objects with a string `type`
+    /// are skipped; returns how many events `each` saw.
+    ///
+    /// ```
+    /// use signals::events::{EventRef, State};
+    ///
+    /// let state = State::new();
+    /// let body = br#"[{"type": "worker-online", "hostname": "w1", "timestamp": 100.0, "local_received": 100.0},
+    ///                 {"type": "task-started", "uuid": "42", "hostname": "w1", "timestamp": 101.0,
+    ///                  "local_received": 101.0, "clock": 3}]"#;
+    /// let seen = EventRef::scan_body(body, |event| {
+    ///     state.apply_ref(event);
+    /// })?;
+    /// assert_eq!(seen, 2);
+    /// assert_eq!(state.task("42").unwrap().worker.as_deref(), Some("w1"));
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
+    pub fn scan_body(
+        body: &[u8],
+        mut each: impl FnMut(&EventRef<'_>),
+    ) -> Result<usize, serde_json::Error> {
+        let scanned = ScannedBody::scan(body)?;
+        let mut seen = 0;
+        for index in 0..scanned.len() {
+            let Ok(fields) = scanned.element(index) else {
+                continue;
+            };
+            let Some(kind) = fields.get("type").and_then(|kind| kind.as_str()) else {
+                continue;
+            };
+            each(&fields.as_sent(&kind));
+            seen += 1;
+        }
+        Ok(seen)
     }
 
     /// The event type (`task-succeeded`, ...).
