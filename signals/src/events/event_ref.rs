@@ -16,6 +16,7 @@ use serde::de::{self, DeserializeSeed, IntoDeserializer, MapAccess, Visitor};
 use serde_json::Value;
 
 use super::event::{Event, Fields};
+use super::field_name::FieldName;
 use super::scan::ScannedBody;
 
 /// One field of a received event, as a view of its value: JSON text from the
@@ -232,22 +233,31 @@ impl<'de> IntoDeserializer<'de, serde_json::Error> for FieldRef<'de> {
 /// receiver's borrowed [`EventRef`] and an owned [`Event`] alike, so the
 /// cluster state has one set of rules for both.
 pub(crate) trait EventFields {
-    /// One field (its last value, if the name is repeated).
-    fn field(&self, name: &str) -> Option<FieldRef<'_>>;
-    /// Every field, in the order sent.
-    fn each_field<'s>(&'s self, f: impl FnMut(&'s str, FieldRef<'s>));
+    /// One known field (its last value, if the name is repeated).
+    fn field(&self, name: FieldName) -> Option<FieldRef<'_>>;
+    /// Every field, in the order sent, with its name if it is a known one.
+    fn each_field<'s>(&'s self, f: impl FnMut(FieldName, FieldRef<'s>));
 }
 
 impl EventFields for Event {
-    fn field(&self, name: &str) -> Option<FieldRef<'_>> {
-        self.get(name).map(FieldRef::of_value)
+    fn field(&self, name: FieldName) -> Option<FieldRef<'_>> {
+        self.get(name.as_str()).map(FieldRef::of_value)
     }
 
-    fn each_field<'s>(&'s self, mut f: impl FnMut(&'s str, FieldRef<'s>)) {
+    fn each_field<'s>(&'s self, mut f: impl FnMut(FieldName, FieldRef<'s>)) {
         for (name, value) in self.fields() {
-            f(name, FieldRef::of_value(value));
+            f(FieldName::of(name), FieldRef::of_value(value));
         }
     }
+}
+
+/// A field as the scanner found it: its name (borrowed unless it had
+/// escapes), which known name that is, and its value's JSON text.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct ScannedField<'a> {
+    pub(crate) name: Cow<'a, str>,
+    pub(crate) known: FieldName,
+    pub(crate) value: &'a str,
 }
 
 /// A received event, borrowed from the message it came in: what a
@@ -280,7 +290,7 @@ impl EventFields for Event {
 #[derive(Clone, Copy)]
 pub struct EventRef<'a> {
     kind: &'a str,
-    fields: &'a [(Cow<'a, str>, &'a str)],
+    fields: &'a [ScannedField<'a>],
     clock: Option<u64>,
     timestamp: Option<f64>,
     local_received: Option<f64>,
@@ -292,7 +302,7 @@ impl<'a> EventRef<'a> {
     /// `local_received`.
     pub(crate) fn received(
         kind: &'a str,
-        fields: &'a [(Cow<'a, str>, &'a str)],
+        fields: &'a [ScannedField<'a>],
         clock: u64,
         timestamp: Option<f64>,
         local_received: f64,
@@ -307,7 +317,7 @@ impl<'a> EventRef<'a> {
     }
 
     /// An event of type `kind` with these fields, all as sent.
-    pub(crate) fn as_sent(kind: &'a str, fields: &'a [(Cow<'a, str>, &'a str)]) -> Self {
+    pub(crate) fn as_sent(kind: &'a str, fields: &'a [ScannedField<'a>]) -> Self {
         Self {
             kind,
             fields,
@@ -347,7 +357,7 @@ impl<'a> EventRef<'a> {
             let Ok(fields) = scanned.element(index) else {
                 continue;
             };
-            let Some(kind) = fields.get("type").and_then(|kind| kind.as_str()) else {
+            let Some(kind) = fields.get(FieldName::Type).and_then(|kind| kind.as_str()) else {
                 continue;
             };
             each(&fields.as_sent(&kind));
@@ -363,56 +373,69 @@ impl<'a> EventRef<'a> {
 
     /// The sender's node name.
     pub fn hostname(&self) -> Option<Cow<'a, str>> {
-        self.get("hostname")?.as_str()
+        self.known(FieldName::Hostname)?.as_str()
     }
 
     /// The Lamport clock value, as the receiver adjusted it.
     pub fn clock(&self) -> Option<u64> {
-        self.get("clock")?.as_u64()
+        self.known(FieldName::Clock)?.as_u64()
     }
 
     /// When it was sent, seconds since the epoch, localized.
     pub fn timestamp(&self) -> Option<f64> {
-        self.get("timestamp")?.as_f64()
+        self.known(FieldName::Timestamp)?.as_f64()
     }
 
     /// The sender's offset from UTC, in hours west.
     pub fn utcoffset(&self) -> Option<f64> {
-        self.get("utcoffset")?.as_f64()
+        self.known(FieldName::Utcoffset)?.as_f64()
     }
 
     /// The sender's process id.
     pub fn pid(&self) -> Option<u64> {
-        self.get("pid")?.as_u64()
+        self.known(FieldName::Pid)?.as_u64()
     }
 
     /// When this process received it, seconds since the epoch.
     pub fn local_received(&self) -> Option<f64> {
-        self.get("local_received")?.as_f64()
+        self.known(FieldName::LocalReceived)?.as_f64()
     }
 
     /// One field: the receiver's value for `clock`, `timestamp` and
     /// `local_received`, the value as sent for the others.
     pub fn get(&self, name: &str) -> Option<FieldRef<'a>> {
+        match FieldName::of(name) {
+            FieldName::Other => self
+                .fields
+                .iter()
+                .find(|field| field.name == name)
+                .map(|field| FieldRef::raw(field.value)),
+            known => self.known(known),
+        }
+    }
+
+    /// A known field, found by its number.
+    #[inline]
+    pub(crate) fn known(&self, name: FieldName) -> Option<FieldRef<'a>> {
         if let Some(value) = self.adjusted(name) {
             return value;
         }
         self.fields
             .iter()
-            .find(|(field, _)| field == name)
-            .map(|(_, raw)| FieldRef::raw(raw))
+            .find(|field| field.known == name)
+            .map(|field| FieldRef::raw(field.value))
     }
 
     /// The receiver's value of a field it adjusts; `None` for the others.
     #[inline]
-    fn adjusted(&self, name: &str) -> Option<Option<FieldRef<'a>>> {
+    fn adjusted(&self, name: FieldName) -> Option<Option<FieldRef<'a>>> {
         let float = |value: Option<f64>| Some(value.map(|x| FieldRef(Repr::Float(x))));
         match name {
-            "clock" if self.clock.is_some() => {
+            FieldName::Clock if self.clock.is_some() => {
                 Some(self.clock.map(|n| FieldRef(Repr::Unsigned(n))))
             }
-            "timestamp" if self.timestamp.is_some() => float(self.timestamp),
-            "local_received" if self.local_received.is_some() => float(self.local_received),
+            FieldName::Timestamp if self.timestamp.is_some() => float(self.timestamp),
+            FieldName::LocalReceived if self.local_received.is_some() => float(self.local_received),
             _ => None,
         }
     }
@@ -421,25 +444,41 @@ impl<'a> EventRef<'a> {
     /// value), then `clock` and `local_received` if the sender did not send
     /// them.
     pub fn fields(&self) -> impl Iterator<Item = (&'a str, FieldRef<'a>)> + 'a {
+        self.known_fields()
+            .map(|(field, value)| (field.name.as_ref(), value))
+            .chain(self.unsent().map(|(name, value)| (name as &'a str, value)))
+    }
+
+    /// The fields as sent, each with its value as the receiver left it.
+    fn known_fields(&self) -> impl Iterator<Item = (&'a ScannedField<'a>, FieldRef<'a>)> + 'a {
         // The scan kept one entry per name, so there is nothing to skip.
         let this = *self;
-        let sent = self.fields.iter().map(move |(name, raw)| {
-            let name: &'a str = name.as_ref();
-            let value = this.adjusted(name).flatten().unwrap_or(FieldRef::raw(raw));
-            (name, value)
-        });
-        // The receiver's fields that the sender did not send come last, as
-        // inserting them into a map would put them.
-        let unsent = |name: &str| !self.fields.iter().any(|(sent, _)| sent == name);
+        self.fields.iter().map(move |field| {
+            let value = match field.known {
+                FieldName::Other => FieldRef::raw(field.value),
+                known => this
+                    .adjusted(known)
+                    .flatten()
+                    .unwrap_or(FieldRef::raw(field.value)),
+            };
+            (field, value)
+        })
+    }
+
+    /// The receiver's fields that the sender did not send, last, where
+    /// inserting them into a map would put them.
+    fn unsent(&self) -> impl Iterator<Item = (&'static str, FieldRef<'a>)> + 'a {
+        let fields = self.fields;
+        let unsent = move |name: FieldName| !fields.iter().any(|field| field.known == name);
         let clock = self
             .clock
-            .filter(|_| unsent("clock"))
+            .filter(|_| unsent(FieldName::Clock))
             .map(|n| ("clock", FieldRef(Repr::Unsigned(n))));
         let stamped = self
             .local_received
-            .filter(|_| unsent("local_received"))
+            .filter(|_| unsent(FieldName::LocalReceived))
             .map(|at| ("local_received", FieldRef(Repr::Float(at))));
-        sent.chain(clock).chain(stamped)
+        clock.into_iter().chain(stamped)
     }
 
     /// The event read as `E` (a typed event, or any type its fields fit).
@@ -466,13 +505,16 @@ impl fmt::Debug for EventRef<'_> {
 }
 
 impl EventFields for EventRef<'_> {
-    fn field(&self, name: &str) -> Option<FieldRef<'_>> {
-        self.get(name)
+    fn field(&self, name: FieldName) -> Option<FieldRef<'_>> {
+        self.known(name)
     }
 
-    fn each_field<'s>(&'s self, mut f: impl FnMut(&'s str, FieldRef<'s>)) {
-        for (name, value) in self.fields() {
-            f(name, value);
+    fn each_field<'s>(&'s self, mut f: impl FnMut(FieldName, FieldRef<'s>)) {
+        for (field, value) in self.known_fields() {
+            f(field.known, value);
+        }
+        for (name, value) in self.unsent() {
+            f(FieldName::of(name), value);
         }
     }
 }

@@ -53,6 +53,7 @@ mod dispatcher;
 mod dump;
 mod event;
 mod event_ref;
+mod field_name;
 mod gate;
 mod kinds;
 mod receiver;

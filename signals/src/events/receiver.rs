@@ -19,6 +19,7 @@ use serde_json::Value;
 use super::clock::LamportClock;
 use super::event::{now, utcoffset_at, Event};
 use super::event_ref::EventRef;
+use super::field_name::FieldName;
 use super::kinds::CeleryEvent;
 use super::remote;
 use super::scan::{RawFields, ScannedBody};
@@ -721,7 +722,7 @@ impl EventReceiver {
     /// Celery's `event_from_message` and `process` for one event; `false` if
     /// it was refused (and reported).
     fn handle(&self, fields: &RawFields<'_>) -> bool {
-        let Some(kind) = fields.get("type").and_then(|kind| kind.as_str()) else {
+        let Some(kind) = fields.get(FieldName::Type).and_then(|kind| kind.as_str()) else {
             self.report(ReceiveError::Malformed(
                 "an event without a string `type`".into(),
             ));
@@ -733,7 +734,7 @@ impl EventReceiver {
             clock.adjust(skewed);
             skewed
         } else {
-            match fields.get("clock") {
+            match fields.get(FieldName::Clock) {
                 // Celery's receiver raises on a blind event's `null` clock; here it
                 // counts as no clock.
                 None => clock.forward(),
@@ -753,8 +754,8 @@ impl EventReceiver {
             }
         };
         let received_at = now();
-        let timestamp = fields.get("timestamp").and_then(|t| t.as_f64());
-        let timestamp = match fields.get("utcoffset").and_then(|o| o.as_f64()) {
+        let timestamp = fields.get(FieldName::Timestamp).and_then(|t| t.as_f64());
+        let timestamp = match fields.get(FieldName::Utcoffset).and_then(|o| o.as_f64()) {
             Some(offset) if self.inner.localize => {
                 timestamp.map(|timestamp| timestamp - (offset - utcoffset_at(received_at)) * 3600.0)
             }

@@ -15,11 +15,10 @@ use std::ops::Range;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
-use super::event_ref::{EventRef, FieldRef};
+use super::event_ref::{EventRef, FieldRef, ScannedField};
+use super::field_name::FieldName;
 
-/// One field: its name (borrowed unless it had escapes) and its value's JSON
-/// text.
-type Field<'a> = (Cow<'a, str>, &'a str);
+type Field<'a> = ScannedField<'a>;
 
 /// A message body scanned into fields: one event object, or a `.multi` list
 /// of them. The fields of every event share one list, so a message of 100
@@ -80,12 +79,12 @@ impl<'a> ScannedBody<'a> {
 pub(crate) struct RawFields<'s>(&'s [Field<'s>]);
 
 impl<'s> RawFields<'s> {
-    /// The value of `name`, as sent.
-    pub(crate) fn get(&self, name: &str) -> Option<FieldRef<'s>> {
+    /// The value of a known field, as sent.
+    pub(crate) fn get(&self, name: FieldName) -> Option<FieldRef<'s>> {
         self.0
             .iter()
-            .find(|(field, _)| field == name)
-            .map(|(_, raw)| FieldRef::raw(raw))
+            .find(|field| field.known == name)
+            .map(|field| FieldRef::raw(field.value))
     }
 
     /// The event, with the receiver's `clock`, localized `timestamp` and
@@ -111,36 +110,45 @@ impl<'s> RawFields<'s> {
 fn push_field<'a>(
     fields: &mut Vec<Field<'a>>,
     start: usize,
-    seen: &mut NameFilter,
+    seen: &mut SeenNames,
     name: Cow<'a, str>,
     value: &'a str,
 ) {
-    if seen.may_hold(&name) {
-        if let Some(slot) = fields[start..].iter_mut().find(|(seen, _)| *seen == name) {
-            slot.1 = value;
+    let known = FieldName::of(&name);
+    if seen.may_hold(known, &name) {
+        if let Some(slot) = fields[start..].iter_mut().find(|field| field.name == name) {
+            slot.value = value;
             return;
         }
     }
-    fields.push((name, value));
+    fields.push(ScannedField { name, known, value });
 }
 
-/// The names an event has so far, as a 64-bit filter on their length and
-/// ends: names repeat only in a malformed event, so a new name is almost
-/// always told apart without comparing it to each name before it.
+/// The names an event has so far: known names exactly, others as a 64-bit
+/// filter on their length and ends. Names repeat only in a malformed event,
+/// so a new name is told apart without comparing it to each name before it.
 #[derive(Default)]
-struct NameFilter(u64);
+struct SeenNames {
+    known: u64,
+    others: u64,
+}
 
-impl NameFilter {
+impl SeenNames {
     /// Adds `name`; `true` if it may have been added before.
-    fn may_hold(&mut self, name: &str) -> bool {
-        let bytes = name.as_bytes();
-        let (first, last) = (bytes.first().copied(), bytes.last().copied());
-        let key = bytes.len() as u32 * 7
-            + u32::from(first.unwrap_or(0)) * 3
-            + u32::from(last.unwrap_or(0));
-        let bit = 1u64 << (key % 64);
-        let held = self.0 & bit != 0;
-        self.0 |= bit;
+    fn may_hold(&mut self, known: FieldName, name: &str) -> bool {
+        let (set, bit) = match known {
+            FieldName::Other => {
+                let bytes = name.as_bytes();
+                let (first, last) = (bytes.first().copied(), bytes.last().copied());
+                let key = bytes.len() as u32 * 7
+                    + u32::from(first.unwrap_or(0)) * 3
+                    + u32::from(last.unwrap_or(0));
+                (&mut self.others, 1u64 << (key % 64))
+            }
+            known => (&mut self.known, known.bit()),
+        };
+        let held = *set & bit != 0;
+        *set |= bit;
         held
     }
 }
@@ -209,7 +217,7 @@ impl<'a> Fast<'a> {
     /// An object's fields, after its `{`.
     fn object(&mut self, fields: &mut Vec<Field<'a>>) -> Option<Range<usize>> {
         let start = fields.len();
-        let mut seen = NameFilter::default();
+        let mut seen = SeenNames::default();
         if self.peek_token()? == b'}' {
             self.at += 1;
             return Some(start..start);
@@ -499,7 +507,7 @@ fn scan_object<'de, M: MapAccess<'de>>(
     mut map: M,
 ) -> Result<Range<usize>, M::Error> {
     let start = fields.len();
-    let mut seen = NameFilter::default();
+    let mut seen = SeenNames::default();
     while let Some(Key(name)) = map.next_key()? {
         let value: &'de RawValue = map.next_value()?;
         push_field(fields, start, &mut seen, name, value.get());
@@ -544,7 +552,7 @@ mod tests {
                     fields
                         .0
                         .iter()
-                        .map(|(name, value)| (name.to_string(), value.to_string()))
+                        .map(|field| (field.name.to_string(), field.value.to_string()))
                         .collect()
                 })
             })
@@ -575,7 +583,8 @@ mod tests {
                         7, {"type": "a\"b", "args": [1, {"x": "]"}], "n": -1.5e3, "k\u00e9y": null}]"#;
         let scanned = ScannedBody::scan(body).unwrap();
         assert_eq!(scanned.len(), 3);
-        let first = scanned.element(0).unwrap();
+        let first_fields = scanned.element(0).unwrap();
+        let first = first_fields.as_sent("task-started");
         // A repeated name keeps its last value, as a map would.
         assert_eq!(first.get("uuid").unwrap().as_str().unwrap(), "2");
         assert!(matches!(
@@ -584,13 +593,14 @@ mod tests {
         ));
         assert_eq!(first.get("clock").unwrap().as_u64(), Some(4));
         assert_eq!(scanned.element(1).err(), Some("a number"));
-        let third = scanned.element(2).unwrap();
+        let third_fields = scanned.element(2).unwrap();
+        let third = third_fields.as_sent("a\"b");
         assert_eq!(third.get("type").unwrap().as_str().unwrap(), "a\"b");
         assert_eq!(third.get("args").unwrap().json(), r#"[1, {"x": "]"}]"#);
         assert_eq!(third.get("n").unwrap().as_f64(), Some(-1500.0));
         assert_eq!(third.get("n").unwrap().as_i64(), None);
         assert!(third.get("kéy").unwrap().is_null());
-        let event = third.received("x", 9, Some(2.5), 3.5);
+        let event = third_fields.received("x", 9, Some(2.5), 3.5);
         assert_eq!(
             (event.clock(), event.timestamp(), event.local_received()),
             (Some(9), Some(2.5), Some(3.5))

@@ -14,6 +14,7 @@ use parking_lot::{RwLock, RwLockReadGuard};
 use std::borrow::Cow;
 
 use crate::events::event_ref::EventFields;
+use crate::events::field_name::FieldName;
 use crate::events::{Event, EventRef};
 use heap::{TaskHeap, TimeTuple};
 
@@ -677,12 +678,12 @@ impl<'e> Scanned<'e> {
             clock: None,
         };
         event.each_field(|field, value| match field {
-            "type" => scanned.kind = value.as_str(),
-            "uuid" => scanned.uuid = value.as_str(),
-            "hostname" => scanned.hostname = value.as_str(),
-            "timestamp" => scanned.timestamp = value.as_f64(),
-            "local_received" => scanned.local_received = value.as_f64(),
-            "clock" => scanned.clock = value.as_u64(),
+            FieldName::Type => scanned.kind = value.as_str(),
+            FieldName::Uuid => scanned.uuid = value.as_str(),
+            FieldName::Hostname => scanned.hostname = value.as_str(),
+            FieldName::Timestamp => scanned.timestamp = value.as_f64(),
+            FieldName::LocalReceived => scanned.local_received = value.as_f64(),
+            FieldName::Clock => scanned.clock = value.as_u64(),
             _ => {}
         });
         scanned

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 pub use crate::celery::TaskState;
 use crate::events::event_ref::{EventFields, FieldRef};
+use crate::events::field_name::FieldName;
 
 /// A task: what its events said, merged by Celery's rules.
 ///
@@ -83,15 +84,15 @@ pub struct Task {
 
 /// The `task-received` fields merged into a task whatever its state (Celery's
 /// `Task.merge_rules`).
-const RECEIVED_FIELDS: [&str; 8] = [
-    "name",
-    "args",
-    "kwargs",
-    "parent_id",
-    "root_id",
-    "retries",
-    "eta",
-    "expires",
+const RECEIVED_FIELDS: [FieldName; 8] = [
+    FieldName::Name,
+    FieldName::Args,
+    FieldName::Kwargs,
+    FieldName::ParentId,
+    FieldName::RootId,
+    FieldName::Retries,
+    FieldName::Eta,
+    FieldName::Expires,
 ];
 
 impl Task {
@@ -190,25 +191,25 @@ impl Task {
         event.each_field(|field, value| self.set(field, value));
     }
 
-    fn set(&mut self, field: &str, value: FieldRef<'_>) {
+    fn set(&mut self, field: FieldName, value: FieldRef<'_>) {
         match field {
-            "name" => set_text(&mut self.name, value),
-            "args" => set_text(&mut self.args, value),
-            "kwargs" => set_text(&mut self.kwargs, value),
-            "eta" => set_text(&mut self.eta, value),
-            "expires" => set_text(&mut self.expires, value),
-            "retries" => self.retries = value.as_i64(),
-            "result" => set_text(&mut self.result, value),
-            "exception" => set_text(&mut self.exception, value),
-            "traceback" => set_text(&mut self.traceback, value),
-            "runtime" => self.runtime = value.as_f64(),
-            "exchange" => set_text(&mut self.exchange, value),
-            "routing_key" => set_text(&mut self.routing_key, value),
-            "queue" => set_text(&mut self.queue, value),
-            "clock" => self.clock = value.as_u64().unwrap_or(0),
-            "timestamp" => self.timestamp = value.as_f64(),
-            "root_id" => set_text(&mut self.root_id, value),
-            "parent_id" => set_text(&mut self.parent_id, value),
+            FieldName::Name => set_text(&mut self.name, value),
+            FieldName::Args => set_text(&mut self.args, value),
+            FieldName::Kwargs => set_text(&mut self.kwargs, value),
+            FieldName::Eta => set_text(&mut self.eta, value),
+            FieldName::Expires => set_text(&mut self.expires, value),
+            FieldName::Retries => self.retries = value.as_i64(),
+            FieldName::Result => set_text(&mut self.result, value),
+            FieldName::Exception => set_text(&mut self.exception, value),
+            FieldName::Traceback => set_text(&mut self.traceback, value),
+            FieldName::Runtime => self.runtime = value.as_f64(),
+            FieldName::Exchange => set_text(&mut self.exchange, value),
+            FieldName::RoutingKey => set_text(&mut self.routing_key, value),
+            FieldName::Queue => set_text(&mut self.queue, value),
+            FieldName::Clock => self.clock = value.as_u64().unwrap_or(0),
+            FieldName::Timestamp => self.timestamp = value.as_f64(),
+            FieldName::RootId => set_text(&mut self.root_id, value),
+            FieldName::ParentId => set_text(&mut self.parent_id, value),
             _ => {}
         }
     }

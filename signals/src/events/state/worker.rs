@@ -2,6 +2,7 @@
 
 use crate::events::event::now;
 use crate::events::event_ref::{EventFields, FieldRef};
+use crate::events::field_name::FieldName;
 
 /// How many heartbeats a worker keeps (Celery's `Worker.heartbeat_max`).
 pub const HEARTBEAT_MAX: usize = 4;
@@ -97,18 +98,18 @@ impl Worker {
     /// Copies a `worker-*` event's fields.
     pub(crate) fn update(&mut self, event: &impl EventFields) {
         event.each_field(|field, value| match field {
-            "pid" => {
+            FieldName::Pid => {
                 let pid = value.as_u64();
                 if pid != self.pid {
                     self.pid = pid;
                     self.id = Self::id_of(&self.hostname, pid);
                 }
             }
-            "freq" => self.freq = value.as_f64().unwrap_or(self.freq),
-            "clock" => self.clock = value.as_u64().unwrap_or(0),
-            "active" => self.active = value.as_u64(),
-            "processed" => self.processed = value.as_u64(),
-            "loadavg" => {
+            FieldName::Freq => self.freq = value.as_f64().unwrap_or(self.freq),
+            FieldName::Clock => self.clock = value.as_u64().unwrap_or(0),
+            FieldName::Active => self.active = value.as_u64(),
+            FieldName::Processed => self.processed = value.as_u64(),
+            FieldName::Loadavg => {
                 self.loadavg = value.decode::<Vec<serde_json::Value>>().ok().map(|values| {
                     values
                         .iter()
@@ -116,9 +117,9 @@ impl Worker {
                         .collect()
                 })
             }
-            "sw_ident" => set_str(&mut self.sw_ident, value),
-            "sw_ver" => set_str(&mut self.sw_ver, value),
-            "sw_sys" => set_str(&mut self.sw_sys, value),
+            FieldName::SwIdent => set_str(&mut self.sw_ident, value),
+            FieldName::SwVer => set_str(&mut self.sw_ver, value),
+            FieldName::SwSys => set_str(&mut self.sw_sys, value),
             _ => {}
         });
     }
