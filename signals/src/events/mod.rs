@@ -12,6 +12,11 @@
 //!   an [`EventSource`] (a `RedisSubscriber` with the `redis` feature, or the
 //!   [`MemoryTransport`]), hands events to typed or raw handlers and, if asked,
 //!   to the [`remote`] signals; [`Dumper`] prints them as `celery events --dump`.
+//!   Events are read straight from the message's text: each field a borrowed
+//!   slice, decoded when asked for ([`EventRef`], [`FieldRef`]); a typed handler
+//!   decodes only its type's fields, and an owned [`Event`] map is built only for
+//!   a raw handler.
+//! - [`State`]: Celery's cluster state, fed by a receiver.
 //!
 //! # What differs from Celery, on purpose
 //!
