@@ -30,6 +30,8 @@ const CASES: &[&str] = &[
     "has_listeners_miss",
     "receive_typed",
     "receive_state",
+    "state_apply",
+    "state_scan_apply",
 ];
 
 fn signal_for(case: &str) -> Sig {
@@ -152,7 +154,53 @@ fn receive(case: &str, events: u64) {
 /// gives them 20,000 and 40,000).
 const MAX_RECEIVE_EVENTS: u64 = 40_000;
 
+/// Applies `events` recorded events to a cluster state: parsed ones
+/// (`state_apply`, `State::apply`), or JSON text read by the scanner
+/// (`state_scan_apply`, `State::apply_ref`). The events are those of
+/// `receive_state`, with `local_received` as a receiver stamps it.
+fn apply_state(case: &str, events: u64) {
+    use signals::events::{Event, EventRef, State};
+    assert!(
+        events <= MAX_RECEIVE_EVENTS,
+        "at most {MAX_RECEIVE_EVENTS} events"
+    );
+    let kinds = [
+        "task-sent",
+        "task-received",
+        "task-started",
+        "task-succeeded",
+    ];
+    let mut texts: Vec<Vec<u8>> = Vec::new();
+    let mut parsed: Vec<Event> = Vec::new();
+    for message in 0..MAX_RECEIVE_EVENTS / 100 {
+        let body = multi_body(message * 25, &kinds);
+        EventRef::scan_body(&body, |event| {
+            let mut event = event.to_event();
+            let at = event.timestamp().unwrap_or_default();
+            event
+                .fields_mut()
+                .insert("local_received".into(), (at + 0.0004).into());
+            texts.push(serde_json::to_vec(&event).expect("JSON"));
+            parsed.push(event);
+        })
+        .expect("JSON");
+    }
+    let state = State::new();
+    for index in 0..events as usize {
+        if case == "state_apply" {
+            black_box(state.apply(black_box(&parsed[index])));
+        } else {
+            let _ = EventRef::scan_body(black_box(&texts[index]), |event| {
+                black_box(state.apply_ref(event));
+            });
+        }
+    }
+}
+
 fn run(case: &str, iterations: u64) {
+    if case.starts_with("state_") {
+        return apply_state(case, iterations);
+    }
     if case.starts_with("receive_") {
         return receive(case, iterations);
     }

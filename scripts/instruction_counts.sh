@@ -25,10 +25,10 @@ count() {
         | sed -n 's/.*Collected : \([0-9]*\).*/\1/p'
 }
 # CASES="send_1 send_10" picks cases; all by default.
-CASES="${CASES:-send_0 send_1 send_10 send_100 send_robust_1 send_robust_10 send_filtered_10 send_filtered_cached_1 send_filtered_cached_10 send_filtered_cached_100 has_listeners_miss receive_typed receive_state}"
+CASES="${CASES:-send_0 send_1 send_10 send_100 send_robust_1 send_robust_10 send_filtered_10 send_filtered_cached_1 send_filtered_cached_10 send_filtered_cached_100 has_listeners_miss receive_typed receive_state state_apply state_scan_apply}"
 for case in $CASES; do
     # A `receive_*` iteration is one event of a 100-event message: fewer.
-    case "$case" in receive_*) n=20000 ;; *) n=100000 ;; esac
+    case "$case" in receive_*|state_*) n=20000 ;; *) n=100000 ;; esac
     low=$(count "$case" "$n")
     high=$(count "$case" $((2 * n)))
     echo "$case $(( (high - low) / n ))"

@@ -233,17 +233,11 @@ impl<'de> IntoDeserializer<'de, serde_json::Error> for FieldRef<'de> {
 /// receiver's borrowed [`EventRef`] and an owned [`Event`] alike, so the
 /// cluster state has one set of rules for both.
 pub(crate) trait EventFields {
-    /// One known field (its last value, if the name is repeated).
-    fn field(&self, name: FieldName) -> Option<FieldRef<'_>>;
     /// Every field, in the order sent, with its name if it is a known one.
     fn each_field<'s>(&'s self, f: impl FnMut(FieldName, FieldRef<'s>));
 }
 
 impl EventFields for Event {
-    fn field(&self, name: FieldName) -> Option<FieldRef<'_>> {
-        self.get(name.as_str()).map(FieldRef::of_value)
-    }
-
     fn each_field<'s>(&'s self, mut f: impl FnMut(FieldName, FieldRef<'s>)) {
         for (name, value) in self.fields() {
             f(FieldName::of(name), FieldRef::of_value(value));
@@ -505,10 +499,6 @@ impl fmt::Debug for EventRef<'_> {
 }
 
 impl EventFields for EventRef<'_> {
-    fn field(&self, name: FieldName) -> Option<FieldRef<'_>> {
-        self.known(name)
-    }
-
     fn each_field<'s>(&'s self, mut f: impl FnMut(FieldName, FieldRef<'s>)) {
         for (field, value) in self.known_fields() {
             f(field.known, value);

@@ -82,43 +82,6 @@ impl FieldName {
         }
     }
 
-    /// The name as text (`""` for [`Other`](Self::Other)).
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Self::Other => "",
-            Self::Type => "type",
-            Self::Uuid => "uuid",
-            Self::Hostname => "hostname",
-            Self::Timestamp => "timestamp",
-            Self::LocalReceived => "local_received",
-            Self::Clock => "clock",
-            Self::Utcoffset => "utcoffset",
-            Self::Pid => "pid",
-            Self::Name => "name",
-            Self::Args => "args",
-            Self::Kwargs => "kwargs",
-            Self::Eta => "eta",
-            Self::Expires => "expires",
-            Self::Retries => "retries",
-            Self::Result => "result",
-            Self::Exception => "exception",
-            Self::Traceback => "traceback",
-            Self::Runtime => "runtime",
-            Self::Exchange => "exchange",
-            Self::RoutingKey => "routing_key",
-            Self::Queue => "queue",
-            Self::RootId => "root_id",
-            Self::ParentId => "parent_id",
-            Self::Freq => "freq",
-            Self::Active => "active",
-            Self::Processed => "processed",
-            Self::Loadavg => "loadavg",
-            Self::SwIdent => "sw_ident",
-            Self::SwVer => "sw_ver",
-            Self::SwSys => "sw_sys",
-        }
-    }
-
     /// One bit per known name, for a set of them in a `u64`.
     pub(crate) fn bit(self) -> u64 {
         1 << (self as u8)
@@ -167,7 +130,6 @@ mod tests {
         for name in names {
             let known = FieldName::of(name);
             assert_ne!(known, FieldName::Other, "{name}");
-            assert_eq!(known.as_str(), name);
             assert_eq!(bits & known.bit(), 0, "{name}");
             bits |= known.bit();
         }

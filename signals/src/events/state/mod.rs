@@ -4,7 +4,6 @@ mod heap;
 mod task;
 mod worker;
 
-use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::Arc;
 
@@ -13,7 +12,9 @@ use parking_lot::{RwLock, RwLockReadGuard};
 
 use std::borrow::Cow;
 
-use crate::events::event_ref::EventFields;
+use smallvec::SmallVec;
+
+use crate::events::event_ref::{EventFields, FieldRef};
 use crate::events::field_name::FieldName;
 use crate::events::{Event, EventRef};
 use heap::{TaskHeap, TimeTuple};
@@ -323,7 +324,10 @@ impl StateView<'_> {
 
     /// Every task name seen, sorted (Celery's `task_types`).
     pub fn task_types(&self) -> impl Iterator<Item = &str> {
-        self.model.seen_types.iter().map(String::as_str)
+        // Kept in a hash set (looked up on every event), sorted when read.
+        let mut names: Vec<&str> = self.model.seen_types.iter().map(String::as_str).collect();
+        names.sort_unstable();
+        names.into_iter()
     }
 
     /// How many events were applied.
@@ -363,7 +367,7 @@ struct Model {
     to_resolve: LinkedHashMap<String, Vec<Arc<str>>>,
     by_type: HashMap<String, HashSet<Arc<str>>>,
     by_worker: HashMap<String, HashSet<Arc<str>>>,
-    seen_types: BTreeSet<String>,
+    seen_types: HashSet<String>,
     /// Hostnames already warned about drift (Celery warns once per host).
     drift_warned: HashSet<String>,
     event_count: u64,
@@ -380,7 +384,7 @@ impl Model {
             to_resolve: LinkedHashMap::new(),
             by_type: HashMap::default(),
             by_worker: HashMap::default(),
-            seen_types: BTreeSet::new(),
+            seen_types: HashSet::default(),
             drift_warned: HashSet::default(),
             event_count: 0,
             task_count: 0,
@@ -413,6 +417,15 @@ impl Model {
 
     fn apply(&mut self, event: &impl EventFields) -> (Applied, Option<NodeChange>) {
         self.event_count += 1;
+        // The fields the state reads, named once: the passes below (the
+        // required fields, then the task's or the worker's) go over this.
+        let mut named = SmallVec::<[(FieldName, FieldRef<'_>); 24]>::new();
+        event.each_field(|name, value| {
+            if name != FieldName::Other {
+                named.push((name, value));
+            }
+        });
+        let event: &Named<'_> = &named;
         let scanned = Scanned::of(event);
         let Some(kind) = scanned.kind.as_deref() else {
             return (Applied::Ignored, None);
@@ -429,7 +442,7 @@ impl Model {
         &mut self,
         subject: &str,
         scanned: &Scanned<'_>,
-        event: &impl EventFields,
+        event: &Named<'_>,
     ) -> (Applied, Option<NodeChange>) {
         let (Some(hostname), Some(timestamp), Some(local_received)) = (
             scanned.hostname.as_deref(),
@@ -477,12 +490,7 @@ impl Model {
         (applied, change)
     }
 
-    fn task_event(
-        &mut self,
-        subject: &str,
-        scanned: &Scanned<'_>,
-        event: &impl EventFields,
-    ) -> Applied {
+    fn task_event(&mut self, subject: &str, scanned: &Scanned<'_>, event: &Named<'_>) -> Applied {
         let (Some(uuid), Some(hostname), Some(timestamp), Some(local_received), Some(clock)) = (
             scanned.uuid.as_deref(),
             scanned.hostname.as_deref(),
@@ -656,6 +664,9 @@ impl Model {
     }
 }
 
+/// An event's fields that have a [`FieldName`], in the order sent.
+pub(crate) type Named<'e> = [(FieldName, FieldRef<'e>)];
+
 /// The fields the state needs of every event, found in one pass over them
 /// (a lookup each hashed the name: a third of the time an event took).
 struct Scanned<'e> {
@@ -668,7 +679,7 @@ struct Scanned<'e> {
 }
 
 impl<'e> Scanned<'e> {
-    fn of(event: &'e impl EventFields) -> Self {
+    fn of(event: &Named<'e>) -> Self {
         let mut scanned = Scanned {
             kind: None,
             uuid: None,
@@ -677,15 +688,17 @@ impl<'e> Scanned<'e> {
             local_received: None,
             clock: None,
         };
-        event.each_field(|field, value| match field {
-            FieldName::Type => scanned.kind = value.as_str(),
-            FieldName::Uuid => scanned.uuid = value.as_str(),
-            FieldName::Hostname => scanned.hostname = value.as_str(),
-            FieldName::Timestamp => scanned.timestamp = value.as_f64(),
-            FieldName::LocalReceived => scanned.local_received = value.as_f64(),
-            FieldName::Clock => scanned.clock = value.as_u64(),
-            _ => {}
-        });
+        for (field, value) in event {
+            match field {
+                FieldName::Type => scanned.kind = value.as_str(),
+                FieldName::Uuid => scanned.uuid = value.as_str(),
+                FieldName::Hostname => scanned.hostname = value.as_str(),
+                FieldName::Timestamp => scanned.timestamp = value.as_f64(),
+                FieldName::LocalReceived => scanned.local_received = value.as_f64(),
+                FieldName::Clock => scanned.clock = value.as_u64(),
+                _ => {}
+            }
+        }
         scanned
     }
 }

@@ -3,8 +3,9 @@
 
 use std::sync::Arc;
 
+use super::Named;
 pub use crate::celery::TaskState;
-use crate::events::event_ref::{EventFields, FieldRef};
+use crate::events::event_ref::FieldRef;
 use crate::events::field_name::FieldName;
 
 /// A task: what its events said, merged by Celery's rules.
@@ -138,12 +139,7 @@ impl Task {
     }
 
     /// Applies a `task-<subject>` event (Celery's `Task.event`).
-    pub(crate) fn apply(
-        &mut self,
-        subject: &str,
-        timestamp: Option<f64>,
-        event: &impl EventFields,
-    ) {
+    pub(crate) fn apply(&mut self, subject: &str, timestamp: Option<f64>, event: &Named<'_>) {
         let (state, known) = TaskState::of_subject(subject);
         if known {
             // `task.started = timestamp`, and so on, whatever the order.
@@ -157,8 +153,9 @@ impl Task {
             // state. A late `task-received` gives only its merge fields; any
             // other late event gives all its fields.
             if state == TaskState::Received {
-                for field in RECEIVED_FIELDS {
-                    if let Some(value) = event.field(field) {
+                let merged = RECEIVED_FIELDS.iter().fold(0, |set, name| set | name.bit());
+                for &(field, value) in event {
+                    if merged & field.bit() != 0 {
                         self.set(field, value);
                     }
                 }
@@ -187,8 +184,10 @@ impl Task {
 
     /// Copies every field the task keeps (Celery copies every field of the
     /// event onto the task; the others are not part of a task's model).
-    fn set_all(&mut self, event: &impl EventFields) {
-        event.each_field(|field, value| self.set(field, value));
+    fn set_all(&mut self, event: &Named<'_>) {
+        for &(field, value) in event {
+            self.set(field, value);
+        }
     }
 
     fn set(&mut self, field: FieldName, value: FieldRef<'_>) {

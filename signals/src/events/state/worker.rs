@@ -1,7 +1,8 @@
 //! A worker as the cluster state knows it: its last fields and heartbeats.
 
+use super::Named;
 use crate::events::event::now;
-use crate::events::event_ref::{EventFields, FieldRef};
+use crate::events::event_ref::FieldRef;
 use crate::events::field_name::FieldName;
 
 /// How many heartbeats a worker keeps (Celery's `Worker.heartbeat_max`).
@@ -96,32 +97,34 @@ impl Worker {
     }
 
     /// Copies a `worker-*` event's fields.
-    pub(crate) fn update(&mut self, event: &impl EventFields) {
-        event.each_field(|field, value| match field {
-            FieldName::Pid => {
-                let pid = value.as_u64();
-                if pid != self.pid {
-                    self.pid = pid;
-                    self.id = Self::id_of(&self.hostname, pid);
+    pub(crate) fn update(&mut self, event: &Named<'_>) {
+        for &(field, value) in event {
+            match field {
+                FieldName::Pid => {
+                    let pid = value.as_u64();
+                    if pid != self.pid {
+                        self.pid = pid;
+                        self.id = Self::id_of(&self.hostname, pid);
+                    }
                 }
+                FieldName::Freq => self.freq = value.as_f64().unwrap_or(self.freq),
+                FieldName::Clock => self.clock = value.as_u64().unwrap_or(0),
+                FieldName::Active => self.active = value.as_u64(),
+                FieldName::Processed => self.processed = value.as_u64(),
+                FieldName::Loadavg => {
+                    self.loadavg = value.decode::<Vec<serde_json::Value>>().ok().map(|values| {
+                        values
+                            .iter()
+                            .filter_map(serde_json::Value::as_f64)
+                            .collect()
+                    })
+                }
+                FieldName::SwIdent => set_str(&mut self.sw_ident, value),
+                FieldName::SwVer => set_str(&mut self.sw_ver, value),
+                FieldName::SwSys => set_str(&mut self.sw_sys, value),
+                _ => {}
             }
-            FieldName::Freq => self.freq = value.as_f64().unwrap_or(self.freq),
-            FieldName::Clock => self.clock = value.as_u64().unwrap_or(0),
-            FieldName::Active => self.active = value.as_u64(),
-            FieldName::Processed => self.processed = value.as_u64(),
-            FieldName::Loadavg => {
-                self.loadavg = value.decode::<Vec<serde_json::Value>>().ok().map(|values| {
-                    values
-                        .iter()
-                        .filter_map(serde_json::Value::as_f64)
-                        .collect()
-                })
-            }
-            FieldName::SwIdent => set_str(&mut self.sw_ident, value),
-            FieldName::SwVer => set_str(&mut self.sw_ver, value),
-            FieldName::SwSys => set_str(&mut self.sw_sys, value),
-            _ => {}
-        });
+        }
     }
 
     /// Records a heartbeat at `at`, an event sent at `sent`: Celery's
