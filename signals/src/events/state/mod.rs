@@ -501,14 +501,8 @@ impl Model {
             return Applied::Ignored;
         };
         let is_client_event = subject == "sent";
-        let (uuid, created) = match self.tasks.get_key_value(uuid) {
-            Some((key, _)) => (Arc::clone(key), false),
-            None => {
-                let uuid: Arc<str> = Arc::from(uuid);
-                self.insert_task(Task::new(Arc::clone(&uuid)));
-                (uuid, true)
-            }
-        };
+        // The worker first (a task event is also its heartbeat), then the task
+        // in one lookup: each lookup hashes the id and compares it.
         let origin: Arc<str> = if is_client_event {
             Arc::from(hostname)
         } else {
@@ -529,6 +523,12 @@ impl Model {
             }
             origin
         };
+        let created = !self.tasks.contains_key(uuid);
+        if created {
+            self.insert_task(Task::new(Arc::from(uuid)));
+        }
+        let task = self.tasks.get_mut(uuid).expect("inserted above");
+        let uuid = Arc::clone(&task.uuid);
         self.heap.insert(TimeTuple {
             clock,
             timestamp,
@@ -538,7 +538,6 @@ impl Model {
         if subject == "received" {
             self.task_count += 1;
         }
-        let task = self.tasks.get_mut(&uuid).expect("inserted above");
         let host = if is_client_event {
             &mut task.client
         } else {
@@ -553,10 +552,8 @@ impl Model {
                 self.seen_types.insert(name.to_owned());
             }
         }
-        let name = if created { task.name.clone() } else { None };
-        let parent_id = task.parent_id.clone();
-        if let Some(name) = name {
-            {
+        if created {
+            if let Some(name) = task.name.clone() {
                 self.by_type
                     .entry(name.clone())
                     .or_default()
@@ -565,11 +562,10 @@ impl Model {
                     .entry(hostname.to_owned())
                     .or_default()
                     .insert(Arc::clone(&uuid));
-                if let Some(task) = self.tasks.get_mut(&uuid) {
-                    task.indexed = Some((name, hostname.to_owned()));
-                }
+                task.indexed = Some((name, hostname.to_owned()));
             }
         }
+        let parent_id = task.parent_id.clone();
         if let Some(parent_id) = parent_id {
             // Celery reads the parent through the LRU, which makes it the
             // most recently used.
