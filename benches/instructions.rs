@@ -132,14 +132,16 @@ fn receive(case: &str, events: u64) {
         events <= MAX_RECEIVE_EVENTS,
         "at most {MAX_RECEIVE_EVENTS} events"
     );
-    let mut deliveries = bodies.into_iter().map(|body| Delivery {
-        routing_key: "task.multi".into(),
-        content_type: "application/json".into(),
-        content_encoding: "utf-8".into(),
-        delivery_tag: None,
-        body,
-    });
-    let deliveries: Vec<Delivery> = deliveries.by_ref().collect();
+    let deliveries: Vec<Delivery> = bodies
+        .into_iter()
+        .map(|body| Delivery {
+            routing_key: "task.multi".into(),
+            content_type: "application/json".into(),
+            content_encoding: "utf-8".into(),
+            delivery_tag: None,
+            body,
+        })
+        .collect();
     for message in 0..(events / 100) as usize {
         let delivery = &deliveries[message % deliveries.len()];
         black_box(

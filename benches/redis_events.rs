@@ -25,23 +25,9 @@ use signals::events::{
 const BATCH: u64 = 1_000;
 const E2E_BATCH: u64 = 100_000;
 
-/// A dispatcher to `url`, unbuffered or with the `task` group buffered (24 per
-/// message).
-fn dispatcher(url: &str, grouped: bool) -> EventDispatcher {
-    let transport = RedisTransport::open(url).expect("valid URL");
-    let builder = EventDispatcher::builder(transport)
-        .hostname("bench@localhost")
-        .clock(Arc::new(LamportClock::new()));
-    if grouped {
-        builder.buffer_group(["task"]).build()
-    } else {
-        builder.build()
-    }
-}
-
 /// A dispatcher to `url`, unbuffered or with the `task` group buffered up to
 /// `limit` events per message.
-fn dispatcher_with_limit(url: &str, limit: Option<usize>) -> EventDispatcher {
+fn dispatcher(url: &str, limit: Option<usize>) -> EventDispatcher {
     let transport = RedisTransport::open(url).expect("valid URL");
     let builder = EventDispatcher::builder(transport)
         .hostname("bench@localhost")
@@ -69,8 +55,8 @@ fn redis_events(c: &mut Criterion) {
     };
     let mut group = c.benchmark_group("redis_events");
     group.throughput(Throughput::Elements(BATCH));
-    for (name, grouped) in [("unbuffered", false), ("grouped_24", true)] {
-        let dispatcher = dispatcher(&server.url(0), grouped);
+    for (name, limit) in [("unbuffered", None), ("grouped_24", Some(24))] {
+        let dispatcher = dispatcher(&server.url(0), limit);
         group.bench_function(name, |b| {
             b.iter(|| {
                 send_batch(&dispatcher, &event);
@@ -99,7 +85,7 @@ fn redis_events(c: &mut Criterion) {
         let subscriber = RedisSubscriber::open(&server.url(0)).expect("valid URL");
         assert!(subscriber.wait_subscribed(Duration::from_secs(10)));
         let capturing = receiver.spawn(subscriber).expect("thread");
-        let dispatcher = dispatcher_with_limit(&server.url(0), limit);
+        let dispatcher = dispatcher(&server.url(0), limit);
         let mut expected = 0;
         group.bench_function(name, |b| {
             b.iter(|| {

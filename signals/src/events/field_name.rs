@@ -83,7 +83,7 @@ impl FieldName {
     }
 
     /// One bit per known name, for a set of them in a `u64`.
-    pub(crate) fn bit(self) -> u64 {
+    pub(crate) const fn bit(self) -> u64 {
         1 << (self as u8)
     }
 }

@@ -295,6 +295,7 @@ struct Counters {
 }
 
 type Handler = Box<dyn Fn(&Incoming<'_>) -> Result<(), ReceiveError> + Send + Sync>;
+type ErrorHandler = Box<dyn Fn(&ReceiveError) + Send + Sync>;
 
 /// An event on its way to the handlers: borrowed from its message, with the
 /// owned [`Event`] a raw handler or the remote signals take made at most once.
@@ -308,7 +309,6 @@ impl Incoming<'_> {
         self.owned.get_or_init(|| self.event.to_event())
     }
 }
-type ErrorHandler = Box<dyn Fn(&ReceiveError) + Send + Sync>;
 
 /// Celery's `EventReceiver`: reads messages from an [`EventSource`], and for
 /// each event (each element of a `.multi` list):

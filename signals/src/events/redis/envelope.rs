@@ -133,11 +133,11 @@ fn decode_body_first(payload: &[u8]) -> Option<Result<Delivery, ReceiveError>> {
 /// The envelope read by serde_json in one go: the reference, and any shape.
 #[cold]
 fn decode_whole(payload: &[u8]) -> Result<Delivery, ReceiveError> {
-    let envelope: Envelope<'_> = serde_json::from_slice(payload)
+    let mut envelope: Envelope<'_> = serde_json::from_slice(payload)
         .map_err(|error| ReceiveError::json("the kombu envelope", error))?;
     let body = envelope
         .body
-        .clone()
+        .take()
         .ok_or_else(|| ReceiveError::Malformed("the envelope has no `body`".into()))?;
     finish(envelope, body.as_bytes())
 }

@@ -85,16 +85,14 @@ pub struct Task {
 
 /// The `task-received` fields merged into a task whatever its state (Celery's
 /// `Task.merge_rules`).
-const RECEIVED_FIELDS: [FieldName; 8] = [
-    FieldName::Name,
-    FieldName::Args,
-    FieldName::Kwargs,
-    FieldName::ParentId,
-    FieldName::RootId,
-    FieldName::Retries,
-    FieldName::Eta,
-    FieldName::Expires,
-];
+const RECEIVED_FIELDS: u64 = FieldName::Name.bit()
+    | FieldName::Args.bit()
+    | FieldName::Kwargs.bit()
+    | FieldName::ParentId.bit()
+    | FieldName::RootId.bit()
+    | FieldName::Retries.bit()
+    | FieldName::Eta.bit()
+    | FieldName::Expires.bit();
 
 impl Task {
     pub(crate) fn new(uuid: Arc<str>) -> Self {
@@ -153,9 +151,8 @@ impl Task {
             // state. A late `task-received` gives only its merge fields; any
             // other late event gives all its fields.
             if state == TaskState::Received {
-                let merged = RECEIVED_FIELDS.iter().fold(0, |set, name| set | name.bit());
                 for &(field, value) in event {
-                    if merged & field.bit() != 0 {
+                    if RECEIVED_FIELDS & field.bit() != 0 {
                         self.set(field, value);
                     }
                 }
