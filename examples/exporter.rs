@@ -215,7 +215,7 @@ impl Metrics {
         let labels = TaskLabels {
             name,
             hostname: host_part(event.hostname().unwrap_or_default()),
-            queue_name: task.queue.clone().unwrap_or_else(|| "celery".to_owned()),
+            queue_name: task.queue.as_deref().unwrap_or("celery").to_owned(),
         };
         if kind == "task-failed" {
             let exception = self

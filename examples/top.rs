@@ -131,7 +131,7 @@ fn draw(frame: &mut Frame<'_>, url: &str, state: &State) {
                 .join(" ")
         });
         Row::new(vec![
-            w.hostname.clone(),
+            w.hostname.to_string(),
             if online { "ONLINE" } else { "OFFLINE" }.to_owned(),
             w.active.map_or("-".into(), |n| n.to_string()),
             w.processed.map_or("-".into(), |n| n.to_string()),
@@ -213,7 +213,7 @@ fn task_row(task: &Task) -> Row<'static> {
         task.uuid.to_string(),
         printable(task.name.as_deref().unwrap_or("-")),
         task.state.as_str().to_owned(),
-        task.worker.clone().unwrap_or_else(|| "-".to_owned()),
+        task.worker.as_deref().unwrap_or("-").to_owned(),
         task.runtime.map_or("-".to_owned(), |r| format!("{r:.3} s")),
         printable(outcome),
     ])

@@ -48,8 +48,8 @@ fn a_worker_joins_beats_and_leaves() {
     let left = Arc::new(Mutex::new(Vec::new()));
     let (j, l) = (joined.clone(), left.clone());
     let state = State::new()
-        .on_node_join(move |w| j.lock().unwrap().push(w.hostname.clone()))
-        .on_node_leave(move |w| l.lock().unwrap().push(w.hostname.clone()));
+        .on_node_join(move |w| j.lock().unwrap().push(w.hostname.to_string()))
+        .on_node_leave(move |w| l.lock().unwrap().push(w.hostname.to_string()));
     assert_eq!(
         state.apply(&worker(
             "online",
@@ -419,7 +419,11 @@ fn max_workers_bounds_the_workers() {
     for i in 0..10 {
         state.apply(&worker("online", &format!("w{i}"), 1.0, json!({})));
     }
-    let names: Vec<String> = state.workers().into_iter().map(|w| w.hostname).collect();
+    let names: Vec<String> = state
+        .workers()
+        .into_iter()
+        .map(|w| w.hostname.to_string())
+        .collect();
     assert_eq!(names, ["w7", "w8", "w9"]);
 }
 

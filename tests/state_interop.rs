@@ -45,7 +45,7 @@ fn our_summary(state: &State, ids: &[String]) -> Value {
     let view = state.read();
     let workers: serde_json::Map<String, Value> = view
         .workers()
-        .map(|w| (w.hostname.clone(), json!({"alive": w.alive()})))
+        .map(|w| (w.hostname.to_string(), json!({"alive": w.alive()})))
         .collect();
     let tasks: serde_json::Map<String, Value> = view
         .tasks()
@@ -54,7 +54,7 @@ fn our_summary(state: &State, ids: &[String]) -> Value {
                 t.uuid.to_string(),
                 json!({
                     "state": t.state.as_str(),
-                    "name": t.name,
+                    "name": t.name.as_deref(),
                     "result": t.result,
                     "exception": t.exception,
                     "runtime": t.runtime,

@@ -2,11 +2,15 @@
 
 mod heap;
 mod task;
+mod texts;
 mod worker;
 
 use std::fmt;
 use std::sync::Arc;
 
+use std::hash::BuildHasher;
+
+use hashlink::linked_hash_map::RawEntryMut;
 use hashlink::LinkedHashMap;
 use parking_lot::{RwLock, RwLockReadGuard};
 
@@ -18,10 +22,10 @@ use crate::events::event_ref::{EventFields, FieldRef};
 use crate::events::field_name::FieldName;
 use crate::events::{Event, EventRef};
 use heap::{TaskHeap, TimeTuple};
+use texts::Texts;
 
-/// The state's own maps and sets: a fast hash (foldhash), as the bounded
-/// maps' is; the keys are ids and names, hashed on every event.
-type HashMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+/// The state's own sets: a fast hash (foldhash), as the bounded maps' is;
+/// the keys are ids and names, hashed on every event.
 type HashSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
 
 pub use task::{Task, TaskState};
@@ -57,7 +61,7 @@ pub enum Applied {
     /// A `worker-*` event: the worker's hostname, and whether it was new.
     Worker {
         /// The worker.
-        hostname: String,
+        hostname: Arc<str>,
         /// Whether the event created it.
         created: bool,
     },
@@ -298,21 +302,25 @@ impl StateView<'_> {
     }
 
     /// The tasks whose first event named them `name` (Celery's
-    /// `tasks_by_type[name]`), in no particular order.
-    pub fn tasks_by_type(&self, name: &str) -> impl Iterator<Item = &Task> {
-        self.indexed(self.model.by_type.get(name))
+    /// `tasks_by_type[name]`), the least recently added first.
+    ///
+    /// This walks the kept tasks (at most [`StateLimits::max_tasks`]): the
+    /// state keeps no index by name, which would cost every new task and
+    /// every eviction two hash updates for a question asked far less often.
+    pub fn tasks_by_type<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Task> {
+        self.tasks()
+            .filter(move |task| task.indexed.as_ref().is_some_and(|(of, _)| **of == *name))
     }
 
     /// The tasks whose first event came from `hostname` (Celery's
-    /// `tasks_by_worker[hostname]`), in no particular order.
-    pub fn tasks_by_worker(&self, hostname: &str) -> impl Iterator<Item = &Task> {
-        self.indexed(self.model.by_worker.get(hostname))
-    }
-
-    fn indexed<'a>(&'a self, ids: Option<&'a HashSet<Arc<str>>>) -> impl Iterator<Item = &'a Task> {
-        ids.into_iter()
-            .flatten()
-            .filter_map(|uuid| self.model.tasks.get(&**uuid))
+    /// `tasks_by_worker[hostname]`), the least recently added first. Like
+    /// [`tasks_by_type`](Self::tasks_by_type), this walks the kept tasks.
+    pub fn tasks_by_worker<'a>(&'a self, hostname: &'a str) -> impl Iterator<Item = &'a Task> {
+        self.tasks().filter(move |task| {
+            task.indexed
+                .as_ref()
+                .is_some_and(|(_, by)| **by == *hostname)
+        })
     }
 
     /// The task's children still in the state.
@@ -325,7 +333,7 @@ impl StateView<'_> {
     /// Every task name seen, sorted (Celery's `task_types`).
     pub fn task_types(&self) -> impl Iterator<Item = &str> {
         // Kept in a hash set (looked up on every event), sorted when read.
-        let mut names: Vec<&str> = self.model.seen_types.iter().map(String::as_str).collect();
+        let mut names: Vec<&str> = self.model.texts.names().collect();
         names.sort_unstable();
         names.into_iter()
     }
@@ -360,14 +368,13 @@ enum NodeChange {
 /// The state proper, behind the lock.
 struct Model {
     limits: StateLimits,
-    workers: LinkedHashMap<String, Worker>,
+    workers: LinkedHashMap<Arc<str>, Worker>,
     tasks: LinkedHashMap<Arc<str>, Task>,
     heap: TaskHeap,
     /// Children that arrived before their parent, by parent id.
-    to_resolve: LinkedHashMap<String, Vec<Arc<str>>>,
-    by_type: HashMap<String, HashSet<Arc<str>>>,
-    by_worker: HashMap<String, HashSet<Arc<str>>>,
-    seen_types: HashSet<String>,
+    to_resolve: LinkedHashMap<Arc<str>, Vec<Arc<str>>>,
+    /// Task names seen, and the other texts tasks share.
+    texts: Texts,
     /// Hostnames already warned about drift (Celery warns once per host).
     drift_warned: HashSet<String>,
     event_count: u64,
@@ -382,9 +389,7 @@ impl Model {
             tasks: LinkedHashMap::new(),
             heap: TaskHeap::new(limits.max_tasks.saturating_mul(4)),
             to_resolve: LinkedHashMap::new(),
-            by_type: HashMap::default(),
-            by_worker: HashMap::default(),
-            seen_types: HashSet::default(),
+            texts: Texts::new(),
             drift_warned: HashSet::default(),
             event_count: 0,
             task_count: 0,
@@ -402,13 +407,11 @@ impl Model {
                 .collect();
             for uuid in done {
                 if let Some(task) = self.tasks.remove(&uuid) {
-                    self.unindex(&task);
+                    unlink_evicted(&mut self.tasks, &task);
                 }
             }
         } else {
             self.tasks.clear();
-            self.by_type.clear();
-            self.by_worker.clear();
         }
         self.heap.clear();
         self.event_count = 0;
@@ -426,14 +429,14 @@ impl Model {
             }
         });
         let event: &Named<'_> = &named;
-        let scanned = Scanned::of(event);
-        let Some(kind) = scanned.kind.as_deref() else {
+        let required = Required::of(event);
+        let Some(kind) = required.kind.as_deref() else {
             return (Applied::Ignored, None);
         };
         let (group, subject) = kind.split_once('-').unwrap_or((kind, ""));
         match group {
-            "worker" => self.worker_event(subject, &scanned, event),
-            "task" => (self.task_event(subject, &scanned, event), None),
+            "worker" => self.worker_event(subject, &required, event),
+            "task" => (self.task_event(subject, &required, event), None),
             _ => (Applied::Ignored, None),
         }
     }
@@ -441,27 +444,27 @@ impl Model {
     fn worker_event(
         &mut self,
         subject: &str,
-        scanned: &Scanned<'_>,
+        required: &Required<'_>,
         event: &Named<'_>,
     ) -> (Applied, Option<NodeChange>) {
         let (Some(hostname), Some(timestamp), Some(local_received)) = (
-            scanned.hostname.as_deref(),
-            scanned.timestamp,
-            scanned.local_received,
+            required.hostname.as_deref(),
+            required.timestamp,
+            required.local_received,
         ) else {
             return (Applied::Ignored, None);
         };
         let offline = subject == "offline";
         let mut created = false;
-        if !self.workers.contains_key(hostname) && !offline {
-            self.insert_worker(Worker::new(hostname.to_owned()));
+        if !offline && !self.workers.contains_key(hostname) {
+            self.insert_worker(Worker::new(Arc::from(hostname)));
             created = true;
         }
         // An unknown worker going offline is updated and reported, not kept.
         let mut gone = None;
         let worker = match self.workers.get_mut(hostname) {
             Some(worker) => worker,
-            None => gone.insert(Worker::new(hostname.to_owned())),
+            None => gone.insert(Worker::new(Arc::from(hostname))),
         };
         worker.update(event);
         let mut drift = None;
@@ -477,39 +480,41 @@ impl Model {
         } else {
             None
         };
+        let applied = Applied::Worker {
+            hostname: Arc::clone(&worker.hostname),
+            created,
+        };
         if let Some(drift) = drift {
             self.warn_drift(hostname, drift, local_received, timestamp);
         }
         if offline {
             self.workers.remove(hostname);
         }
-        let applied = Applied::Worker {
-            hostname: hostname.to_owned(),
-            created,
-        };
         (applied, change)
     }
 
-    fn task_event(&mut self, subject: &str, scanned: &Scanned<'_>, event: &Named<'_>) -> Applied {
+    fn task_event(&mut self, subject: &str, required: &Required<'_>, event: &Named<'_>) -> Applied {
         let (Some(uuid), Some(hostname), Some(timestamp), Some(local_received), Some(clock)) = (
-            scanned.uuid.as_deref(),
-            scanned.hostname.as_deref(),
-            scanned.timestamp,
-            scanned.local_received,
-            scanned.clock,
+            required.uuid.as_deref(),
+            required.hostname.as_deref(),
+            required.timestamp,
+            required.local_received,
+            required.clock,
         ) else {
             return Applied::Ignored;
         };
         let is_client_event = subject == "sent";
-        // The worker first (a task event is also its heartbeat), then the task
-        // in one lookup: each lookup hashes the id and compares it.
-        let origin: Arc<str> = if is_client_event {
-            Arc::from(hostname)
+        // The sender: the client, whose hostname tasks share, or the worker
+        // (a task event is also its heartbeat). `origin` orders the time
+        // index on equal clocks.
+        let (sender, origin) = if is_client_event {
+            let client = self.texts.get(hostname);
+            (Arc::clone(&client), client)
         } else {
-            if !self.workers.contains_key(hostname) {
-                self.insert_worker(Worker::new(hostname.to_owned()));
-            }
-            let worker = self.workers.get_mut(hostname).expect("inserted above");
+            let worker = match self.workers.get_mut(hostname) {
+                Some(worker) => worker,
+                None => self.add_worker(hostname),
+            };
             // Celery passes (local_received, timestamp) in the other order
             // here: the heartbeat recorded is the event's timestamp.
             let drift = if local_received != 0.0 {
@@ -517,17 +522,25 @@ impl Model {
             } else {
                 None
             };
-            let origin = Arc::clone(&worker.id);
+            let sender = (Arc::clone(&worker.hostname), Arc::clone(&worker.id));
             if let Some(drift) = drift {
                 self.warn_drift(hostname, drift, timestamp, local_received);
             }
-            origin
+            sender
         };
-        let created = !self.tasks.contains_key(uuid);
-        if created {
-            self.insert_task(Task::new(Arc::from(uuid)));
-        }
-        let task = self.tasks.get_mut(uuid).expect("inserted above");
+        // The task, its id hashed once whether it is found or added.
+        let hash = self.tasks.hasher().hash_one(uuid);
+        let (task, found) = match self
+            .tasks
+            .raw_entry_mut()
+            .from_key_hashed_nocheck(hash, uuid)
+        {
+            RawEntryMut::Occupied(entry) => (entry.into_mut(), true),
+            RawEntryMut::Vacant(_) => (
+                add_task(&mut self.tasks, self.limits.max_tasks, hash, uuid),
+                false,
+            ),
+        };
         let uuid = Arc::clone(&task.uuid);
         self.heap.insert(TimeTuple {
             clock,
@@ -543,33 +556,21 @@ impl Model {
         } else {
             &mut task.worker
         };
-        if host.as_deref() != Some(hostname) {
-            *host = Some(hostname.to_owned());
+        if host.as_deref() != Some(&*sender) {
+            *host = Some(Arc::clone(&sender));
         }
-        task.apply(subject, Some(timestamp), event);
-        if let Some(name) = task.name.as_deref() {
-            if !self.seen_types.contains(name) {
-                self.seen_types.insert(name.to_owned());
-            }
-        }
-        if created {
-            if let Some(name) = task.name.clone() {
-                self.by_type
-                    .entry(name.clone())
-                    .or_default()
-                    .insert(Arc::clone(&uuid));
-                self.by_worker
-                    .entry(hostname.to_owned())
-                    .or_default()
-                    .insert(Arc::clone(&uuid));
-                task.indexed = Some((name, hostname.to_owned()));
-            }
+        task.apply(subject, event, required, &mut self.texts);
+        if !found {
+            // Celery's `tasks_by_type` and `tasks_by_worker`: by the name
+            // and sender of the event that created the task, if it had a
+            // name.
+            task.indexed = task.name.clone().map(|name| (name, sender));
         }
         let parent_id = task.parent_id.clone();
         if let Some(parent_id) = parent_id {
             // Celery reads the parent through the LRU, which makes it the
             // most recently used.
-            match self.tasks.to_back(parent_id.as_str()) {
+            match self.tasks.to_back(&*parent_id) {
                 Some(parent) => {
                     if !parent.children.contains(&uuid) {
                         parent.children.push(Arc::clone(&uuid));
@@ -578,8 +579,19 @@ impl Model {
                 None => self.await_parent(parent_id, Arc::clone(&uuid)),
             }
         }
-        if let Some(children) = self.to_resolve.remove(&*uuid) {
-            if let Some(task) = self.tasks.get_mut(&uuid) {
+        if !self.to_resolve.is_empty() {
+            self.resolve_children(&uuid);
+        }
+        Applied::Task {
+            uuid,
+            created: !found,
+        }
+    }
+
+    /// Links the children that arrived before `uuid`, their parent.
+    fn resolve_children(&mut self, uuid: &Arc<str>) {
+        if let Some(children) = self.to_resolve.remove(&**uuid) {
+            if let Some(task) = self.tasks.get_mut(&**uuid) {
                 for child in children {
                     if !task.children.contains(&child) {
                         task.children.push(child);
@@ -587,7 +599,15 @@ impl Model {
                 }
             }
         }
-        Applied::Task { uuid, created }
+    }
+
+    /// Adds the worker a task event came from, unknown until then.
+    #[cold]
+    fn add_worker(&mut self, hostname: &str) -> &mut Worker {
+        self.insert_worker(Worker::new(Arc::from(hostname)));
+        self.workers
+            .get_mut(hostname)
+            .expect("the worker was just added")
     }
 
     /// Adds a worker, first evicting the least recently added one at the
@@ -596,39 +616,12 @@ impl Model {
         if self.workers.len() >= self.limits.max_workers {
             self.workers.pop_front();
         }
-        self.workers.insert(worker.hostname.clone(), worker);
-    }
-
-    /// Adds a task, first evicting the least recently used one at the bound.
-    fn insert_task(&mut self, task: Task) {
-        if self.tasks.len() >= self.limits.max_tasks {
-            if let Some((_, evicted)) = self.tasks.pop_front() {
-                self.unindex(&evicted);
-            }
-        }
-        self.tasks.insert(Arc::clone(&task.uuid), task);
-    }
-
-    /// Removes an evicted task from the type and worker indexes and from
-    /// its parent's children (Celery's weak sets forget it the same way), so
-    /// that memory stays bounded however long the state runs.
-    fn unindex(&mut self, task: &Task) {
-        if let Some((name, hostname)) = &task.indexed {
-            remove_indexed(&mut self.by_type, name, &task.uuid);
-            remove_indexed(&mut self.by_worker, hostname, &task.uuid);
-        }
-        if let Some(parent) = task
-            .parent_id
-            .as_deref()
-            .and_then(|parent| self.tasks.get_mut(parent))
-        {
-            parent.children.retain(|child| *child != task.uuid);
-        }
+        self.workers.insert(Arc::clone(&worker.hostname), worker);
     }
 
     /// Keeps `child` until its parent arrives, bounded as the tasks are.
-    fn await_parent(&mut self, parent_id: String, child: Arc<str>) {
-        if let Some(children) = self.to_resolve.get_mut(&parent_id) {
+    fn await_parent(&mut self, parent_id: Arc<str>, child: Arc<str>) {
+        if let Some(children) = self.to_resolve.get_mut(&*parent_id) {
             if !children.contains(&child) {
                 children.push(child);
             }
@@ -664,19 +657,20 @@ impl Model {
 pub(crate) type Named<'e> = [(FieldName, FieldRef<'e>)];
 
 /// The fields the state needs of every event, found in one pass over them
-/// (a lookup each hashed the name: a third of the time an event took).
-struct Scanned<'e> {
+/// (a lookup each hashed the name: a third of the time an event took), and
+/// read once: a task's clock and timestamp are these.
+pub(crate) struct Required<'e> {
     kind: Option<Cow<'e, str>>,
     uuid: Option<Cow<'e, str>>,
     hostname: Option<Cow<'e, str>>,
-    timestamp: Option<f64>,
+    pub(crate) timestamp: Option<f64>,
     local_received: Option<f64>,
-    clock: Option<u64>,
+    pub(crate) clock: Option<u64>,
 }
 
-impl<'e> Scanned<'e> {
+impl<'e> Required<'e> {
     fn of(event: &Named<'e>) -> Self {
-        let mut scanned = Scanned {
+        let mut scanned = Required {
             kind: None,
             uuid: None,
             hostname: None,
@@ -699,11 +693,36 @@ impl<'e> Scanned<'e> {
     }
 }
 
-fn remove_indexed(index: &mut HashMap<String, HashSet<Arc<str>>>, key: &str, uuid: &Arc<str>) {
-    if let Some(ids) = index.get_mut(key) {
-        ids.remove(uuid);
-        if ids.is_empty() {
-            index.remove(key);
+/// Adds a task whose id hashes to `hash`, first evicting the least recently
+/// used one at the bound `max` (Celery's `LRUCache.__setitem__`).
+fn add_task<'t>(
+    tasks: &'t mut LinkedHashMap<Arc<str>, Task>,
+    max: usize,
+    hash: u64,
+    uuid: &str,
+) -> &'t mut Task {
+    if tasks.len() >= max {
+        if let Some((_, evicted)) = tasks.pop_front() {
+            unlink_evicted(tasks, &evicted);
         }
+    }
+    let uuid: Arc<str> = Arc::from(uuid);
+    tasks
+        .raw_entry_mut()
+        .from_key_hashed_nocheck(hash, &*uuid)
+        .or_insert_with(|| (Arc::clone(&uuid), Task::new(uuid)))
+        .1
+}
+
+/// Removes an evicted task from its parent's children (Celery's weak sets
+/// forget it the same way), so that memory stays bounded however long the
+/// state runs.
+fn unlink_evicted(tasks: &mut LinkedHashMap<Arc<str>, Task>, task: &Task) {
+    if let Some(parent) = task
+        .parent_id
+        .as_deref()
+        .and_then(|parent| tasks.get_mut(parent))
+    {
+        parent.children.retain(|child| *child != task.uuid);
     }
 }

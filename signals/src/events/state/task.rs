@@ -1,9 +1,11 @@
 //! A task as the cluster state knows it, and Celery's rules for merging its
 //! events when they arrive out of order.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
-use super::Named;
+use super::texts::Texts;
+use super::{Named, Required};
 pub use crate::celery::TaskState;
 use crate::events::event_ref::FieldRef;
 use crate::events::field_name::FieldName;
@@ -12,14 +14,16 @@ use crate::events::field_name::FieldName;
 ///
 /// Text fields hold what the event carried: Celery sends `args`, `kwargs`
 /// and `result` as `repr` strings, so they are strings here too (a value of
-/// another JSON type is kept as its JSON text).
+/// another JSON type is kept as its JSON text). The texts many tasks repeat
+/// (the name, hostnames, queue, exchange, routing key, ids of other tasks)
+/// are shared `Arc<str>`s: the state keeps each such text once.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct Task {
     /// The task id.
     pub uuid: Arc<str>,
     /// The task's name (from `task-sent` or `task-received`).
-    pub name: Option<String>,
+    pub name: Option<Arc<str>>,
     /// Its state.
     pub state: TaskState,
     /// When each event arrived, by its `timestamp` (localized).
@@ -49,9 +53,9 @@ pub struct Task {
     /// How many times it was retried.
     pub retries: Option<i64>,
     /// The worker's hostname (any event but `task-sent`).
-    pub worker: Option<String>,
+    pub worker: Option<Arc<str>>,
     /// The client's hostname (`task-sent`).
-    pub client: Option<String>,
+    pub client: Option<Arc<str>>,
     /// The result (`task-succeeded`, a `repr`).
     pub result: Option<String>,
     /// The exception (`task-failed`, `task-retried`).
@@ -64,23 +68,23 @@ pub struct Task {
     /// Seconds the task ran (`task-succeeded`).
     pub runtime: Option<f64>,
     /// The exchange it was sent to (`task-sent`).
-    pub exchange: Option<String>,
+    pub exchange: Option<Arc<str>>,
     /// Its routing key (`task-sent`).
-    pub routing_key: Option<String>,
+    pub routing_key: Option<Arc<str>>,
     /// The queue it was sent to (`task-sent`).
-    pub queue: Option<String>,
+    pub queue: Option<Arc<str>>,
     /// The Lamport clock of the last event applied in order.
     pub clock: u64,
     /// The root task's id.
-    pub root_id: Option<String>,
+    pub root_id: Option<Arc<str>>,
     /// The parent task's id.
-    pub parent_id: Option<String>,
+    pub parent_id: Option<Arc<str>>,
     /// The ids of its children, in the order they were linked (those still
     /// in the state: see [`StateView::children`](super::StateView::children)).
     pub children: Vec<Arc<str>>,
     /// The name and hostname it was indexed under (`tasks_by_type`,
     /// `tasks_by_worker`), to unindex it when it is evicted.
-    pub(crate) indexed: Option<(String, String)>,
+    pub(crate) indexed: Option<(Arc<str>, Arc<str>)>,
 }
 
 /// The `task-received` fields merged into a task whatever its state (Celery's
@@ -137,7 +141,14 @@ impl Task {
     }
 
     /// Applies a `task-<subject>` event (Celery's `Task.event`).
-    pub(crate) fn apply(&mut self, subject: &str, timestamp: Option<f64>, event: &Named<'_>) {
+    pub(crate) fn apply(
+        &mut self,
+        subject: &str,
+        event: &Named<'_>,
+        required: &Required<'_>,
+        texts: &mut Texts,
+    ) {
+        let timestamp = required.timestamp;
         let (state, known) = TaskState::of_subject(subject);
         if known {
             // `task.started = timestamp`, and so on, whatever the order.
@@ -153,14 +164,14 @@ impl Task {
             if state == TaskState::Received {
                 for &(field, value) in event {
                     if RECEIVED_FIELDS & field.bit() != 0 {
-                        self.set(field, value);
+                        self.set(field, value, required, texts);
                     }
                 }
             } else {
-                self.set_all(event);
+                self.set_all(event, required, texts);
             }
         } else {
-            self.set_all(event);
+            self.set_all(event, required, texts);
             self.state = state;
             self.timestamp = timestamp;
         }
@@ -181,15 +192,23 @@ impl Task {
 
     /// Copies every field the task keeps (Celery copies every field of the
     /// event onto the task; the others are not part of a task's model).
-    fn set_all(&mut self, event: &Named<'_>) {
+    fn set_all(&mut self, event: &Named<'_>, required: &Required<'_>, texts: &mut Texts) {
         for &(field, value) in event {
-            self.set(field, value);
+            self.set(field, value, required, texts);
         }
     }
 
-    fn set(&mut self, field: FieldName, value: FieldRef<'_>) {
+    /// Sets one field. The clock and timestamp were read already
+    /// (`required`); the texts tasks repeat are shared through `texts`.
+    fn set(
+        &mut self,
+        field: FieldName,
+        value: FieldRef<'_>,
+        required: &Required<'_>,
+        texts: &mut Texts,
+    ) {
         match field {
-            FieldName::Name => set_text(&mut self.name, value),
+            FieldName::Name => texts.set_name(&mut self.name, value),
             FieldName::Args => set_text(&mut self.args, value),
             FieldName::Kwargs => set_text(&mut self.kwargs, value),
             FieldName::Eta => set_text(&mut self.eta, value),
@@ -199,30 +218,46 @@ impl Task {
             FieldName::Exception => set_text(&mut self.exception, value),
             FieldName::Traceback => set_text(&mut self.traceback, value),
             FieldName::Runtime => self.runtime = value.as_f64(),
-            FieldName::Exchange => set_text(&mut self.exchange, value),
-            FieldName::RoutingKey => set_text(&mut self.routing_key, value),
-            FieldName::Queue => set_text(&mut self.queue, value),
-            FieldName::Clock => self.clock = value.as_u64().unwrap_or(0),
-            FieldName::Timestamp => self.timestamp = value.as_f64(),
-            FieldName::RootId => set_text(&mut self.root_id, value),
-            FieldName::ParentId => set_text(&mut self.parent_id, value),
+            FieldName::Exchange => texts.set_shared(&mut self.exchange, value),
+            FieldName::RoutingKey => texts.set_shared(&mut self.routing_key, value),
+            FieldName::Queue => texts.set_shared(&mut self.queue, value),
+            FieldName::Clock => self.clock = required.clock.unwrap_or(0),
+            FieldName::Timestamp => self.timestamp = required.timestamp,
+            // A task's root is most often itself: then the id is shared.
+            FieldName::RootId => set_id(&mut self.root_id, value, &self.uuid),
+            FieldName::ParentId => set_id(&mut self.parent_id, value, &self.uuid),
             _ => {}
         }
     }
 }
 
-/// Sets a text field to a value's text: a string as is, `null` as nothing,
-/// anything else as its JSON text. The same text again allocates nothing
-/// (`task-sent` and `task-received` repeat the name and arguments).
+/// Sets a task id field: shares `own` when the id is the task's own, and
+/// keeps the text as it is when it did not change.
+fn set_id(slot: &mut Option<Arc<str>>, value: FieldRef<'_>, own: &Arc<str>) {
+    match text_of(value) {
+        Some(text) if slot.as_deref() == Some(&*text) => {}
+        Some(text) if *text == **own => *slot = Some(Arc::clone(own)),
+        text => *slot = text.map(|text| Arc::from(&*text)),
+    }
+}
+
+/// Sets a text field to a value's text. The same text again allocates
+/// nothing (`task-sent` and `task-received` repeat the arguments).
 fn set_text(slot: &mut Option<String>, value: FieldRef<'_>) {
+    match text_of(value) {
+        Some(text) if slot.as_deref() == Some(&*text) => {}
+        text => *slot = text.map(Cow::into_owned),
+    }
+}
+
+/// A value's text as a task keeps it: a string as is, `null` as nothing,
+/// anything else as its compact JSON text, however the sender spaced it.
+pub(super) fn text_of(value: FieldRef<'_>) -> Option<Cow<'_, str>> {
     if value.is_null() {
-        *slot = None;
+        None
     } else if let Some(text) = value.as_str() {
-        if slot.as_deref() != Some(&*text) {
-            *slot = Some(text.into_owned());
-        }
+        Some(text)
     } else {
-        // Compact JSON, however the sender spaced it.
-        *slot = Some(value.to_value().to_string());
+        Some(Cow::Owned(value.to_value().to_string()))
     }
 }

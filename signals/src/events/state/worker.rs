@@ -1,5 +1,7 @@
 //! A worker as the cluster state knows it: its last fields and heartbeats.
 
+use std::sync::Arc;
+
 use super::Named;
 use crate::events::event::now;
 use crate::events::event_ref::FieldRef;
@@ -20,8 +22,8 @@ pub const HEARTBEAT_DRIFT_MAX: i64 = 16;
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct Worker {
-    /// Its node name (`celery@host`).
-    pub hostname: String,
+    /// Its node name (`celery@host`), shared with the tasks it ran.
+    pub hostname: Arc<str>,
     /// Its process id.
     pub pid: Option<u64>,
     /// Seconds between heartbeats (60 until an event says).
@@ -41,7 +43,7 @@ pub struct Worker {
     /// Software name (`py-celery`).
     pub sw_ident: Option<String>,
     /// `hostname.pid`, kept with the pid (the time index's sender id).
-    pub(crate) id: std::sync::Arc<str>,
+    pub(crate) id: Arc<str>,
     /// Software version.
     pub sw_ver: Option<String>,
     /// Operating system.
@@ -49,7 +51,7 @@ pub struct Worker {
 }
 
 impl Worker {
-    pub(crate) fn new(hostname: String) -> Self {
+    pub(crate) fn new(hostname: Arc<str>) -> Self {
         Self {
             id: Self::id_of(&hostname, None),
             hostname,
@@ -89,7 +91,7 @@ impl Worker {
         &self.id
     }
 
-    fn id_of(hostname: &str, pid: Option<u64>) -> std::sync::Arc<str> {
+    fn id_of(hostname: &str, pid: Option<u64>) -> Arc<str> {
         match pid {
             Some(pid) => format!("{hostname}.{pid}").into(),
             None => format!("{hostname}.None").into(),

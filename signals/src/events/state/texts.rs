@@ -1,0 +1,104 @@
+//! The texts many tasks repeat, kept once by the state and shared.
+//!
+//! A busy cluster runs many tasks of a few names, sent by a few clients to a
+//! few queues. Copying each of those texts into every task was an allocation
+//! (and later a free) per field per task; sharing them costs a hash lookup,
+//! and nothing at all when an event repeats the text the task already has.
+
+use std::sync::Arc;
+
+use super::task::text_of;
+use super::HashSet;
+use crate::events::event_ref::FieldRef;
+
+/// How many distinct shared texts other than task names are kept. A stream
+/// of ever-new texts (a hostname per client process, say) empties the set
+/// when it is full: those texts then cost an allocation each, as unshared
+/// ones would, and memory stays bounded.
+const MAX_SHARED: usize = 4_096;
+
+/// Shared texts: task names, and the other texts tasks repeat (client
+/// hostnames, queues, exchanges, routing keys).
+pub(crate) struct Texts {
+    /// Every task name seen: Celery's `_seen_types`, which is not bounded
+    /// either (`task_types()` lists them).
+    names: HashSet<Arc<str>>,
+    /// The other texts, bounded by [`MAX_SHARED`].
+    shared: HashSet<Arc<str>>,
+}
+
+impl Texts {
+    pub(crate) fn new() -> Self {
+        Self {
+            names: HashSet::default(),
+            shared: HashSet::default(),
+        }
+    }
+
+    /// Every task name seen, in no order.
+    pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
+        self.names.iter().map(|name| &**name)
+    }
+
+    /// Sets a task's name, recording it as seen.
+    pub(crate) fn set_name(&mut self, slot: &mut Option<Arc<str>>, value: FieldRef<'_>) {
+        match text_of(value) {
+            Some(text) if slot.as_deref() == Some(&*text) => {}
+            Some(text) => *slot = Some(share(&mut self.names, &text, usize::MAX)),
+            None => *slot = None,
+        }
+    }
+
+    /// Sets a text field from the shared texts.
+    pub(crate) fn set_shared(&mut self, slot: &mut Option<Arc<str>>, value: FieldRef<'_>) {
+        match text_of(value) {
+            Some(text) if slot.as_deref() == Some(&*text) => {}
+            Some(text) => *slot = Some(self.get(&text)),
+            None => *slot = None,
+        }
+    }
+
+    /// The shared copy of `text`.
+    pub(crate) fn get(&mut self, text: &str) -> Arc<str> {
+        share(&mut self.shared, text, MAX_SHARED)
+    }
+}
+
+/// The copy of `text` in `set`, added if missing (emptying a set that holds
+/// `max` texts first).
+#[inline]
+fn share(set: &mut HashSet<Arc<str>>, text: &str, max: usize) -> Arc<str> {
+    match set.get(text) {
+        Some(shared) => Arc::clone(shared),
+        None => add(set, text, max),
+    }
+}
+
+#[cold]
+fn add(set: &mut HashSet<Arc<str>>, text: &str, max: usize) -> Arc<str> {
+    if set.len() >= max {
+        set.clear();
+    }
+    let shared: Arc<str> = Arc::from(text);
+    set.insert(Arc::clone(&shared));
+    shared
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_text_is_kept_once_and_the_set_stays_bounded() {
+        let mut texts = Texts::new();
+        let first = texts.get("celery");
+        let again = texts.get("celery");
+        assert!(Arc::ptr_eq(&first, &again));
+        for index in 0..MAX_SHARED * 2 {
+            let _ = texts.get(&format!("client-{index}"));
+            assert!(texts.shared.len() <= MAX_SHARED);
+        }
+        // Texts handed out before the set was emptied stay valid.
+        assert_eq!(&*first, "celery");
+    }
+}
