@@ -55,8 +55,8 @@ fn our_summary(state: &State, ids: &[String]) -> Value {
                 json!({
                     "state": t.state.as_str(),
                     "name": t.name.as_deref(),
-                    "result": t.result,
-                    "exception": t.exception,
+                    "result": t.result.as_deref(),
+                    "exception": t.exception.as_deref(),
                     "runtime": t.runtime,
                 }),
             )

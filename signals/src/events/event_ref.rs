@@ -66,6 +66,7 @@ impl<'a> FieldRef<'a> {
 
     /// The value as text, if it is a JSON string: borrowed from the message
     /// unless it had escapes to undo.
+    #[inline]
     pub fn as_str(&self) -> Option<Cow<'a, str>> {
         match self.0 {
             Repr::Raw(raw) => raw_str(raw),
@@ -75,6 +76,7 @@ impl<'a> FieldRef<'a> {
     }
 
     /// The value as a float, if it is a JSON number.
+    #[inline]
     pub fn as_f64(&self) -> Option<f64> {
         match self.0 {
             Repr::Raw(raw) => number_text(raw)?.parse().ok(),
@@ -85,6 +87,7 @@ impl<'a> FieldRef<'a> {
     }
 
     /// The value as an unsigned integer, if it is a JSON integer that fits.
+    #[inline]
     pub fn as_u64(&self) -> Option<u64> {
         match self.0 {
             // Rust reads "-0" as 0; serde_json reads it as a float.
@@ -99,6 +102,7 @@ impl<'a> FieldRef<'a> {
     }
 
     /// The value as a signed integer, if it is a JSON integer that fits.
+    #[inline]
     pub fn as_i64(&self) -> Option<i64> {
         match self.0 {
             // serde_json reads "-0" as the float -0.0, not an integer.
@@ -110,6 +114,7 @@ impl<'a> FieldRef<'a> {
     }
 
     /// Whether the value is JSON `null`.
+    #[inline]
     pub fn is_null(&self) -> bool {
         match self.0 {
             Repr::Raw(raw) => raw == "null",

@@ -44,39 +44,45 @@ pub(crate) enum FieldName {
 }
 
 /// The known names and their variants, in one list: the classifier's
-/// constants and its match are generated from it.
+/// table is built from it.
 macro_rules! known_names {
     ($($text:literal => $variant:ident,)*) => {
-        /// Each known name packed by [`pack`], for the classifier's match.
-        #[allow(non_upper_case_globals)]
-        mod packed {
-            $(pub(super) const $variant: (usize, u128) = super::pack($text.as_bytes());)*
-        }
+        /// The classifier's table, built at compile time.
+        const TABLE: [Slot; SLOTS] = build(&[$(($text, FieldName::$variant),)*]);
 
         impl FieldName {
-            /// The known name `name` is, if any.
-            ///
-            /// Every field of every event is named here, so this is one
-            /// match on two machine words, not a string comparison per known
-            /// name: the name's length and its bytes loaded as two (possibly
-            /// overlapping) words, which together are the whole name.
-            #[inline]
-            pub(crate) fn of(name: &str) -> Self {
-                let bytes = name.as_bytes();
-                if !(SHORTEST..=LONGEST).contains(&bytes.len()) {
-                    return Self::Other;
-                }
-                match pack(bytes) {
-                    $(packed::$variant => Self::$variant,)*
-                    _ => Self::Other,
-                }
-            }
-
             /// Every known name, for the tests.
             #[cfg(test)]
             const NAMES: &'static [&'static str] = &[$($text,)*];
         }
     };
+}
+
+impl FieldName {
+    /// The known name `name` is, if any.
+    ///
+    /// Every field of every event is named here, so this is a look in one
+    /// slot of a table, not a string comparison per known name: the name is
+    /// packed into its length and two machine words (which together are
+    /// the whole name), the words hashed to a slot, and the slot's packed
+    /// name compared with it.
+    #[inline]
+    pub(crate) fn of(name: &str) -> Self {
+        let bytes = name.as_bytes();
+        if !(SHORTEST..=LONGEST).contains(&bytes.len()) {
+            return Self::Other;
+        }
+        let packed = pack(bytes);
+        let slot = &TABLE[slot_of(&packed)];
+        if slot.packed.first == packed.first
+            && slot.packed.last == packed.last
+            && slot.packed.len == packed.len
+        {
+            slot.name
+        } else {
+            Self::Other
+        }
+    }
 }
 
 known_names! {
@@ -117,11 +123,21 @@ known_names! {
 const SHORTEST: usize = 3;
 const LONGEST: usize = 14;
 
-/// A name of 3 to 16 bytes (longer ones are not covered) as its length and two words that cover it: the
-/// first and last eight bytes (four below eight, the first three bytes
-/// below four). The words may overlap; with the length they still fix
-/// every byte, so two names pack equal only when they are equal.
-const fn pack(bytes: &[u8]) -> (usize, u128) {
+/// A name packed: its length and two words that cover it.
+#[derive(Clone, Copy)]
+struct Packed {
+    len: usize,
+    first: u64,
+    last: u64,
+}
+
+/// A name of 3 to 16 bytes (longer ones are not covered) packed as its
+/// length and two words: the first and last eight bytes (four below eight,
+/// the first three bytes below four). The words may overlap; with the
+/// length they still fix every byte, so two names pack equal only when
+/// they are equal.
+#[inline(always)]
+const fn pack(bytes: &[u8]) -> Packed {
     let len = bytes.len();
     let (first, last) = if len >= 8 {
         (word::<8>(bytes, 0), word::<8>(bytes, len - 8))
@@ -130,19 +146,71 @@ const fn pack(bytes: &[u8]) -> (usize, u128) {
     } else {
         (word::<3>(bytes, 0), 0)
     };
-    (len, first as u128 | (last as u128) << 64)
+    Packed { len, first, last }
 }
 
 /// `N` bytes of `bytes` from `at`, little-endian.
 #[inline(always)]
 const fn word<const N: usize>(bytes: &[u8], at: usize) -> u64 {
-    let mut value = 0u64;
-    let mut i = 0;
-    while i < N {
-        value |= (bytes[at + i] as u64) << (8 * i);
-        i += 1;
+    let mut buffer = [0u8; 8];
+    // `copy_from_slice` is one load at run time (a loop of single bytes
+    // was not merged into one); `split_at` keeps it usable in `const`.
+    let (_, from) = bytes.split_at(at);
+    let (taken, _) = from.split_at(N);
+    let (into, _) = buffer.split_at_mut(N);
+    into.copy_from_slice(taken);
+    u64::from_le_bytes(buffer)
+}
+
+/// The table's size: a power of two, about twice the known names.
+const SLOTS: usize = 64;
+
+/// The multiplier of [`slot_of`]'s hash: one under which the 30 known names
+/// fall into different slots (found by trying odd numbers; [`build`] fails
+/// to compile if a name is added that shares a slot, and then another must
+/// be found).
+const MULTIPLIER: u64 = 0xf532_0b25_577e_b965;
+
+/// The slot a packed name hashes to: a multiplicative hash of its words
+/// and length, the top six bits.
+#[inline(always)]
+const fn slot_of(packed: &Packed) -> usize {
+    let mixed = packed.first ^ packed.last.rotate_left(29) ^ packed.len as u64;
+    (mixed.wrapping_mul(MULTIPLIER) >> (64 - SLOTS.trailing_zeros())) as usize
+}
+
+/// A slot: the known name that hashes to it, or an empty slot (length 0,
+/// which no name looked up has).
+#[derive(Clone, Copy)]
+struct Slot {
+    packed: Packed,
+    name: FieldName,
+}
+
+/// The table of the known names, each in its own slot.
+const fn build(names: &[(&str, FieldName)]) -> [Slot; SLOTS] {
+    let empty = Slot {
+        packed: Packed {
+            len: 0,
+            first: 0,
+            last: 0,
+        },
+        name: FieldName::Other,
+    };
+    let mut table = [empty; SLOTS];
+    let mut index = 0;
+    while index < names.len() {
+        let (text, name) = names[index];
+        let packed = pack(text.as_bytes());
+        let slot = slot_of(&packed);
+        assert!(
+            table[slot].packed.len == 0,
+            "two known field names share a slot: find another MULTIPLIER"
+        );
+        table[slot] = Slot { packed, name };
+        index += 1;
     }
-    value
+    table
 }
 
 impl FieldName {

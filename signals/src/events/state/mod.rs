@@ -420,16 +420,11 @@ impl Model {
 
     fn apply(&mut self, event: &impl EventFields) -> (Applied, Option<NodeChange>) {
         self.event_count += 1;
-        // The fields the state reads, named once: the passes below (the
-        // required fields, then the task's or the worker's) go over this.
+        // The fields the state reads, named once: the required ones read
+        // into `required`, the rest kept for the task's or worker's pass.
         let mut named = SmallVec::<[(FieldName, FieldRef<'_>); 24]>::new();
-        event.each_field(|name, value| {
-            if name != FieldName::Other {
-                named.push((name, value));
-            }
-        });
+        let required = Required::collect(event, &mut named);
         let event: &Named<'_> = &named;
-        let required = Required::of(event);
         let Some(kind) = required.kind.as_deref() else {
             return (Applied::Ignored, None);
         };
@@ -669,8 +664,14 @@ pub(crate) struct Required<'e> {
 }
 
 impl<'e> Required<'e> {
-    fn of(event: &Named<'e>) -> Self {
-        let mut scanned = Required {
+    /// Reads the required fields of `event` and pushes every other field
+    /// the state knows onto `named`, in one pass. The clock and timestamp
+    /// go to both: a task keeps them as read here.
+    fn collect(
+        event: &'e impl EventFields,
+        named: &mut SmallVec<[(FieldName, FieldRef<'e>); 24]>,
+    ) -> Self {
+        let mut required = Required {
             kind: None,
             uuid: None,
             hostname: None,
@@ -678,18 +679,23 @@ impl<'e> Required<'e> {
             local_received: None,
             clock: None,
         };
-        for (field, value) in event {
-            match field {
-                FieldName::Type => scanned.kind = value.as_str(),
-                FieldName::Uuid => scanned.uuid = value.as_str(),
-                FieldName::Hostname => scanned.hostname = value.as_str(),
-                FieldName::Timestamp => scanned.timestamp = value.as_f64(),
-                FieldName::LocalReceived => scanned.local_received = value.as_f64(),
-                FieldName::Clock => scanned.clock = value.as_u64(),
-                _ => {}
+        event.each_field(|field, value| match field {
+            FieldName::Other | FieldName::Utcoffset => {}
+            FieldName::Type => required.kind = value.as_str(),
+            FieldName::Uuid => required.uuid = value.as_str(),
+            FieldName::Hostname => required.hostname = value.as_str(),
+            FieldName::LocalReceived => required.local_received = value.as_f64(),
+            FieldName::Timestamp => {
+                required.timestamp = value.as_f64();
+                named.push((field, value));
             }
-        }
-        scanned
+            FieldName::Clock => {
+                required.clock = value.as_u64();
+                named.push((field, value));
+            }
+            _ => named.push((field, value)),
+        });
+        required
     }
 }
 

@@ -14,9 +14,10 @@ use crate::events::field_name::FieldName;
 ///
 /// Text fields hold what the event carried: Celery sends `args`, `kwargs`
 /// and `result` as `repr` strings, so they are strings here too (a value of
-/// another JSON type is kept as its JSON text). The texts many tasks repeat
-/// (the name, hostnames, queue, exchange, routing key, ids of other tasks)
-/// are shared `Arc<str>`s: the state keeps each such text once.
+/// another JSON type is kept as its JSON text). Every text is an
+/// `Arc<str>`: the state keeps the texts many tasks repeat (names,
+/// hostnames, queues, short arguments and results such as `{}` or `None`)
+/// once, and shares them.
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct Task {
@@ -43,13 +44,13 @@ pub struct Task {
     /// See [`sent`](Self::sent).
     pub rejected: Option<f64>,
     /// The positional arguments, as sent (a `repr`).
-    pub args: Option<String>,
+    pub args: Option<Arc<str>>,
     /// The keyword arguments, as sent (a `repr`).
-    pub kwargs: Option<String>,
+    pub kwargs: Option<Arc<str>>,
     /// The ETA, if any.
-    pub eta: Option<String>,
+    pub eta: Option<Arc<str>>,
     /// The expiry, if any.
-    pub expires: Option<String>,
+    pub expires: Option<Arc<str>>,
     /// How many times it was retried.
     pub retries: Option<i64>,
     /// The worker's hostname (any event but `task-sent`).
@@ -57,11 +58,11 @@ pub struct Task {
     /// The client's hostname (`task-sent`).
     pub client: Option<Arc<str>>,
     /// The result (`task-succeeded`, a `repr`).
-    pub result: Option<String>,
+    pub result: Option<Arc<str>>,
     /// The exception (`task-failed`, `task-retried`).
-    pub exception: Option<String>,
+    pub exception: Option<Arc<str>>,
     /// The traceback.
-    pub traceback: Option<String>,
+    pub traceback: Option<Arc<str>>,
     /// The timestamp of the event that set the state (or a later-arriving
     /// earlier one's, as Celery does).
     pub timestamp: Option<f64>,
@@ -209,14 +210,14 @@ impl Task {
     ) {
         match field {
             FieldName::Name => texts.set_name(&mut self.name, value),
-            FieldName::Args => set_text(&mut self.args, value),
-            FieldName::Kwargs => set_text(&mut self.kwargs, value),
-            FieldName::Eta => set_text(&mut self.eta, value),
-            FieldName::Expires => set_text(&mut self.expires, value),
+            FieldName::Args => texts.set_text(&mut self.args, value),
+            FieldName::Kwargs => texts.set_text(&mut self.kwargs, value),
+            FieldName::Eta => texts.set_text(&mut self.eta, value),
+            FieldName::Expires => texts.set_text(&mut self.expires, value),
             FieldName::Retries => self.retries = value.as_i64(),
-            FieldName::Result => set_text(&mut self.result, value),
-            FieldName::Exception => set_text(&mut self.exception, value),
-            FieldName::Traceback => set_text(&mut self.traceback, value),
+            FieldName::Result => texts.set_text(&mut self.result, value),
+            FieldName::Exception => texts.set_text(&mut self.exception, value),
+            FieldName::Traceback => texts.set_text(&mut self.traceback, value),
             FieldName::Runtime => self.runtime = value.as_f64(),
             FieldName::Exchange => texts.set_shared(&mut self.exchange, value),
             FieldName::RoutingKey => texts.set_shared(&mut self.routing_key, value),
@@ -238,15 +239,6 @@ fn set_id(slot: &mut Option<Arc<str>>, value: FieldRef<'_>, own: &Arc<str>) {
         Some(text) if slot.as_deref() == Some(&*text) => {}
         Some(text) if *text == **own => *slot = Some(Arc::clone(own)),
         text => *slot = text.map(|text| Arc::from(&*text)),
-    }
-}
-
-/// Sets a text field to a value's text. The same text again allocates
-/// nothing (`task-sent` and `task-received` repeat the arguments).
-fn set_text(slot: &mut Option<String>, value: FieldRef<'_>) {
-    match text_of(value) {
-        Some(text) if slot.as_deref() == Some(&*text) => {}
-        text => *slot = text.map(Cow::into_owned),
     }
 }
 

@@ -11,6 +11,12 @@ use super::task::text_of;
 use super::HashSet;
 use crate::events::event_ref::FieldRef;
 
+/// Texts up to this many bytes are shared whatever the field: short
+/// arguments and results (`()`, `{}`, `None`) repeat across tasks, and a
+/// lookup costs less than an allocation and its free. Longer ones (a
+/// traceback) are each their own allocation.
+const SHORT: usize = 16;
+
 /// How many distinct shared texts other than task names are kept. A stream
 /// of ever-new texts (a hostname per client process, say) empties the set
 /// when it is full: those texts then cost an allocation each, as unshared
@@ -18,7 +24,7 @@ use crate::events::event_ref::FieldRef;
 const MAX_SHARED: usize = 4_096;
 
 /// Shared texts: task names, and the other texts tasks repeat (client
-/// hostnames, queues, exchanges, routing keys).
+/// hostnames, queues, exchanges, routing keys, short texts of any field).
 pub(crate) struct Texts {
     /// Every task name seen: Celery's `_seen_types`, which is not bounded
     /// either (`task_types()` lists them).
@@ -54,6 +60,16 @@ impl Texts {
         match text_of(value) {
             Some(text) if slot.as_deref() == Some(&*text) => {}
             Some(text) => *slot = Some(self.get(&text)),
+            None => *slot = None,
+        }
+    }
+
+    /// Sets a field whose text may be any: shared when short.
+    pub(crate) fn set_text(&mut self, slot: &mut Option<Arc<str>>, value: FieldRef<'_>) {
+        match text_of(value) {
+            Some(text) if slot.as_deref() == Some(&*text) => {}
+            Some(text) if text.len() <= SHORT => *slot = Some(self.get(&text)),
+            Some(text) => *slot = Some(Arc::from(&*text)),
             None => *slot = None,
         }
     }
