@@ -59,6 +59,9 @@ macro_rules! known_names {
 }
 
 impl FieldName {
+    /// How many there are, [`Other`](Self::Other) included.
+    pub(crate) const COUNT: usize = Self::SwSys as usize + 1;
+
     /// The known name `name` is, if any.
     ///
     /// Every field of every event is named here, so this is a look in one
@@ -228,6 +231,11 @@ mod tests {
     fn every_known_name_reads_back_and_has_its_own_bit() {
         let names = FieldName::NAMES;
         assert_eq!(names.len(), 30);
+        assert_eq!(
+            FieldName::COUNT,
+            names.len() + 1,
+            "COUNT counts every variant"
+        );
         let mut bits = FieldName::Other.bit();
         for name in names {
             let known = FieldName::of(name);

@@ -503,7 +503,7 @@ impl Model {
         // (a task event is also its heartbeat). `origin` orders the time
         // index on equal clocks.
         let (sender, origin) = if is_client_event {
-            let client = self.texts.get(hostname);
+            let client = self.texts.get(FieldName::Hostname, hostname);
             (Arc::clone(&client), client)
         } else {
             let worker = match self.workers.get_mut(hostname) {

@@ -199,8 +199,10 @@ impl Task {
         }
     }
 
-    /// Sets one field. The clock and timestamp were read already
+    /// Sets one field (inline: called per field of every task event). The
+    /// clock and timestamp were read already
     /// (`required`); the texts tasks repeat are shared through `texts`.
+    #[inline(always)]
     fn set(
         &mut self,
         field: FieldName,
@@ -209,19 +211,19 @@ impl Task {
         texts: &mut Texts,
     ) {
         match field {
-            FieldName::Name => texts.set_name(&mut self.name, value),
-            FieldName::Args => texts.set_text(&mut self.args, value),
-            FieldName::Kwargs => texts.set_text(&mut self.kwargs, value),
-            FieldName::Eta => texts.set_text(&mut self.eta, value),
-            FieldName::Expires => texts.set_text(&mut self.expires, value),
+            FieldName::Name => texts.set(field, &mut self.name, value),
+            FieldName::Args => texts.set(field, &mut self.args, value),
+            FieldName::Kwargs => texts.set(field, &mut self.kwargs, value),
+            FieldName::Eta => texts.set(field, &mut self.eta, value),
+            FieldName::Expires => texts.set(field, &mut self.expires, value),
             FieldName::Retries => self.retries = value.as_i64(),
-            FieldName::Result => texts.set_text(&mut self.result, value),
-            FieldName::Exception => texts.set_text(&mut self.exception, value),
-            FieldName::Traceback => texts.set_text(&mut self.traceback, value),
+            FieldName::Result => texts.set(field, &mut self.result, value),
+            FieldName::Exception => texts.set(field, &mut self.exception, value),
+            FieldName::Traceback => texts.set(field, &mut self.traceback, value),
             FieldName::Runtime => self.runtime = value.as_f64(),
-            FieldName::Exchange => texts.set_shared(&mut self.exchange, value),
-            FieldName::RoutingKey => texts.set_shared(&mut self.routing_key, value),
-            FieldName::Queue => texts.set_shared(&mut self.queue, value),
+            FieldName::Exchange => texts.set(field, &mut self.exchange, value),
+            FieldName::RoutingKey => texts.set(field, &mut self.routing_key, value),
+            FieldName::Queue => texts.set(field, &mut self.queue, value),
             FieldName::Clock => self.clock = required.clock.unwrap_or(0),
             FieldName::Timestamp => self.timestamp = required.timestamp,
             // A task's root is most often itself: then the id is shared.

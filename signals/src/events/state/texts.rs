@@ -10,6 +10,7 @@ use std::sync::Arc;
 use super::task::text_of;
 use super::HashSet;
 use crate::events::event_ref::FieldRef;
+use crate::events::field_name::FieldName;
 
 /// Texts up to this many bytes are shared whatever the field: short
 /// arguments and results (`()`, `{}`, `None`) repeat across tasks, and a
@@ -31,6 +32,10 @@ pub(crate) struct Texts {
     names: HashSet<Arc<str>>,
     /// The other texts, bounded by [`MAX_SHARED`].
     shared: HashSet<Arc<str>>,
+    /// The text each field was last set to, by field: consecutive tasks
+    /// mostly repeat it (the same queue, client, `{}`), and comparing with
+    /// it costs less than hashing the text to look it up.
+    recent: [Option<Arc<str>>; FieldName::COUNT],
 }
 
 impl Texts {
@@ -38,6 +43,7 @@ impl Texts {
         Self {
             names: HashSet::default(),
             shared: HashSet::default(),
+            recent: std::array::from_fn(|_| None),
         }
     }
 
@@ -46,37 +52,43 @@ impl Texts {
         self.names.iter().map(|name| &**name)
     }
 
-    /// Sets a task's name, recording it as seen.
-    pub(crate) fn set_name(&mut self, slot: &mut Option<Arc<str>>, value: FieldRef<'_>) {
+    /// Sets a task's text `field` to `value`'s text (`None` for `null`):
+    /// the name is recorded as seen; the queue, exchange and routing key,
+    /// and any short text, are shared; a long text is its own copy.
+    #[inline]
+    pub(crate) fn set(
+        &mut self,
+        field: FieldName,
+        slot: &mut Option<Arc<str>>,
+        value: FieldRef<'_>,
+    ) {
         match text_of(value) {
             Some(text) if slot.as_deref() == Some(&*text) => {}
-            Some(text) => *slot = Some(share(&mut self.names, &text, usize::MAX)),
+            Some(text) => *slot = Some(self.get(field, &text)),
             None => *slot = None,
         }
     }
 
-    /// Sets a text field from the shared texts.
-    pub(crate) fn set_shared(&mut self, slot: &mut Option<Arc<str>>, value: FieldRef<'_>) {
-        match text_of(value) {
-            Some(text) if slot.as_deref() == Some(&*text) => {}
-            Some(text) => *slot = Some(self.get(&text)),
-            None => *slot = None,
+    /// The copy of `text`, a value of `field`, to keep: shared unless it is
+    /// long and not one of the fields whose texts repeat.
+    pub(crate) fn get(&mut self, field: FieldName, text: &str) -> Arc<str> {
+        let recent = &mut self.recent[field as usize];
+        if let Some(recent) = recent {
+            if **recent == *text {
+                return Arc::clone(recent);
+            }
         }
-    }
-
-    /// Sets a field whose text may be any: shared when short.
-    pub(crate) fn set_text(&mut self, slot: &mut Option<Arc<str>>, value: FieldRef<'_>) {
-        match text_of(value) {
-            Some(text) if slot.as_deref() == Some(&*text) => {}
-            Some(text) if text.len() <= SHORT => *slot = Some(self.get(&text)),
-            Some(text) => *slot = Some(Arc::from(&*text)),
-            None => *slot = None,
-        }
-    }
-
-    /// The shared copy of `text`.
-    pub(crate) fn get(&mut self, text: &str) -> Arc<str> {
-        share(&mut self.shared, text, MAX_SHARED)
+        let kept = match field {
+            FieldName::Name => share(&mut self.names, text, usize::MAX),
+            FieldName::Hostname
+            | FieldName::Queue
+            | FieldName::Exchange
+            | FieldName::RoutingKey => share(&mut self.shared, text, MAX_SHARED),
+            _ if text.len() <= SHORT => share(&mut self.shared, text, MAX_SHARED),
+            _ => return Arc::from(text),
+        };
+        *recent = Some(Arc::clone(&kept));
+        kept
     }
 }
 
@@ -107,13 +119,21 @@ mod tests {
     #[test]
     fn a_text_is_kept_once_and_the_set_stays_bounded() {
         let mut texts = Texts::new();
-        let first = texts.get("celery");
-        let again = texts.get("celery");
+        let first = texts.get(FieldName::Queue, "celery");
+        let _ = texts.get(FieldName::Queue, "other");
+        // Found in the set, not only as the field's last text.
+        let again = texts.get(FieldName::Queue, "celery");
         assert!(Arc::ptr_eq(&first, &again));
         for index in 0..MAX_SHARED * 2 {
-            let _ = texts.get(&format!("client-{index}"));
+            let _ = texts.get(FieldName::Hostname, &format!("client-{index}"));
             assert!(texts.shared.len() <= MAX_SHARED);
         }
+        // A long text of a field whose texts do not repeat is its own copy.
+        let long = "x".repeat(SHORT + 1);
+        let one = texts.get(FieldName::Traceback, &long);
+        let two = texts.get(FieldName::Traceback, &long);
+        assert!(!Arc::ptr_eq(&one, &two));
+        assert_eq!(one, two);
         // Texts handed out before the set was emptied stay valid.
         assert_eq!(&*first, "celery");
     }
