@@ -422,7 +422,7 @@ impl Model {
         self.event_count += 1;
         // The fields the state reads, named once: the required ones read
         // into `required`, the rest kept for the task's or worker's pass.
-        let mut named = SmallVec::<[(FieldName, FieldRef<'_>); 24]>::new();
+        let mut named = SmallVec::<[NamedField<'_>; 24]>::new();
         let required = Required::collect(event, &mut named);
         let event: &Named<'_> = &named;
         let Some(kind) = required.kind.as_deref() else {
@@ -649,7 +649,18 @@ impl Model {
 }
 
 /// An event's fields that have a [`FieldName`], in the order sent.
-pub(crate) type Named<'e> = [(FieldName, FieldRef<'e>)];
+pub(crate) type Named<'e> = [NamedField<'e>];
+
+/// A field with a [`FieldName`]. A plain struct in C layout: as a tuple,
+/// the name's byte landed inside the value's words, and copying the pair
+/// into the list stalled on every field (a store read back at an offset
+/// the CPU could not forward).
+#[derive(Clone, Copy)]
+#[repr(C)]
+pub(crate) struct NamedField<'e> {
+    pub(crate) value: FieldRef<'e>,
+    pub(crate) name: FieldName,
+}
 
 /// The fields the state needs of every event, found in one pass over them
 /// (a lookup each hashed the name: a third of the time an event took), and
@@ -667,10 +678,7 @@ impl<'e> Required<'e> {
     /// Reads the required fields of `event` and pushes every other field
     /// the state knows onto `named`, in one pass. The clock and timestamp
     /// go to both: a task keeps them as read here.
-    fn collect(
-        event: &'e impl EventFields,
-        named: &mut SmallVec<[(FieldName, FieldRef<'e>); 24]>,
-    ) -> Self {
+    fn collect(event: &'e impl EventFields, named: &mut SmallVec<[NamedField<'e>; 24]>) -> Self {
         let mut required = Required {
             kind: None,
             uuid: None,
@@ -687,13 +695,13 @@ impl<'e> Required<'e> {
             FieldName::LocalReceived => required.local_received = value.as_f64(),
             FieldName::Timestamp => {
                 required.timestamp = value.as_f64();
-                named.push((field, value));
+                named.push(NamedField { value, name: field });
             }
             FieldName::Clock => {
                 required.clock = value.as_u64();
-                named.push((field, value));
+                named.push(NamedField { value, name: field });
             }
-            _ => named.push((field, value)),
+            _ => named.push(NamedField { value, name: field }),
         });
         required
     }

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::texts::Texts;
-use super::{Named, Required};
+use super::{Named, NamedField, Required};
 pub use crate::celery::TaskState;
 use crate::events::event_ref::FieldRef;
 use crate::events::field_name::FieldName;
@@ -163,7 +163,7 @@ impl Task {
             // state. A late `task-received` gives only its merge fields; any
             // other late event gives all its fields.
             if state == TaskState::Received {
-                for &(field, value) in event {
+                for &NamedField { value, name: field } in event {
                     if RECEIVED_FIELDS & field.bit() != 0 {
                         self.set(field, value, required, texts);
                     }
@@ -194,7 +194,7 @@ impl Task {
     /// Copies every field the task keeps (Celery copies every field of the
     /// event onto the task; the others are not part of a task's model).
     fn set_all(&mut self, event: &Named<'_>, required: &Required<'_>, texts: &mut Texts) {
-        for &(field, value) in event {
+        for &NamedField { value, name: field } in event {
             self.set(field, value, required, texts);
         }
     }

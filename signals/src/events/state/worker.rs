@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::Named;
+use super::{Named, NamedField};
 use crate::events::event::now;
 use crate::events::event_ref::FieldRef;
 use crate::events::field_name::FieldName;
@@ -100,7 +100,7 @@ impl Worker {
 
     /// Copies a `worker-*` event's fields.
     pub(crate) fn update(&mut self, event: &Named<'_>) {
-        for &(field, value) in event {
+        for &NamedField { value, name: field } in event {
             match field {
                 FieldName::Pid => {
                     let pid = value.as_u64();
