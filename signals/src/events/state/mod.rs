@@ -452,7 +452,7 @@ impl Model {
         let offline = subject == "offline";
         let mut created = false;
         if !offline && !self.workers.contains_key(hostname) {
-            self.insert_worker(Worker::new(Arc::from(hostname)));
+            let _ = add_worker(&mut self.workers, self.limits.max_workers, hostname);
             created = true;
         }
         // An unknown worker going offline is updated and reported, not kept.
@@ -501,28 +501,28 @@ impl Model {
         let is_client_event = subject == "sent";
         // The sender: the client, whose hostname tasks share, or the worker
         // (a task event is also its heartbeat). `origin` orders the time
-        // index on equal clocks.
-        let (sender, origin) = if is_client_event {
-            let client = self.texts.get(FieldName::Hostname, hostname);
-            (Arc::clone(&client), client)
+        // index on equal clocks. The worker stays borrowed from its map
+        // while the task is updated: its hostname is copied only when the
+        // task's changes.
+        let mut drift = None;
+        let mut worker = None;
+        let origin = if is_client_event {
+            self.texts.get(FieldName::Hostname, hostname)
         } else {
-            let worker = match self.workers.get_mut(hostname) {
-                Some(worker) => worker,
-                None => self.add_worker(hostname),
+            let found = match self.workers.get_mut(hostname) {
+                Some(found) => found,
+                None => add_worker(&mut self.workers, self.limits.max_workers, hostname),
             };
             // Celery passes (local_received, timestamp) in the other order
             // here: the heartbeat recorded is the event's timestamp.
-            let drift = if local_received != 0.0 {
-                worker.heartbeat(timestamp, local_received)
-            } else {
-                None
-            };
-            let sender = (Arc::clone(&worker.hostname), Arc::clone(&worker.id));
-            if let Some(drift) = drift {
-                self.warn_drift(hostname, drift, timestamp, local_received);
+            if local_received != 0.0 {
+                drift = found.heartbeat(timestamp, local_received);
             }
-            sender
+            let origin = Arc::clone(&found.id);
+            worker = Some(&*found);
+            origin
         };
+        let sender = worker.map_or(&origin, |worker| &worker.hostname);
         // The task, its id hashed once whether it is found or added.
         let hash = self.tasks.hasher().hash_one(uuid);
         let (task, found) = match self
@@ -536,13 +536,6 @@ impl Model {
                 false,
             ),
         };
-        let uuid = Arc::clone(&task.uuid);
-        self.heap.insert(TimeTuple {
-            clock,
-            timestamp,
-            origin,
-            uuid: Arc::clone(&uuid),
-        });
         if subject == "received" {
             self.task_count += 1;
         }
@@ -551,17 +544,27 @@ impl Model {
         } else {
             &mut task.worker
         };
-        if host.as_deref() != Some(&*sender) {
-            *host = Some(Arc::clone(&sender));
+        if host.as_deref() != Some(&**sender) {
+            *host = Some(Arc::clone(sender));
         }
         task.apply(subject, event, required, &mut self.texts);
         if !found {
             // Celery's `tasks_by_type` and `tasks_by_worker`: by the name
             // and sender of the event that created the task, if it had a
             // name.
-            task.indexed = task.name.clone().map(|name| (name, sender));
+            task.indexed = task.name.clone().map(|name| (name, Arc::clone(sender)));
         }
+        let uuid = Arc::clone(&task.uuid);
         let parent_id = task.parent_id.clone();
+        self.heap.insert(TimeTuple {
+            clock,
+            timestamp,
+            origin,
+            uuid: Arc::clone(&uuid),
+        });
+        if let Some(drift) = drift {
+            self.warn_drift(hostname, drift, timestamp, local_received);
+        }
         if let Some(parent_id) = parent_id {
             // Celery reads the parent through the LRU, which makes it the
             // most recently used.
@@ -594,24 +597,6 @@ impl Model {
                 }
             }
         }
-    }
-
-    /// Adds the worker a task event came from, unknown until then.
-    #[cold]
-    fn add_worker(&mut self, hostname: &str) -> &mut Worker {
-        self.insert_worker(Worker::new(Arc::from(hostname)));
-        self.workers
-            .get_mut(hostname)
-            .expect("the worker was just added")
-    }
-
-    /// Adds a worker, first evicting the least recently added one at the
-    /// bound (Celery's `LRUCache.__setitem__`).
-    fn insert_worker(&mut self, worker: Worker) {
-        if self.workers.len() >= self.limits.max_workers {
-            self.workers.pop_front();
-        }
-        self.workers.insert(Arc::clone(&worker.hostname), worker);
     }
 
     /// Keeps `child` until its parent arrives, bounded as the tasks are.
@@ -739,4 +724,21 @@ fn unlink_evicted(tasks: &mut LinkedHashMap<Arc<str>, Task>, task: &Task) {
     {
         parent.children.retain(|child| *child != task.uuid);
     }
+}
+
+/// Adds a worker, first evicting the least recently added one at the bound
+/// `max` (Celery's `LRUCache.__setitem__`).
+#[cold]
+fn add_worker<'w>(
+    workers: &'w mut LinkedHashMap<Arc<str>, Worker>,
+    max: usize,
+    hostname: &str,
+) -> &'w mut Worker {
+    if workers.len() >= max {
+        workers.pop_front();
+    }
+    let worker = Worker::new(Arc::from(hostname));
+    workers
+        .entry(Arc::clone(&worker.hostname))
+        .or_insert(worker)
 }
