@@ -6,9 +6,8 @@ mod texts;
 mod worker;
 
 use std::fmt;
-use std::sync::Arc;
-
 use std::hash::BuildHasher;
+use std::sync::Arc;
 
 use hashlink::linked_hash_map::RawEntryMut;
 use hashlink::LinkedHashMap;
@@ -359,8 +358,9 @@ impl StateView<'_> {
     }
 }
 
-/// A worker that joined or left, for the callbacks. Boxed: every event returns an `Option` of this, and a worker inline
-/// made that a copy of some 200 bytes per event.
+/// A worker that joined or left, for the callbacks. Boxed: every event
+/// returns an `Option` of this, and a worker inline made that a copy of
+/// some 200 bytes per event.
 enum NodeChange {
     Joined(Box<Worker>),
     Left(Box<Worker>),
