@@ -27,7 +27,7 @@ mod celery;
 use std::io::Write;
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use serde_json::{json, Value};
 use signals::events::{Event, EventRef, State};
 
@@ -83,6 +83,17 @@ fn event_at(index: u64) -> Event {
 /// Events per message in the batched case.
 const BATCH: usize = 100;
 
+/// Applies every event, all decoded up front, to a new state; returns the
+/// time spent applying.
+fn apply_parsed(events: &[Event]) -> Duration {
+    let state = State::new();
+    let start = std::time::Instant::now();
+    for event in events {
+        let _ = state.apply(event);
+    }
+    start.elapsed()
+}
+
 /// Applies `texts` decoded `BATCH` at a time into a new state; returns the
 /// time spent applying.
 fn apply_batched(texts: &[Vec<u8>]) -> Duration {
@@ -100,6 +111,20 @@ fn apply_batched(texts: &[Vec<u8>]) -> Duration {
         applying += start.elapsed();
     }
     applying
+}
+
+/// Reads each of `texts` with the scanner the receiver uses and applies it
+/// borrowed to a new state (what a state fed from the wire does); returns
+/// the time both took.
+fn scan_and_apply(texts: &[Vec<u8>]) -> Duration {
+    let state = State::new();
+    let start = std::time::Instant::now();
+    for text in texts {
+        let _ = EventRef::scan_body(text, |event| {
+            state.apply_ref(event);
+        });
+    }
+    start.elapsed()
 }
 
 /// Celery's rates on the same events (parsed, batched, from text), through
@@ -150,76 +175,33 @@ fn state(c: &mut Criterion) {
     let mut group = c.benchmark_group("state");
     group.throughput(Throughput::Elements(EVENTS as u64));
     group.sample_size(10);
-    group.bench_function("signals_apply_200k", |b| {
-        b.iter_batched(
-            State::new,
-            |state| {
-                for event in &events {
-                    let _ = state.apply(event);
-                }
-                state
-            },
-            BatchSize::LargeInput,
-        )
-    });
     let texts: Vec<Vec<u8>> = events
         .iter()
         .map(|event| serde_json::to_vec(event).expect("JSON"))
         .collect();
+    group.bench_function("signals_apply_200k", |b| {
+        b.iter_custom(|iterations| (0..iterations).map(|_| apply_parsed(&events)).sum())
+    });
     group.bench_function("signals_apply_batched_200k", |b| {
         b.iter_custom(|iterations| (0..iterations).map(|_| apply_batched(&texts)).sum())
     });
-    // The same events as JSON text, each read by the scanner the receiver
-    // uses and applied borrowed: what a state fed from the wire does.
     group.bench_function("signals_scan_apply_200k", |b| {
-        b.iter_batched(
-            State::new,
-            |state| {
-                for text in &texts {
-                    let _ = EventRef::scan_body(text, |event| {
-                        state.apply_ref(event);
-                    });
-                }
-                state
-            },
-            BatchSize::LargeInput,
-        )
+        b.iter_custom(|iterations| (0..iterations).map(|_| scan_and_apply(&texts)).sum())
     });
     group.finish();
 
     // Our rates, measured once more outside criterion to print beside
     // Celery's (the median of three).
-    let median = |run: &dyn Fn(&State)| {
+    let median = |run: &dyn Fn() -> Duration| {
         let mut rates: Vec<f64> = (0..3)
-            .map(|_| {
-                let state = State::new();
-                let start = std::time::Instant::now();
-                run(&state);
-                EVENTS as f64 / start.elapsed().as_secs_f64()
-            })
+            .map(|_| EVENTS as f64 / run().as_secs_f64())
             .collect();
         rates.sort_by(f64::total_cmp);
         rates[1]
     };
-    let maps = median(&|state| {
-        for event in &events {
-            let _ = state.apply(event);
-        }
-    });
-    let batched = {
-        let mut rates: Vec<f64> = (0..3)
-            .map(|_| EVENTS as f64 / apply_batched(&texts).as_secs_f64())
-            .collect();
-        rates.sort_by(f64::total_cmp);
-        rates[1]
-    };
-    let scanned = median(&|state| {
-        for text in &texts {
-            let _ = EventRef::scan_body(text, |event| {
-                state.apply_ref(event);
-            });
-        }
-    });
+    let maps = median(&|| apply_parsed(&events));
+    let batched = median(&|| apply_batched(&texts));
+    let scanned = median(&|| scan_and_apply(&texts));
     match celery_rates(&events) {
         Some([parsed, in_batches, text]) => println!(
             "state, events/s (signals / Celery = ratio): parsed {maps:.0} / {parsed:.0} = {:.1}x; \

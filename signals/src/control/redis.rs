@@ -13,7 +13,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use base64::Engine as _;
 use serde_json::{json, Map, Value};
 
 use super::node::Node;
@@ -48,7 +47,7 @@ fn now() -> f64 {
 fn envelope(body: &Value, exchange: &str, routing_key: &str, headers: Value) -> Vec<u8> {
     let body = serde_json::to_vec(body).unwrap_or_default();
     let envelope = json!({
-        "body": base64::engine::general_purpose::STANDARD.encode(body),
+        "body": base64_simd::STANDARD.encode_to_string(body),
         "content-encoding": "utf-8",
         "content-type": "application/json",
         "headers": headers,
@@ -75,8 +74,8 @@ fn open_envelope(payload: &[u8]) -> Result<(Value, Map<String, Value>), String> 
     }
     let body = envelope["body"].as_str().ok_or("no body")?;
     let body = if envelope["properties"]["body_encoding"] == "base64" {
-        base64::engine::general_purpose::STANDARD
-            .decode(body)
+        base64_simd::STANDARD
+            .decode_to_vec(body)
             .map_err(|error| format!("bad base64: {error}"))?
     } else {
         body.as_bytes().to_vec()

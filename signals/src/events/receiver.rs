@@ -204,9 +204,7 @@ impl<E: DeserializeOwned> Received<E> {
                 .unwrap_or_default(),
         })
     }
-}
 
-impl<E: DeserializeOwned> Received<E> {
     /// Reads a borrowed [`EventRef`] as `E`, with its standard fields: what a
     /// typed handler is given.
     pub fn from_ref(event: &EventRef<'_>) -> Result<Self, serde_json::Error> {
@@ -754,14 +752,16 @@ impl EventReceiver {
             }
         };
         let received_at = now();
-        let timestamp = fields.get(FieldName::Timestamp).and_then(|t| t.as_f64());
-        let timestamp = match fields.get(FieldName::Utcoffset).and_then(|o| o.as_f64()) {
-            Some(offset) if self.inner.localize => {
-                timestamp.map(|timestamp| timestamp - (offset - utcoffset_at(received_at)) * 3600.0)
-            }
-            // As sent (a non-numeric timestamp stays as it was).
-            _ => None,
+        let offset = if self.inner.localize {
+            fields.get(FieldName::Utcoffset).and_then(|o| o.as_f64())
+        } else {
+            None
         };
+        // Localized, or as sent (`None`: a non-numeric timestamp too).
+        let timestamp = offset.and_then(|offset| {
+            let timestamp = fields.get(FieldName::Timestamp)?.as_f64()?;
+            Some(timestamp - (offset - utcoffset_at(received_at)) * 3600.0)
+        });
         let incoming = Incoming {
             event: fields.received(&kind, stamped, timestamp, received_at),
             owned: OnceCell::new(),

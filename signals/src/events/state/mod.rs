@@ -5,6 +5,7 @@ mod task;
 mod texts;
 mod worker;
 
+use std::borrow::Cow;
 use std::fmt;
 use std::hash::BuildHasher;
 use std::sync::Arc;
@@ -12,9 +13,6 @@ use std::sync::Arc;
 use hashlink::linked_hash_map::RawEntryMut;
 use hashlink::LinkedHashMap;
 use parking_lot::{RwLock, RwLockReadGuard};
-
-use std::borrow::Cow;
-
 use smallvec::SmallVec;
 
 use crate::events::event_ref::{EventFields, FieldRef};
@@ -452,15 +450,15 @@ impl Model {
         };
         let offline = subject == "offline";
         let mut created = false;
-        if !offline && !self.workers.contains_key(hostname) {
-            let _ = add_worker(&mut self.workers, self.limits.max_workers, hostname);
-            created = true;
-        }
         // An unknown worker going offline is updated and reported, not kept.
         let mut gone = None;
         let worker = match self.workers.get_mut(hostname) {
             Some(worker) => worker,
-            None => gone.insert(Worker::new(Arc::from(hostname))),
+            None if offline => gone.insert(Worker::new(Arc::from(hostname))),
+            None => {
+                created = true;
+                add_worker(&mut self.workers, self.limits.max_workers, hostname)
+            }
         };
         worker.update(event);
         let mut drift = None;

@@ -1,10 +1,9 @@
 //! A task as the cluster state knows it, and Celery's rules for merging its
 //! events when they arrive out of order.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
-use super::texts::Texts;
+use super::texts::{text_of, Texts};
 use super::{Named, NamedField, Required};
 pub use crate::celery::TaskState;
 use crate::events::event_ref::FieldRef;
@@ -83,8 +82,8 @@ pub struct Task {
     /// The ids of its children, in the order they were linked (those still
     /// in the state: see [`StateView::children`](super::StateView::children)).
     pub children: Vec<Arc<str>>,
-    /// The name and hostname it was indexed under (`tasks_by_type`,
-    /// `tasks_by_worker`), to unindex it when it is evicted.
+    /// The name and hostname of the event that created it, if that event
+    /// had a name: what `tasks_by_type` and `tasks_by_worker` match.
     pub(crate) indexed: Option<(Arc<str>, Arc<str>)>,
 }
 
@@ -200,8 +199,8 @@ impl Task {
     }
 
     /// Sets one field (inline: called per field of every task event). The
-    /// clock and timestamp were read already
-    /// (`required`); the texts tasks repeat are shared through `texts`.
+    /// clock and timestamp were read already (`required`); the texts tasks
+    /// repeat are shared through `texts`.
     #[inline(always)]
     fn set(
         &mut self,
@@ -241,17 +240,5 @@ fn set_id(slot: &mut Option<Arc<str>>, value: FieldRef<'_>, own: &Arc<str>) {
         Some(text) if slot.as_deref() == Some(&*text) => {}
         Some(text) if *text == **own => *slot = Some(Arc::clone(own)),
         text => *slot = text.map(|text| Arc::from(&*text)),
-    }
-}
-
-/// A value's text as a task keeps it: a string as is, `null` as nothing,
-/// anything else as its compact JSON text, however the sender spaced it.
-pub(super) fn text_of(value: FieldRef<'_>) -> Option<Cow<'_, str>> {
-    if value.is_null() {
-        None
-    } else if let Some(text) = value.as_str() {
-        Some(text)
-    } else {
-        Some(Cow::Owned(value.to_value().to_string()))
     }
 }

@@ -5,9 +5,9 @@
 //! (and later a free) per field per task; sharing them costs a hash lookup,
 //! and nothing at all when an event repeats the text the task already has.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
-use super::task::text_of;
 use super::HashSet;
 use crate::events::event_ref::FieldRef;
 use crate::events::field_name::FieldName;
@@ -89,6 +89,18 @@ impl Texts {
         };
         *recent = Some(Arc::clone(&kept));
         kept
+    }
+}
+
+/// A value's text as a task keeps it: a string as is, `null` as nothing,
+/// anything else as its compact JSON text, however the sender spaced it.
+pub(super) fn text_of(value: FieldRef<'_>) -> Option<Cow<'_, str>> {
+    if value.is_null() {
+        None
+    } else if let Some(text) = value.as_str() {
+        Some(text)
+    } else {
+        Some(Cow::Owned(value.to_value().to_string()))
     }
 }
 
