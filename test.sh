@@ -34,12 +34,12 @@ fi
 # The Celery interop tests run real Celery (PyPI) from a virtualenv of their own.
 VENV="$PWD/target/celery-venv"
 if ! "$VENV/bin/python" -c 'import celery, kombu, redis' >/dev/null 2>&1 \
-    || ! cmp -s tests/celery/requirements.txt "$VENV/requirements.txt"; then
+    || ! cmp -s signals-celery/tests/celery/requirements.txt "$VENV/requirements.txt"; then
     echo "== creating $VENV (Celery from PyPI)"
     rm -rf "$VENV"
     python3 -m venv "$VENV"
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r tests/celery/requirements.txt
-    cp tests/celery/requirements.txt "$VENV/requirements.txt"
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r signals-celery/tests/celery/requirements.txt
+    cp signals-celery/tests/celery/requirements.txt "$VENV/requirements.txt"
 fi
 export SIGNALS_CELERY_PYTHON="$VENV/bin/python"
 
@@ -47,6 +47,16 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
+echo "== each published crate with no feature and with each feature alone (lib only, as a user's build sees it)"
+cargo clippy -p signals-dispatch-macros -- -D warnings
+for features in "" tracing-spans; do
+    echo "   signals-dispatch: ${features:-no features}"
+    cargo clippy -p signals-dispatch --no-default-features ${features:+--features "$features"} -- -D warnings
+done
+for features in "" redis redis-tls amqp; do
+    echo "   signals-celery: ${features:-no features}"
+    cargo clippy -p signals-celery --no-default-features ${features:+--features "$features"} -- -D warnings
+done
 echo "== cargo test (unit, integration, doc tests)"
 # Release mode: the stress and million-cycle tests run in seconds instead of minutes.
 cargo test --workspace --release
@@ -56,4 +66,6 @@ cargo test --release -p signals-dispatch --features tracing-spans
 echo "== loom model tests of the publication protocol, the retry timer and the dispatcher's close gate (--cfg loom, own target dir)"
 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test --release -p signals-loom-model
 echo "== cargo doc (warnings are errors)"
-RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --quiet
+echo "== cargo publish --dry-run, every published crate in dependency order"
+cargo publish --workspace --dry-run --allow-dirty --quiet

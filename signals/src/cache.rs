@@ -20,11 +20,10 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
-use std::sync::Arc;
-
-use parking_lot::Mutex;
+use std::sync::{Arc, Mutex};
 
 use crate::ids::SharedIds;
+use crate::lock::lock;
 use crate::publish::{Pin, Published};
 use crate::receiver::Callee;
 use crate::registry::Live;
@@ -155,7 +154,7 @@ impl<A: 'static, S: Eq + Hash + Clone + Send + 'static, R: 'static> SenderCache<
     #[inline(never)]
     fn fill(&self, key: u64, entries: &[Live<A, S, R>]) -> Arc<Route<A, S, R>> {
         let route = Arc::new(resolve(key, entries));
-        let lock = self.fill_lock.lock();
+        let lock = lock(&self.fill_lock);
         let pin = self.map.load();
         let current = pin.get();
         if current.is_some_and(|map| map.len() < MAX_CACHED_SENDERS && !map.contains_key(&key)) {

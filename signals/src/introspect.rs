@@ -149,12 +149,16 @@ inventory::collect!(SignalInfo);
 /// included), ordered by path.
 ///
 /// ```
+/// use signals::signal;
+///
+/// #[signal(providing_args = [task_id: String, retries: u32])]
+/// pub static task_sent: Signal;
+///
 /// let tasks: Vec<_> = signals::declared_signals()
 ///     .into_iter()
-///     .filter(|signal| signal.path() == "signals::celery::task_sent")
+///     .filter(|signal| signal.name() == "task_sent")
 ///     .collect();
 /// assert_eq!(tasks.len(), 1);
-/// assert_eq!(tasks[0].name(), "task_sent");
 /// assert!(tasks[0].args().iter().any(|arg| arg.name() == "task_id"));
 /// ```
 pub fn declared_signals() -> Vec<&'static SignalInfo> {

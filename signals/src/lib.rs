@@ -48,22 +48,19 @@
 //! assert_eq!(texts, ["welcome to shop, ada", "audit: ada"]);
 //! ```
 
-// Lets the macros' `::signals::...` paths work inside this crate too (the
-// Celery catalog is declared with them).
-extern crate self as signals;
+#![doc = include_str!("../docs/guide.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
 mod awaited;
 mod cache;
-pub mod celery;
-pub mod control;
 pub mod defer;
 mod error;
-pub mod events;
 mod ids;
 mod introspect;
+mod lock;
 mod mute;
 mod options;
 mod panic;

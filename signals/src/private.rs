@@ -23,7 +23,7 @@ pub type Outcome<R> = Result<R, BoxError>;
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a signal declared with `#[signal]`",
     label = "not a `#[signal]`",
-    note = "a receiver names a signal declared as `#[signal(...)] static name: Signal;`, e.g. `signals::celery::task_sent`"
+    note = "a receiver names a signal declared as `#[signal(...)] static name: Signal;`, e.g. `signals_celery::signals::task_sent`"
 )]
 pub trait Declared: 'static {
     /// The argument struct.

@@ -7,8 +7,8 @@ use std::ops::ControlFlow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use parking_lot::{Mutex, MutexGuard};
 use smallvec::SmallVec;
+use std::sync::{Mutex, MutexGuard};
 
 use crate::awaited;
 use crate::defer::SentOrQueued;
@@ -989,7 +989,7 @@ where
 
     /// The registry, with the link-time receivers connected.
     fn lock_initialized(&self) -> MutexGuard<'_, Registry<A, S, R>> {
-        let mut registry = self.registry.lock();
+        let mut registry = crate::lock::lock(&self.registry);
         if !registry.initialized {
             registry.initialized = true;
             if let Some(initializer) = self.initializer {
@@ -1016,7 +1016,7 @@ where
     #[cold]
     #[inline(never)]
     fn purge_dead(&self) {
-        if let Some(mut registry) = self.registry.try_lock() {
+        if let Some(mut registry) = crate::lock::try_lock(&self.registry) {
             if registry.purge_dead() {
                 self.publish_and_unlock(registry);
             }

@@ -32,11 +32,10 @@
 use std::fmt::Debug;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::ThreadId;
 
-use parking_lot::Mutex;
-
+use crate::lock::lock;
 use crate::scoped::ScopedConnection;
 use crate::signal::Signal;
 
@@ -111,7 +110,7 @@ where
         let sink = Arc::clone(&records);
         let receiver = move |sender: &S, args: &A| {
             if thread.is_none_or(|thread| thread == std::thread::current().id()) {
-                sink.lock().push(Record {
+                lock(&sink).push(Record {
                     sender: sender.clone(),
                     args: project(args),
                     sequence: NEXT_SEQUENCE.fetch_add(1, Ordering::Relaxed),
@@ -136,17 +135,17 @@ where
 {
     /// The sends recorded so far, in order.
     pub fn records(&self) -> Vec<Record<S, T>> {
-        self.records.lock().clone()
+        lock(&self.records).clone()
     }
 
     /// How many sends were recorded.
     pub fn count(&self) -> usize {
-        self.records.lock().len()
+        lock(&self.records).len()
     }
 
     /// Forgets what was recorded.
     pub fn clear(&self) {
-        self.records.lock().clear();
+        lock(&self.records).clear();
     }
 
     /// Fails unless the signal was sent at least once.
@@ -160,7 +159,7 @@ where
     /// Fails if the signal was sent.
     #[track_caller]
     pub fn assert_not_sent(&self) {
-        let records = self.records.lock();
+        let records = lock(&self.records);
         if !records.is_empty() {
             panic!(
                 "expected `{}` not to be sent, but it was sent {} time(s):\n{}",
@@ -174,7 +173,7 @@ where
     /// Fails unless the signal was sent exactly `times` times.
     #[track_caller]
     pub fn assert_sent_times(&self, times: usize) {
-        let records = self.records.lock();
+        let records = lock(&self.records);
         if records.len() != times {
             panic!(
                 "expected `{}` to be sent {times} time(s), but it was sent {} time(s):\n{}",
@@ -189,7 +188,7 @@ where
     #[track_caller]
     pub fn assert_sent_once_with(&self, sender: impl Into<S>, args: &T) {
         let sender = sender.into();
-        let records = self.records.lock();
+        let records = lock(&self.records);
         let matches = records.len() == 1 && records[0].sender == sender && &records[0].args == args;
         if !matches {
             panic!(
@@ -206,7 +205,7 @@ where
     #[track_caller]
     pub fn assert_sent_with(&self, sender: impl Into<S>, args: &T) {
         let sender = sender.into();
-        let records = self.records.lock();
+        let records = lock(&self.records);
         if !records
             .iter()
             .any(|record| record.sender == sender && &record.args == args)
@@ -240,7 +239,7 @@ where
     }
 
     fn first_sequence(&self) -> Option<u64> {
-        self.records.lock().first().map(|record| record.sequence)
+        lock(&self.records).first().map(|record| record.sequence)
     }
 }
 

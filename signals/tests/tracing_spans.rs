@@ -1,4 +1,4 @@
-//! The `tracing-spans` feature (issue 15, item 6): a `signal.send` span per
+//! The `tracing-spans` feature: a `signal.send` span per
 //! send and a `signal.receiver` span per receiver, captured by a test
 //! subscriber; none when the subscriber does not want `DEBUG` spans.
 //!

@@ -14,7 +14,7 @@
 #![cfg(loom)]
 
 #[allow(dead_code, unreachable_pub)]
-#[path = "../../../signals/src/events/gate.rs"]
+#[path = "../../../signals-celery/src/events/gate.rs"]
 mod gate;
 #[allow(dead_code, unreachable_pub)]
 #[path = "../../../signals/src/panic.rs"]

@@ -4,8 +4,8 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use signals::celery::{task_sent, TaskId};
 use signals::{receiver, signal};
+use signals_celery::signals::{task_sent, TaskId};
 
 /// How many `task_sent` events for `plugin.task` this crate saw.
 pub static PLUGIN_TASKS_SEEN: AtomicUsize = AtomicUsize::new(0);

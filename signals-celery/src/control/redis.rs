@@ -1,0 +1,522 @@
+//! Celery's remote control on Redis, as kombu's virtual transport carries it.
+//!
+//! - Requests: `PUBLISH <prefix>celery.pidbox` (the fanout exchange, no
+//!   routing-key suffix; `<prefix>` is kombu's `/<db>.`) of a kombu envelope
+//!   whose body is the request's JSON and whose headers are
+//!   `{clock, expires}`.
+//! - Replies: the direct exchange `reply.celery.pidbox`. Its bindings are the
+//!   set `_kombu.binding.reply.celery.pidbox`, each member
+//!   `<routing key>\x06\x16<pattern>\x06\x16<queue>`; a reply is `LPUSH`ed to
+//!   each queue bound with the request's `reply_to.routing_key`, headers
+//!   `{ticket, clock}`. The client `BRPOP`s its queue `<oid>.reply.celery.pidbox`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Map, Value};
+
+use super::node::Node;
+use super::request::Request;
+use super::serving::{Flags, Serving};
+use super::{ControlError, Replies};
+use crate::events::redis::{client, database_of, mask_password, Backoff};
+use crate::events::{LamportClock, RedisConfigError};
+
+/// kombu's separator inside a binding member.
+const SEP: &str = "\x06\x16";
+/// The mailbox's namespace (Celery's app-wide `celery`).
+const NAMESPACE: &str = "celery";
+/// Requests larger than this are not read.
+const MAX_REQUEST: usize = 1 << 20;
+
+fn exchange() -> String {
+    format!("{NAMESPACE}.pidbox")
+}
+
+fn reply_exchange() -> String {
+    format!("reply.{NAMESPACE}.pidbox")
+}
+
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |elapsed| elapsed.as_secs_f64())
+}
+
+/// A kombu envelope around `body`, with JSON `headers`.
+fn envelope(body: &Value, exchange: &str, routing_key: &str, headers: Value) -> Vec<u8> {
+    let body = serde_json::to_vec(body).unwrap_or_default();
+    let envelope = json!({
+        "body": base64_simd::STANDARD.encode_to_string(body),
+        "content-encoding": "utf-8",
+        "content-type": "application/json",
+        "headers": headers,
+        "properties": {
+            "delivery_mode": 1,
+            "delivery_info": {"exchange": exchange, "routing_key": routing_key},
+            "priority": 0,
+            "body_encoding": "base64",
+            "delivery_tag": uuid::Uuid::new_v4().to_string(),
+        },
+    });
+    serde_json::to_vec(&envelope).unwrap_or_default()
+}
+
+/// Opens a kombu envelope: its JSON body and its headers.
+fn open_envelope(payload: &[u8]) -> Result<(Value, Map<String, Value>), String> {
+    let envelope: Value =
+        serde_json::from_slice(payload).map_err(|error| format!("not JSON: {error}"))?;
+    let content_type = envelope["content-type"].as_str().unwrap_or("");
+    if content_type != "application/json" {
+        return Err(format!(
+            "content type `{content_type}` is not application/json"
+        ));
+    }
+    let body = envelope["body"].as_str().ok_or("no body")?;
+    let body = if envelope["properties"]["body_encoding"] == "base64" {
+        base64_simd::STANDARD
+            .decode_to_vec(body)
+            .map_err(|error| format!("bad base64: {error}"))?
+    } else {
+        body.as_bytes().to_vec()
+    };
+    let body = serde_json::from_slice(&body).map_err(|error| format!("body not JSON: {error}"))?;
+    let headers = envelope["headers"].as_object().cloned().unwrap_or_default();
+    Ok((body, headers))
+}
+
+/// `host`, `port` and the rest of what Celery's `stats` reports as `broker`.
+fn broker_info(url: &str) -> Map<String, Value> {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, rest)| rest);
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) => (host, port.parse().unwrap_or(6379)),
+        None => (authority, 6379u16),
+    };
+    let info = json!({
+        "hostname": host,
+        "userid": null,
+        "virtual_host": database_of(url).unwrap_or(0).to_string(),
+        "port": port,
+        "insist": false,
+        "ssl": url.starts_with("rediss://"),
+        "transport": "redis",
+        "connect_timeout": 4,
+        "transport_options": {},
+        "login_method": null,
+        "uri_prefix": null,
+        "heartbeat": 120.0,
+        "failover_strategy": "round-robin",
+        "alternates": [],
+    });
+    match info {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+/// Serves a [`Node`] on Redis: a thread subscribed to Celery's mailbox that
+/// answers each request addressed to the node, as a Celery worker's pidbox
+/// does. It reconnects with a backoff; dropping it stops the thread.
+///
+/// ```no_run
+/// use signals_celery::control::{Node, RedisMailbox};
+///
+/// let node = Node::builder("rust@host").registered(["tasks.add"]).build();
+/// let mailbox = RedisMailbox::serve(node, "redis://127.0.0.1:6379/0")?;
+/// // `celery -b redis://127.0.0.1:6379/0 inspect ping` now lists rust@host.
+/// # drop(mailbox);
+/// # Ok::<(), signals_celery::events::RedisConfigError>(())
+/// ```
+pub struct RedisMailbox {
+    node: Node,
+    serving: Serving,
+}
+
+impl RedisMailbox {
+    /// Starts serving `node` on the Redis at `url`.
+    pub fn serve(node: Node, url: &str) -> Result<Self, RedisConfigError> {
+        let masked = mask_password(url);
+        let invalid = |reason: String| RedisConfigError::InvalidUrl {
+            url: masked.clone(),
+            reason: reason.replace(url, &masked),
+        };
+        let redis = client(url, None).map_err(invalid)?;
+        let db = database_of(url).map_err(invalid)?;
+        node.set_broker(broker_info(url));
+        let channel = format!("/{db}.{}", exchange());
+        let serving = Serving::spawn({
+            let node = node.clone();
+            move |flags| {
+                Server {
+                    node,
+                    client: redis,
+                    channel,
+                    url: masked,
+                    flags,
+                }
+                .run()
+            }
+        })
+        .map_err(RedisConfigError::Thread)?;
+        Ok(Self { node, serving })
+    }
+
+    /// The node served.
+    pub fn node(&self) -> &Node {
+        &self.node
+    }
+
+    /// Waits up to `timeout` until the mailbox is subscribed; `true` if it is.
+    pub fn wait_ready(&self, timeout: Duration) -> bool {
+        self.serving.wait_ready(timeout)
+    }
+}
+
+impl std::fmt::Debug for RedisMailbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisMailbox")
+            .field("node", &self.node)
+            .field("ready", &self.serving.is_ready())
+            .finish_non_exhaustive()
+    }
+}
+
+struct Server {
+    node: Node,
+    client: redis::Client,
+    channel: String,
+    url: String,
+    flags: Flags,
+}
+
+impl Server {
+    /// How often a wait for a request wakes to see whether to stop.
+    const WAKE: Duration = Duration::from_millis(200);
+
+    fn run(self) {
+        let mut backoff = Backoff::new(Duration::from_millis(100));
+        while !self.flags.stopped() {
+            if let Err(error) = self.serve() {
+                self.flags.set_ready(false);
+                tracing::warn!(url = %self.url, %error, "control mailbox lost its connection; reconnecting");
+                std::thread::sleep(backoff.next_wait());
+            } else {
+                backoff.reset();
+            }
+        }
+    }
+
+    /// Serves until stopped (`Ok`) or the connection fails.
+    fn serve(&self) -> Result<(), String> {
+        let timeout = Duration::from_secs(5);
+        let mut replies = self
+            .client
+            .get_connection_with_timeout(timeout)
+            .map_err(|error| error.to_string())?;
+        let mut listening = self
+            .client
+            .get_connection_with_timeout(timeout)
+            .map_err(|error| error.to_string())?;
+        let mut pubsub = listening.as_pubsub();
+        pubsub
+            .set_read_timeout(Some(timeout))
+            .and_then(|()| pubsub.subscribe(&self.channel))
+            .and_then(|()| pubsub.set_read_timeout(Some(Self::WAKE)))
+            .map_err(|error| error.to_string())?;
+        self.flags.set_ready(true);
+        loop {
+            if self.flags.stopped() {
+                return Ok(());
+            }
+            match pubsub.get_message() {
+                Ok(message) => self.on_message(message.get_payload_bytes(), &mut replies),
+                Err(error) if error.is_timeout() => {}
+                Err(error) => return Err(error.to_string()),
+            }
+        }
+    }
+
+    /// One message: decoded, checked, handled, answered. Nothing in it can
+    /// stop the mailbox.
+    fn on_message(&self, payload: &[u8], replies: &mut redis::Connection) {
+        // Celery's worker forwards its clock for each request: clients rarely
+        // carry a useful one.
+        self.node.clock().forward();
+        if payload.len() > MAX_REQUEST {
+            self.node.count_malformed();
+            tracing::warn!(size = payload.len(), "control request too large; dropped");
+            return;
+        }
+        let request = open_envelope(payload).and_then(|(body, headers)| {
+            serde_json::from_value::<Request>(body)
+                .map(|request| (request, headers))
+                .map_err(|error| format!("not a control request: {error}"))
+        });
+        let (request, headers) = match request {
+            Ok(request) => request,
+            Err(error) => {
+                self.node.count_malformed();
+                tracing::warn!(%error, "malformed control message; dropped");
+                return;
+            }
+        };
+        let expires = headers
+            .get("expires")
+            .and_then(Value::as_f64)
+            .unwrap_or(0.0);
+        if expires > 0.0 && now() > expires {
+            self.node.count_expired();
+            tracing::debug!(method = %request.method, "expired control request; dropped");
+            return;
+        }
+        let Some(reply) = self.node.handle(&request) else {
+            return;
+        };
+        let (Some(reply_to), Some(ticket)) = (&request.reply_to, &request.ticket) else {
+            return;
+        };
+        let headers = json!({"ticket": ticket, "clock": self.node.clock().forward()});
+        let payload = envelope(&reply, &reply_to.exchange, &reply_to.routing_key, headers);
+        match deliver(replies, &reply_to.exchange, &reply_to.routing_key, &payload) {
+            Ok(0) => {
+                // The client has gone (its binding expired): nobody waits.
+                self.node.count_reply_failure();
+                tracing::debug!(method = %request.method, "no client bound for the reply");
+            }
+            Ok(_) => {}
+            Err(error) => {
+                self.node.count_reply_failure();
+                tracing::warn!(%error, "could not send a control reply");
+            }
+        }
+    }
+}
+
+/// Routes `payload` through the direct exchange `exchange` as kombu does:
+/// `LPUSH` to every queue bound with `routing_key`. Returns how many.
+fn deliver(
+    connection: &mut redis::Connection,
+    exchange: &str,
+    routing_key: &str,
+    payload: &[u8],
+) -> redis::RedisResult<usize> {
+    let members: Vec<String> = redis::cmd("SMEMBERS")
+        .arg(format!("_kombu.binding.{exchange}"))
+        .query(connection)?;
+    let mut delivered = 0;
+    for member in members {
+        let mut parts = member.split(SEP);
+        let (Some(key), Some(_pattern), Some(queue)) = (parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        if key == routing_key {
+            redis::cmd("LPUSH")
+                .arg(queue)
+                .arg(payload)
+                .query::<()>(connection)?;
+            delivered += 1;
+        }
+    }
+    Ok(delivered)
+}
+
+/// The client side of remote control on Redis, for Rust tools: broadcasts a
+/// command to every worker (Python ones included) and collects the replies,
+/// as `celery inspect` does.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use signals_celery::control::RedisControl;
+///
+/// let control = RedisControl::open("redis://127.0.0.1:6379/0")?;
+/// for (worker, reply) in control.ping(Duration::from_secs(1))? {
+///     println!("{worker}: {reply}");
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct RedisControl {
+    client: redis::Client,
+    channel: String,
+    url: String,
+    /// kombu's `oid`: this client's routing key on the reply exchange.
+    oid: String,
+    clock: Arc<LamportClock>,
+}
+
+impl RedisControl {
+    /// A client of the Redis at `url`.
+    pub fn open(url: &str) -> Result<Self, RedisConfigError> {
+        let masked = mask_password(url);
+        let invalid = |reason: String| RedisConfigError::InvalidUrl {
+            url: masked.clone(),
+            reason: reason.replace(url, &masked),
+        };
+        let client = client(url, None).map_err(invalid)?;
+        let db = database_of(url).map_err(invalid)?;
+        Ok(Self {
+            client,
+            channel: format!("/{db}.{}", exchange()),
+            url: masked,
+            oid: uuid::Uuid::new_v4().to_string(),
+            clock: LamportClock::global(),
+        })
+    }
+
+    /// `ping` to every worker: `{"ok": "pong"}` from each that answers
+    /// within `timeout`.
+    pub fn ping(&self, timeout: Duration) -> Result<Replies, ControlError> {
+        self.broadcast("ping", Map::new(), None, timeout, None)
+    }
+
+    /// `stats` from every worker that answers within `timeout`.
+    pub fn stats(&self, timeout: Duration) -> Result<Replies, ControlError> {
+        self.broadcast("stats", Map::new(), None, timeout, None)
+    }
+
+    /// Sends `method` with `arguments` to `destination` (every worker if
+    /// `None`) and collects the replies until `timeout`, or until `limit`
+    /// replies (by default, as many as the destinations named).
+    pub fn broadcast(
+        &self,
+        method: &str,
+        arguments: Map<String, Value>,
+        destination: Option<&[&str]>,
+        timeout: Duration,
+        limit: Option<usize>,
+    ) -> Result<Replies, ControlError> {
+        let broker = |error: redis::RedisError| ControlError::Broker {
+            url: self.url.clone(),
+            reason: error.to_string(),
+        };
+        let mut connection = self
+            .client
+            .get_connection_with_timeout(Duration::from_secs(5))
+            .map_err(broker)?;
+        let reply_queue = format!("{}.{}", self.oid, reply_exchange());
+        let member = [self.oid.as_str(), "", reply_queue.as_str()].join(SEP);
+        redis::pipe()
+            .cmd("SADD")
+            .arg(format!("_kombu.binding.{}", reply_exchange()))
+            .arg(&member)
+            .cmd("SADD")
+            .arg(format!("_kombu.binding_permanent.{}", reply_exchange()))
+            .arg(&member)
+            .query::<()>(&mut connection)
+            .map_err(broker)?;
+        let ticket = uuid::Uuid::new_v4().to_string();
+        let request = json!({
+            "method": method,
+            "arguments": arguments,
+            "destination": destination,
+            "pattern": null,
+            "matcher": null,
+            "ticket": ticket,
+            "reply_to": {"exchange": reply_exchange(), "routing_key": self.oid},
+        });
+        let headers = json!({
+            "clock": self.clock.forward(),
+            "expires": now() + timeout.as_secs_f64(),
+        });
+        let payload = envelope(&request, &exchange(), "", headers);
+        redis::cmd("PUBLISH")
+            .arg(&self.channel)
+            .arg(payload)
+            .query::<()>(&mut connection)
+            .map_err(broker)?;
+        let limit = limit.or(destination.map(<[&str]>::len));
+        let deadline = Instant::now() + timeout;
+        let mut replies = Vec::new();
+        while limit.is_none_or(|limit| replies.len() < limit) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            let popped: Option<(String, Vec<u8>)> = redis::cmd("BRPOP")
+                .arg(&reply_queue)
+                .arg(left.as_secs_f64().max(0.01))
+                .query(&mut connection)
+                .map_err(broker)?;
+            let Some((_, payload)) = popped else { break };
+            let Ok((body, headers)) = open_envelope(&payload) else {
+                tracing::warn!("malformed control reply; skipped");
+                continue;
+            };
+            if let Some(clock) = headers.get("clock").and_then(Value::as_u64) {
+                self.clock.adjust(clock);
+            }
+            if headers.get("ticket").and_then(Value::as_str) != Some(ticket.as_str()) {
+                continue; // a late reply to an earlier request
+            }
+            if let Value::Object(body) = body {
+                replies.extend(body);
+            }
+        }
+        Ok(replies)
+    }
+}
+
+impl Drop for RedisControl {
+    fn drop(&mut self) {
+        // Unbind and remove the reply queue, as kombu's expiry would.
+        if let Ok(mut connection) = self
+            .client
+            .get_connection_with_timeout(Duration::from_secs(1))
+        {
+            let reply_queue = format!("{}.{}", self.oid, reply_exchange());
+            let member = [self.oid.as_str(), "", reply_queue.as_str()].join(SEP);
+            let _ = redis::pipe()
+                .cmd("SREM")
+                .arg(format!("_kombu.binding.{}", reply_exchange()))
+                .arg(&member)
+                .cmd("SREM")
+                .arg(format!("_kombu.binding_permanent.{}", reply_exchange()))
+                .arg(&member)
+                .cmd("DEL")
+                .arg(&reply_queue)
+                .query::<()>(&mut connection);
+        }
+    }
+}
+
+impl std::fmt::Debug for RedisControl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisControl")
+            .field("url", &self.url)
+            .field("oid", &self.oid)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelopes_round_trip_with_json_headers() {
+        let body = json!({"method": "ping", "arguments": {}});
+        let payload = envelope(
+            &body,
+            "celery.pidbox",
+            "",
+            json!({"clock": 3, "expires": 1.5}),
+        );
+        let (opened, headers) = open_envelope(&payload).unwrap();
+        assert_eq!(opened, body);
+        assert_eq!(headers["clock"], 3);
+        assert_eq!(headers["expires"], 1.5);
+        assert!(open_envelope(b"{").is_err());
+        assert!(open_envelope(br#"{"content-type": "text/plain", "body": "x"}"#).is_err());
+    }
+
+    #[test]
+    fn the_broker_as_stats_reports_it() {
+        let info = broker_info("redis://:secret@10.0.0.1:6380/2");
+        assert_eq!(info["hostname"], "10.0.0.1");
+        assert_eq!(info["port"], 6380);
+        assert_eq!(info["virtual_host"], "2");
+        assert_eq!(info["transport"], "redis");
+    }
+}

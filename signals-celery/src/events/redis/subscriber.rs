@@ -1,0 +1,261 @@
+//! Following Celery events on Redis: a pattern subscription on the event
+//! exchange's fanout channels, kept alive across broker restarts.
+
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use super::{envelope, Backoff, Endpoint, RedisConfigError};
+use crate::events::broker::{feed, FeedReader, FeedWriter, Next};
+use crate::events::receiver::{Delivery, EventSource, ReceiveError};
+
+/// Options of a [`RedisSubscriber`].
+#[derive(Clone, Debug)]
+pub struct RedisSubscriberOptions {
+    /// The event exchange (Celery's `event_exchange`, default `celeryev`).
+    pub exchange: String,
+    /// The routing-key pattern, AMQP style (`#` for every event, the default;
+    /// `task.#` for task events). As in kombu, `#` becomes Redis's `*`, which
+    /// matches across dots. Grouped events arrive as `<group>.multi`.
+    pub routing_key: String,
+    /// kombu's `fanout_prefix` (default `true`: `/<db>.`).
+    pub fanout_prefix: bool,
+    /// kombu's `global_keyprefix` (default empty).
+    pub global_keyprefix: String,
+    /// The first wait before reconnecting; doubled up to 2 s (default 100 ms).
+    pub reconnect_delay: Duration,
+    /// How many messages may wait for the receiver before the subscriber stops
+    /// reading from Redis (default 65,536).
+    pub backlog: usize,
+    /// For `rediss://` (feature `redis-tls`): PEM certificates of the CAs to
+    /// trust instead of the system's (default `None`: the system's).
+    pub tls_root_certificates: Option<Vec<u8>>,
+}
+
+impl Default for RedisSubscriberOptions {
+    fn default() -> Self {
+        Self {
+            exchange: "celeryev".into(),
+            routing_key: "#".into(),
+            fanout_prefix: true,
+            global_keyprefix: String::new(),
+            reconnect_delay: Duration::from_millis(100),
+            backlog: 65_536,
+            tls_root_certificates: None,
+        }
+    }
+}
+
+/// Follows the Celery events published on a Redis server: sends
+/// `PSUBSCRIBE <global_keyprefix>/<db>.celeryev/<pattern>` (as kombu's
+/// consumer does) and hands each message to an
+/// [`EventReceiver`](crate::events::EventReceiver) as an [`EventSource`].
+///
+/// A background thread reads the subscription; when the connection fails it
+/// reports a [`ReceiveError::Source`], reconnects with a backoff and subscribes
+/// again. Redis pub/sub does not keep messages for absent subscribers: what is
+/// published while the subscriber is away is not seen (a
+/// [`RedisTransport`](super::RedisTransport) with
+/// [`min_subscribers`](super::RedisOptions::min_subscribers) holds its events
+/// until someone listens).
+///
+/// ```no_run
+/// use signals_celery::events::{EventReceiver, RedisSubscriber};
+///
+/// let mut events = RedisSubscriber::open("redis://127.0.0.1:6379/0")?;
+/// let receiver = EventReceiver::builder()
+///     .handler("*", |event| println!("{:?}: {:?}", event.kind(), event.fields()))
+///     .build();
+/// receiver.capture(&mut events, Some(10), None);
+/// # Ok::<(), signals_celery::events::RedisConfigError>(())
+/// ```
+pub struct RedisSubscriber {
+    pattern: String,
+    url: String,
+    feed: FeedReader<Vec<u8>>,
+    reader: Option<JoinHandle<()>>,
+}
+
+impl RedisSubscriber {
+    /// Subscribes to every event on `url` (`redis://[:password@]host[:port][/db]`).
+    pub fn open(url: &str) -> Result<Self, RedisConfigError> {
+        Self::with_options(url, RedisSubscriberOptions::default())
+    }
+
+    /// Subscribes with `options`.
+    pub fn with_options(
+        url: &str,
+        options: RedisSubscriberOptions,
+    ) -> Result<Self, RedisConfigError> {
+        let endpoint = Endpoint::open(
+            url,
+            options.tls_root_certificates.as_deref(),
+            &options.global_keyprefix,
+            options.fanout_prefix,
+        )?;
+        let pattern = format!(
+            "{}{}/{}",
+            endpoint.channel_prefix,
+            options.exchange,
+            options.routing_key.replace('#', "*")
+        );
+        let (writer, feed) = feed(options.backlog);
+        let reader = Reader {
+            client: endpoint.client,
+            pattern: pattern.clone(),
+            url: endpoint.url.clone(),
+            reconnect_delay: options.reconnect_delay,
+            feed: writer,
+        };
+        let reader = std::thread::Builder::new()
+            .name("signals-redis-subscriber".into())
+            .spawn(move || reader.run())
+            .map_err(RedisConfigError::Thread)?;
+        Ok(Self {
+            pattern,
+            url: endpoint.url,
+            feed,
+            reader: Some(reader),
+        })
+    }
+
+    /// The pattern subscribed to, e.g. `/0.celeryev/*`.
+    pub fn pattern(&self) -> &str {
+        &self.pattern
+    }
+
+    /// Whether the subscription is active now.
+    pub fn is_subscribed(&self) -> bool {
+        self.feed.is_subscribed()
+    }
+
+    /// How many times the subscription was made (1 + reconnections).
+    pub fn subscriptions(&self) -> u64 {
+        self.feed.subscriptions()
+    }
+
+    /// Waits up to `timeout` until the subscription is active (events published
+    /// before that are not seen); `true` if it is.
+    pub fn wait_subscribed(&self, timeout: Duration) -> bool {
+        self.feed.wait_subscribed(timeout)
+    }
+}
+
+impl EventSource for RedisSubscriber {
+    fn next_delivery(
+        &mut self,
+        timeout: Duration,
+        max_size: usize,
+    ) -> Result<Option<Delivery>, ReceiveError> {
+        let payload = match self.feed.next(timeout) {
+            Next::Message(payload) => payload,
+            Next::Error(error) => return Err(ReceiveError::Source(error)),
+            Next::Timeout => return Ok(None),
+            Next::Ended => {
+                return Err(ReceiveError::Source(format!(
+                    "the subscriber thread for {} ended",
+                    self.url
+                )))
+            }
+        };
+        // The envelope is a third larger than the body (base64) plus ~300 bytes.
+        let envelope_limit = max_size.saturating_mul(4) / 3 + 1024;
+        if payload.len() > envelope_limit {
+            return Err(ReceiveError::TooLarge {
+                size: payload.len(),
+                limit: envelope_limit,
+            });
+        }
+        envelope::decode(&payload).map(Some)
+    }
+}
+
+impl std::fmt::Debug for RedisSubscriber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisSubscriber")
+            .field("url", &self.url)
+            .field("pattern", &self.pattern)
+            .field("subscribed", &self.is_subscribed())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for RedisSubscriber {
+    fn drop(&mut self) {
+        self.feed.stop();
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+    }
+}
+
+/// The thread that reads the subscription.
+struct Reader {
+    client: redis::Client,
+    pattern: String,
+    /// For errors, password masked.
+    url: String,
+    reconnect_delay: Duration,
+    feed: FeedWriter<Vec<u8>>,
+}
+
+impl Reader {
+    /// How often a blocked read wakes to see whether the subscriber was dropped.
+    /// Long enough that a message is never cut by it.
+    const WAKE: Duration = Duration::from_millis(500);
+
+    fn run(self) {
+        let mut backoff = Backoff::new(self.reconnect_delay);
+        while !self.feed.stopped() {
+            let error = match self.connect() {
+                Ok(mut connection) => {
+                    backoff.reset();
+                    self.listen(&mut connection)
+                }
+                Err(error) => Some(error),
+            };
+            let Some(error) = error else { return };
+            if !self.feed.deliver(Err(format!("{}: {error}", self.url))) {
+                return;
+            }
+            self.feed.pause(backoff.next_wait());
+        }
+    }
+
+    fn connect(&self) -> Result<redis::Connection, String> {
+        self.client
+            .get_connection_with_timeout(Duration::from_secs(5))
+            .map_err(|error| error.to_string())
+    }
+
+    /// Subscribes on `connection` and reads until the connection fails
+    /// (`Some(error)`) or the subscriber is dropped (`None`).
+    fn listen(&self, connection: &mut redis::Connection) -> Option<String> {
+        // redis-rs's `PubSub` reads without treating a read timeout as a lost
+        // reply (`recv_response` would skip the next message after each one).
+        let mut pubsub = connection.as_pubsub();
+        let subscribed = pubsub
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .and_then(|()| pubsub.psubscribe(&self.pattern))
+            .and_then(|()| pubsub.set_read_timeout(Some(Self::WAKE)));
+        if let Err(error) = subscribed {
+            return Some(error.to_string());
+        }
+        self.feed.set_subscribed(true);
+        let error = loop {
+            if self.feed.stopped() {
+                break None;
+            }
+            match pubsub.get_message() {
+                Ok(message) => {
+                    if !self.feed.deliver(Ok(message.get_payload_bytes().to_vec())) {
+                        break None;
+                    }
+                }
+                Err(error) if error.is_timeout() => {}
+                Err(error) => break Some(error.to_string()),
+            }
+        };
+        self.feed.set_subscribed(false);
+        error
+    }
+}

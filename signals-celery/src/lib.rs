@@ -1,0 +1,84 @@
+//! Celery's signals, event protocol, cluster state and remote control for Rust
+//! services, on top of the [`signals`] dispatch core.
+//!
+//! - [`signals`](crate::signals): every signal of `celery.signals` 5.x,
+//!   declared with `#[signal]` and typed, so a Rust task runner and its
+//!   libraries agree on them.
+//! - [`events`]: Celery's event protocol, both ways. An
+//!   [`EventDispatcher`](events::EventDispatcher) publishes task and worker
+//!   events exactly as a Celery worker does, with buffers that never lose an
+//!   event; an [`EventReceiver`](events::EventReceiver) follows a cluster's
+//!   events, typed, and can re-emit them as in-process signals;
+//!   [`State`](events::State) is Celery's cluster state.
+//! - [`control`]: Celery's remote control (`celery inspect`, `celery status`,
+//!   Flower's worker pages), both as a worker that answers and as a client.
+//!
+//! The embedded [`MemoryTransport`](events::MemoryTransport) needs no broker.
+//! The brokers are features:
+//!
+//! | feature | what it adds |
+//! |---|---|
+//! | `redis` | `RedisTransport`, `RedisSubscriber`, `RedisMailbox`, `RedisControl`: kombu's Redis wire format |
+//! | `redis-tls` | `rediss://` URLs (rustls, ring), with a custom root certificate if needed |
+//! | `amqp` | `AmqpTransport`, `AmqpSubscriber`, `AmqpMailbox`, `AmqpControl`: RabbitMQ, Celery's default broker |
+//!
+//! Both directions are tested against real Celery 5.7, Redis and RabbitMQ.
+//!
+//! # Examples
+//!
+//! A receiver of Celery's `task_sent`, filtered by the task's name:
+//!
+//! ```
+//! use signals::receiver;
+//! use signals_celery::signals::{task_sent, TaskId, TaskSentArgs};
+//!
+//! #[receiver(task_sent, sender = "tasks.add")]
+//! fn on_add_sent(task_id: &TaskId) {
+//!     println!("tasks.add sent as {task_id}");
+//! }
+//!
+//! let args = TaskSentArgs::new(TaskId::from("7d3e"), "tasks.add");
+//! assert_eq!(task_sent.send("tasks.add", &args).unwrap().len(), 1);
+//! ```
+//!
+//! Events published as a Celery worker publishes them, on the embedded
+//! broker:
+//!
+//! ```
+//! use signals_celery::events::{EventDispatcher, MemoryTransport, TaskSucceeded};
+//!
+//! let broker = MemoryTransport::new();
+//! let dispatcher = EventDispatcher::builder(broker.clone()).hostname("svc@example").build();
+//! let event = TaskSucceeded { uuid: "42".into(), result: "3".into(), runtime: 0.01, ..Default::default() };
+//! dispatcher.send_event(&event).unwrap();
+//! assert_eq!(broker.drain()[0].routing_key, "task.succeeded");
+//! ```
+//!
+//! # `serde_json` and your build
+//!
+//! Events, task arguments and control replies are `serde_json` values. This
+//! crate turns on `serde_json`'s `float_roundtrip` (a float reads back as the
+//! number Python wrote) and `raw_value` (an event's fields are kept as the text
+//! that was sent). Neither changes what any other code in your build sees.
+//! `preserve_order` is not turned on: typed events, the kombu envelope and
+//! control replies are written in Celery's key order by this crate itself, and
+//! free-form fields ([`events::Fields`]) in their map's own order, sorted unless
+//! your build turns `preserve_order` on. No JSON consumer, Celery's included,
+//! depends on key order.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod control;
+pub mod events;
+pub mod signals;
+
+/// The message of a panic: its payload when that is a string.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    match (
+        payload.downcast_ref::<&'static str>(),
+        payload.downcast_ref::<String>(),
+    ) {
+        (Some(text), _) => (*text).to_owned(),
+        (None, Some(text)) => text.clone(),
+        (None, None) => "a panic with a non-string payload".to_owned(),
+    }
+}
