@@ -23,7 +23,7 @@ use std::hint::black_box;
 use std::pin::Pin;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use futures::future::join_all;
+use futures_util::future::join_all;
 use signals::Receiver;
 use support::{async_receiver, receiver, run, Args, Sig};
 

@@ -20,7 +20,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use futures::future::join_all;
+use futures_util::future::join_all;
 use signals::Receiver;
 use signals::{ReceiverId, Signal};
 use signals2::{Connect2, Emit2};

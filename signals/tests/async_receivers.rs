@@ -3,7 +3,7 @@
 //!
 //! Every scenario is an `async` body run on three executors, to show that the
 //! dispatcher needs none of its own: tokio's multi-thread runtime, tokio's
-//! current-thread runtime, and `futures::executor::block_on`.
+//! current-thread runtime, and `futures_executor::block_on`.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -45,7 +45,7 @@ where
                 .block_on(scenario())
         }),
         ("futures::executor", |scenario| {
-            futures::executor::block_on(scenario())
+            futures_executor::block_on(scenario())
         }),
     ];
     for (name, run) in executors {

@@ -24,17 +24,17 @@ fn a_muted_signal_calls_no_receiver_in_any_send_form() {
     assert!(sig.is_muted());
     assert!(values(&sig).is_empty());
     assert!(sig.send_robust("app", &()).is_empty());
-    assert!(futures::executor::block_on(sig.asend("app", &()))
+    assert!(futures_executor::block_on(sig.asend("app", &()))
         .unwrap()
         .is_empty());
-    assert!(futures::executor::block_on(sig.asend_robust("app", &())).is_empty());
+    assert!(futures_executor::block_on(sig.asend_robust("app", &())).is_empty());
     assert!(!sig.has_listeners("app"), "a muted signal has no listener");
     assert_eq!(sig.receiver_count(), 2, "muted receivers stay connected");
     assert!(sig.connections().iter().all(|c| c.muted));
     drop(muted);
     assert!(!sig.is_muted());
     assert_eq!(sig.send_robust("app", &()).len(), 2, "both called again");
-    let awaited = futures::executor::block_on(sig.asend("app", &())).unwrap();
+    let awaited = futures_executor::block_on(sig.asend("app", &())).unwrap();
     assert_eq!(awaited.values(), [1, 2]);
 }
 

@@ -79,7 +79,7 @@ fn runtime_receivers_run_by_priority_then_in_connection_order() {
         .map(|(_, outcome)| outcome.unwrap())
         .collect();
     assert_eq!(robust, expected, "send_robust calls in the same order");
-    let awaited = futures::executor::block_on(sig.asend("app", &())).unwrap();
+    let awaited = futures_executor::block_on(sig.asend("app", &())).unwrap();
     assert_eq!(awaited.values(), expected, "and asend");
 }
 
@@ -99,13 +99,13 @@ fn priority_orders_filtered_and_async_receivers_too() {
         ConnectOptions::new().priority(7),
     );
     let _ = sig.connect(|_: &&str, _: &()| "anyone");
-    let responses = futures::executor::block_on(sig.asend("users", &())).unwrap();
+    let responses = futures_executor::block_on(sig.asend("users", &())).unwrap();
     assert_eq!(
         responses.values(),
         ["async, first", "users, urgent", "users only", "anyone"],
         "responses follow call order across sync and async receivers"
     );
-    let groups = futures::executor::block_on(sig.asend("groups", &())).unwrap();
+    let groups = futures_executor::block_on(sig.asend("groups", &())).unwrap();
     assert_eq!(groups.values(), ["async, first", "anyone"]);
 }
 

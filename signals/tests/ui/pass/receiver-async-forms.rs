@@ -37,11 +37,11 @@ fn sync_one() -> usize {
 
 fn main() {
     let args = TaskSentArgs { task_id: "t".into(), tags: vec!["a".into()], eta: Some(1) };
-    let responses = futures::executor::block_on(task_sent.asend("tasks.add", &args)).unwrap();
+    let responses = futures_executor::block_on(task_sent.asend("tasks.add", &args)).unwrap();
     // By dispatch uid: "audit" < "…::subset" < "…::sync_one".
     assert_eq!(responses.values(), [10, 3, 100]);
     let prerun = TaskPrerunArgs { task_id: "abc".into() };
-    let responses = futures::executor::block_on(task_prerun.asend("tasks.mul", &prerun)).unwrap();
+    let responses = futures_executor::block_on(task_prerun.asend("tasks.mul", &prerun)).unwrap();
     assert_eq!(responses.values(), [3]);
     // A sync send cannot run them, and says so.
     assert!(task_sent.send("tasks.add", &args).is_err());
