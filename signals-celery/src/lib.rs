@@ -1,7 +1,7 @@
 //! Celery's signals, event protocol, cluster state and remote control for Rust
-//! services, on top of the [`signals`] dispatch core.
+//! services, on top of the `signals` dispatch core ([`Signal`](::signals::Signal)).
 //!
-//! - [`signals`](crate::signals): every signal of `celery.signals` 5.x,
+//! - [`signals`](mod@crate::signals): every signal of `celery.signals` 5.x,
 //!   declared with `#[signal]` and typed, so a Rust task runner and its
 //!   libraries agree on them.
 //! - [`events`]: Celery's event protocol, both ways. An

@@ -483,7 +483,7 @@ pub static celeryd_after_setup: Signal;
 /// name. Celery re-raises what receivers fail with, as [`Signal::send`]
 /// does.
 ///
-/// [`Signal::send`]: crate::Signal::send
+/// [`Signal::send`]: signals::Signal::send
 #[signal(sender = &'static str)]
 pub static import_modules: Signal;
 

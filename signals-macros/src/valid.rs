@@ -100,7 +100,7 @@ fn check_free_function(cx: &mut Ctxt, function: &ReceiverFn) {
             "a receiver cannot be generic: the signal fixes every type; write the concrete types (lifetimes can be left elided)",
         );
     }
-    if let Some(unsafety) = &sig.unsafety {
+    if let syn::Safety::Unsafe(unsafety) = &sig.safety {
         cx.error_spanned_by(
             unsafety,
             "a receiver cannot be `unsafe fn`: the dispatcher cannot uphold its contract; make it safe and use `unsafe` blocks inside",
