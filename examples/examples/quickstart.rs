@@ -96,7 +96,9 @@ fn main() {
         Ok(_) => println!("metrics send: ok"),
         Err(error) => println!("metrics send stopped: {error}"),
     }
-    println!("metrics send_robust (this demo's panic hook keeps the panic message out of the output):");
+    println!(
+        "metrics send_robust (this demo's panic hook keeps the panic message out of the output):"
+    );
     // send_robust catches the second receiver's panic and reports it below.
     // This demo silences the default panic hook meanwhile, so that its message
     // (and a backtrace, under RUST_BACKTRACE=1) does not land mid-output.
