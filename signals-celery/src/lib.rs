@@ -60,11 +60,11 @@
 //! crate turns on `serde_json`'s `float_roundtrip` (a float reads back as the
 //! number Python wrote) and `raw_value` (an event's fields are kept as the text
 //! that was sent). Neither changes what any other code in your build sees.
-//! `preserve_order` is not turned on: typed events, the kombu envelope and
-//! control replies are written in Celery's key order by this crate itself, and
-//! free-form fields ([`events::Fields`]) in their map's own order, sorted unless
-//! your build turns `preserve_order` on. No JSON consumer, Celery's included,
-//! depends on key order.
+//! `preserve_order` is not turned on: typed events and the events' kombu
+//! envelope are written in Celery's key order by this crate itself, and
+//! free-form fields ([`events::Fields`]) and remote-control messages in their
+//! map's own order, sorted unless your build turns `preserve_order` on. No JSON
+//! consumer, Celery's included, depends on key order.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod control;
