@@ -10,6 +10,8 @@
 #
 # Without arguments it builds both benches (`cargo bench --no-run`) and uses
 # those binaries; pass another build's binaries to compare two versions.
+# SIGNALS_BENCH_FEATURES=tracing-spans builds the send bench with that feature
+# (and SIGNALS_BENCH_SUBSCRIBER=1 then records every span).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 command -v valgrind >/dev/null || { echo "valgrind is required (apt-get install valgrind)" >&2; exit 1; }
