@@ -23,10 +23,10 @@ use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
 use std::sync::{Arc, Mutex};
 
 use crate::ids::SharedIds;
+use crate::invoke::Callee;
+use crate::live::Live;
 use crate::lock::lock;
 use crate::publish::{Pin, Published};
-use crate::receiver::Callee;
-use crate::registry::Live;
 
 /// Past this many distinct senders, new senders are filtered on each send instead
 /// of cached, so a signal whose senders are unbounded (hostnames, ids) cannot grow
@@ -207,64 +207,5 @@ fn resolve<A, S: Eq + Hash, R>(key: u64, entries: &[Live<A, S, R>]) -> Route<A, 
         ids,
         strong,
         exact_for,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::options::ConnectOptions;
-    use crate::receiver::Receiver;
-    use crate::registry::Registry;
-
-    /// A sender type whose senders all share one key, to force collisions.
-    #[derive(Clone, PartialEq, Eq)]
-    struct Colliding(&'static str);
-    impl Hash for Colliding {
-        fn hash<H: Hasher>(&self, state: &mut H) {
-            0u8.hash(state);
-        }
-    }
-
-    #[test]
-    fn senders_sharing_a_key_are_filtered_not_mixed_up() {
-        let mut registry: Registry<(), Colliding, &'static str> = Registry::new();
-        for name in ["a", "b"] {
-            let receiver = Receiver::new(move |_: &Colliding, _: &()| name);
-            let _ = registry.connect(
-                receiver,
-                ConnectOptions::new().sender(Colliding(name)),
-                crate::Origin::Runtime,
-            );
-        }
-        let snapshot = registry.snapshot(true);
-        let cache = snapshot.cache.as_ref().unwrap();
-        let mut pin = None;
-        assert!(
-            cache
-                .route(&Colliding("a"), &snapshot.entries, &mut pin)
-                .is_none(),
-            "receivers of two senders under one key: no route is exact"
-        );
-
-        let mut registry: Registry<(), Colliding, &'static str> = Registry::new();
-        let receiver = Receiver::new(|_: &Colliding, _: &()| "a");
-        let _ = registry.connect(
-            receiver,
-            ConnectOptions::new().sender(Colliding("a")),
-            crate::Origin::Runtime,
-        );
-        let snapshot = registry.snapshot(true);
-        let cache = snapshot.cache.as_ref().unwrap();
-        let mut pin = None;
-        let route = cache.route(&Colliding("a"), &snapshot.entries, &mut pin);
-        assert_eq!(route.map(|route| route.indices.len()), Some(1));
-        let mut pin = None;
-        assert!(
-            cache
-                .route(&Colliding("z"), &snapshot.entries, &mut pin)
-                .is_none(),
-            "another sender with the witness's key"
-        );
     }
 }

@@ -31,10 +31,12 @@
 
 use std::cell::RefCell;
 use std::fmt;
+use std::hash::Hash;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::responses::RobustResponses;
+use crate::signal::Signal;
 
 /// A deferred send, ready to run: returns how many receivers failed.
 type Queued = Box<dyn FnOnce() -> usize>;
@@ -106,6 +108,46 @@ pub enum SentOrQueued<R> {
     Sent(RobustResponses<R>),
     /// Queued in this thread's innermost scope, to be sent when it commits.
     Queued,
+}
+
+impl<A, S, R> Signal<A, S, R>
+where
+    A: 'static,
+    S: Eq + Hash + Clone + Send + Sync + 'static,
+    R: 'static,
+{
+    /// Sends now, or, inside a [`defer`](crate::defer()) scope on this thread,
+    /// when the scope commits: Django's `transaction.on_commit(lambda:
+    /// signal.send(...))`. The arguments are moved in, since a queued send
+    /// outlives the call.
+    ///
+    /// Either way the send is [`send_robust`](Self::send_robust): a queued
+    /// send has no caller left to stop, so every receiver runs and each
+    /// failure is logged (and counted by [`Committed::failed`](crate::defer::Committed::failed)).
+    ///
+    /// ```
+    /// use signals::defer::SentOrQueued;
+    /// use signals::Signal;
+    /// static PAID: Signal<u64, &'static str, u64> = Signal::new("paid");
+    /// let _ = PAID.connect(|_: &&str, order: &u64| *order);
+    ///
+    /// assert!(matches!(PAID.send_on_commit("shop", 1), SentOrQueued::Sent(r) if r.len() == 1));
+    /// let tx = signals::defer();
+    /// assert!(matches!(PAID.send_on_commit("shop", 2), SentOrQueued::Queued));
+    /// assert_eq!(tx.commit().sent(), 1);
+    /// ```
+    pub fn send_on_commit(&'static self, sender: S, args: A) -> SentOrQueued<R> {
+        if !is_open() {
+            return SentOrQueued::Sent(self.send_robust(&sender, &args));
+        }
+        enqueue(Box::new(move || {
+            self.send_robust(&sender, &args)
+                .iter()
+                .filter(|(_, outcome)| outcome.is_err())
+                .count()
+        }));
+        SentOrQueued::Queued
+    }
 }
 
 /// A deferral scope, open until committed or dropped (see [`defer`]).

@@ -3,7 +3,7 @@
 //! Receivers may fail with any error type; the runtime carries it as a [`BoxError`]
 //! so one signal can hold receivers written against different error types.
 
-use crate::receiver::ReceiverId;
+use crate::ids::ReceiverId;
 
 /// Any error a receiver returns, boxed so receivers with different error types can
 /// share one signal.

@@ -1,4 +1,5 @@
-//! The ids of a list of receivers, shared by the responses of every send that
+//! Receivers' ids: one connection's [`ReceiverId`], and the ids of a list of
+//! receivers, shared by the responses of every send that
 //! calls them all, without a cache line that every thread writes.
 //!
 //! A response list of two or more receivers shares the snapshot's ids rather
@@ -13,10 +14,50 @@
 //! with two or more receivers are held once per stripe.
 
 use std::cell::Cell;
+use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use crate::receiver::ReceiverId;
+/// A receiver's identity in responses and logs: its name and its connection number.
+///
+/// The name defaults to the Rust type name of the function (for closures, the path
+/// of the function that defines them, ending in `{{closure}}`); the number is unique
+/// to one connection for the life of the process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ReceiverId {
+    name: &'static str,
+    id: u64,
+}
+
+impl ReceiverId {
+    pub(crate) fn new(name: &'static str, id: u64) -> Self {
+        Self { name, id }
+    }
+
+    /// The receiver's name.
+    ///
+    /// ```
+    /// use signals::Signal;
+    /// fn audit(_: &&str, _: &()) {}
+    /// let sig: Signal<()> = Signal::new("ping");
+    /// let conn = sig.connect(audit);
+    /// assert!(conn.id().name().ends_with("audit"));
+    /// ```
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// The connection number, unique within the process.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+}
+
+impl fmt::Display for ReceiverId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}#{}", self.name, self.id)
+    }
+}
 
 /// At most this many stripes, whatever the core count.
 const MAX_STRIPES: usize = 64;

@@ -5,8 +5,20 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use crate::receiver::ReceiverId;
+use crate::ids::ReceiverId;
 use crate::retry::RetryPolicy;
+
+/// Writes a sender as text, for introspection and tracing.
+pub(crate) type DescribeSender<S> = fn(&S, &mut fmt::Formatter<'_>) -> fmt::Result;
+
+/// A sender shown by the signal's description of senders.
+pub(crate) struct Describe<'a, S>(pub(crate) &'a S, pub(crate) DescribeSender<S>);
+
+impl<S> fmt::Display for Describe<'_, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        (self.1)(self.0, f)
+    }
+}
 
 /// How a connection was made.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

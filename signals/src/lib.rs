@@ -54,12 +54,15 @@
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
-mod awaited;
+// The modules, from the leaves up; none imports a module listed after it.
 mod cache;
 pub mod defer;
+mod dispatch;
 mod error;
 mod ids;
 mod introspect;
+mod invoke;
+mod live;
 mod lock;
 mod mute;
 mod options;
@@ -72,6 +75,7 @@ mod retry;
 mod scoped;
 mod signal;
 mod sleep;
+mod snapshot;
 mod summary;
 pub mod testing;
 #[cfg(feature = "tracing-spans")]
@@ -81,18 +85,22 @@ mod trace;
 pub use defer::defer;
 #[doc(inline)]
 pub use error::{AwaitRequired, BoxError, ReceiverError, RetriesExhausted, SendError};
+#[doc(inline)]
+pub use ids::ReceiverId;
 pub use introspect::{declared_signals, ArgInfo, ConnectionInfo, Origin, SignalInfo};
+#[doc(inline)]
+pub use invoke::{AsyncCall, IntoOutcome};
 pub use mute::Muted;
 pub use options::{ConnectOptions, Connection};
 #[doc(inline)]
-pub use receiver::{AsyncCall, IntoOutcome, Receiver, ReceiverId, ReceiverKey};
+pub use receiver::{IdentifyReceiver, Receiver, ReceiverKey};
 #[doc(inline)]
 pub use responses::{IntoIter, Iter, Responses, RobustResponses};
 #[doc(inline)]
 pub use retry::{RetryPolicy, Sleep};
 #[doc(inline)]
 pub use scoped::ScopedConnection;
-pub use signal::{IdentifyReceiver, Registrar, Signal};
+pub use signal::{Registrar, Signal};
 
 /// Declares a typed signal: `#[signal(...)] pub static name: Signal;`.
 ///

@@ -10,26 +10,90 @@ use std::borrow::Cow;
 use std::fmt;
 use std::hash::Hash;
 
-use crate::receiver::ReceiverId;
-use crate::registry::Key;
+use crate::ids::ReceiverId;
+use crate::registry::MuteTarget;
 use crate::signal::Signal;
 
-/// What a [`Muted`] guard mutes besides the whole signal: one connection, or
-/// every connection made under one `dispatch_uid`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum MuteTarget {
-    Id(ReceiverId),
-    Uid(Cow<'static, str>),
-}
+impl<A, S, R> Signal<A, S, R>
+where
+    A: 'static,
+    S: Eq + Hash + Clone + Send + Sync + 'static,
+    R: 'static,
+{
+    /// Mutes the signal until the guard drops: sends call no receiver and
+    /// return no responses, and [`has_listeners`](Self::has_listeners) is
+    /// false. Mutes nest: the signal is muted while any guard lives. It is
+    /// muted for every thread, and no other signal is.
+    ///
+    /// A send takes no new step for this: a mute publishes a snapshot
+    /// without receivers, so a signal that was never muted pays nothing, and
+    /// a muted one takes the no-receiver path. A send already running when
+    /// the mute starts finishes with the receivers it read.
+    ///
+    /// ```
+    /// use signals::Signal;
+    /// let sig: Signal<(), &'static str, u8> = Signal::new("saved");
+    /// let _ = sig.connect(|_: &&str, _: &()| 1);
+    /// let muted = sig.mute();
+    /// assert!(sig.send("users", &()).unwrap().is_empty());
+    /// drop(muted);
+    /// assert_eq!(sig.send("users", &()).unwrap().len(), 1);
+    /// ```
+    pub fn mute(&self) -> Muted<'_, A, S, R> {
+        self.mute_target(None)
+    }
 
-impl MuteTarget {
-    /// Whether this mutes the connection `id`, made under `key`.
-    pub(crate) fn matches(&self, id: ReceiverId, key: &Key) -> bool {
-        match (self, key) {
-            (MuteTarget::Id(muted), _) => *muted == id,
-            (MuteTarget::Uid(muted), Key::Uid(uid)) => muted == uid,
-            (MuteTarget::Uid(_), Key::Receiver(_)) => false,
-        }
+    /// Mutes one connection, by its id (from [`Connection::id`], a response
+    /// or [`connections`](Self::connections)), until the guard drops; the
+    /// other receivers are still called. Counted as [`mute`](Self::mute) is.
+    ///
+    /// ```
+    /// use signals::Signal;
+    /// let sig: Signal<(), &'static str, u8> = Signal::new("saved");
+    /// let noisy = sig.connect(|_: &&str, _: &()| 1).id();
+    /// let _ = sig.connect(|_: &&str, _: &()| 2);
+    /// let _quiet = sig.mute_receiver(noisy);
+    /// assert_eq!(sig.send("users", &()).unwrap().values(), [2]);
+    /// ```
+    pub fn mute_receiver(&self, id: ReceiverId) -> Muted<'_, A, S, R> {
+        self.mute_target(Some(MuteTarget::Id(id)))
+    }
+
+    /// Mutes every connection made under this `dispatch_uid` (for any
+    /// sender), until the guard drops; also one connected while the guard
+    /// lives. A `#[receiver]`'s uid is its function path unless it gives one.
+    ///
+    /// ```
+    /// use signals::{ConnectOptions, Signal};
+    /// let sig: Signal<(), &'static str, u8> = Signal::new("saved");
+    /// let _ = sig.connect_with(|_: &&str, _: &()| 1, ConnectOptions::new().dispatch_uid("search.reindex"));
+    /// let _ = sig.connect(|_: &&str, _: &()| 2);
+    /// let _quiet = sig.mute_uid("search.reindex");
+    /// assert_eq!(sig.send("users", &()).unwrap().values(), [2]);
+    /// ```
+    pub fn mute_uid(&self, dispatch_uid: impl Into<Cow<'static, str>>) -> Muted<'_, A, S, R> {
+        self.mute_target(Some(MuteTarget::Uid(dispatch_uid.into())))
+    }
+
+    /// Whether a [`mute`](Self::mute) guard of the whole signal is alive.
+    pub fn is_muted(&self) -> bool {
+        self.lock_initialized().is_muted()
+    }
+
+    fn mute_target(&self, target: Option<MuteTarget>) -> Muted<'_, A, S, R> {
+        self.change(|registry| {
+            registry.mute(target.clone());
+            ((), true)
+        });
+        Muted::new(self, target)
+    }
+
+    /// Ends one mute of `target` (a guard dropped).
+    pub(crate) fn unmute(&self, target: Option<&MuteTarget>) {
+        self.change(|registry| {
+            registry.unmute(target);
+            ((), true)
+        });
     }
 }
 

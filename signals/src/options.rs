@@ -107,7 +107,7 @@ impl<S> ConnectOptions<S> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[must_use = "a Connection says whether the receiver was added"]
 pub struct Connection {
-    pub(crate) id: crate::ReceiverId,
+    pub(crate) id: crate::ids::ReceiverId,
     pub(crate) added: bool,
 }
 
@@ -119,7 +119,7 @@ impl Connection {
     }
 
     /// The connection in place: the new one, or the earlier one that won.
-    pub fn id(&self) -> crate::ReceiverId {
+    pub fn id(&self) -> crate::ids::ReceiverId {
         self.id
     }
 }

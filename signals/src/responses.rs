@@ -1,4 +1,5 @@
-//! What a send returns: each receiver's identity with its response.
+//! What a send returns: each receiver's identity with its response, and the
+//! lists a send fills while it runs. Nothing here calls a receiver.
 
 use std::fmt;
 use std::ops::Index;
@@ -6,9 +7,8 @@ use std::sync::Arc;
 
 use smallvec::SmallVec;
 
-use crate::error::{BoxError, ReceiverError, SendError};
-use crate::receiver::ReceiverId;
-use crate::registry::Direct;
+use crate::error::ReceiverError;
+use crate::ids::ReceiverId;
 
 /// How many responses are held without a heap allocation. Most signals have one or
 /// two receivers; past that the list moves to the heap like a `Vec`.
@@ -201,74 +201,6 @@ impl<T> Responses<T> {
         }
     }
 
-    /// Calls every receiver of `direct` in order: the send's fast path. The
-    /// caller ends its read section, then [`Called::finish`]es the list. One
-    /// receiver's list is built only then, in place rather than copied out;
-    /// more are collected in one tight loop, the first error stopping it.
-    #[inline(always)]
-    pub(crate) fn call<A, S>(direct: Direct<'_, A, S, T>, sender: &S, args: &A) -> Called<T> {
-        if let ([receiver], Some(id)) = (direct.receivers, direct.ids.first) {
-            let outcome = receiver.get().invoke(sender, args);
-            return Called::One(id, outcome);
-        }
-        Called::All(Self::call_direct(direct, sender, args))
-    }
-
-    /// Calls every receiver of `direct` in order, collecting their responses;
-    /// the first error stops the send and is returned. One tight loop, with
-    /// the ids shared once at the end.
-    #[inline(always)]
-    fn call_direct<A, S>(
-        direct: Direct<'_, A, S, T>,
-        sender: &S,
-        args: &A,
-    ) -> Result<Self, SendError> {
-        let Direct { receivers, ids } = direct;
-        let ids = ids.local();
-        if receivers.len() <= INLINE {
-            let mut values = SmallVec::new();
-            for receiver in receivers {
-                match receiver.get().invoke(sender, args) {
-                    Ok(value) => values.push(value),
-                    Err(source) => return Err(failed(ids, values.len(), source)),
-                }
-            }
-            Ok(Self {
-                ids: Ids::Shared(Arc::clone(ids)),
-                values,
-            })
-        } else {
-            // Written into the spare capacity with the count in a register:
-            // `push` passes the list's address to its growth path, after which
-            // the length went through memory around every receiver's call.
-            let mut values = Vec::with_capacity(receivers.len());
-            let mut filled = 0;
-            let mut failure = None;
-            for (slot, receiver) in values.spare_capacity_mut().iter_mut().zip(receivers) {
-                match receiver.get().invoke(sender, args) {
-                    Ok(value) => {
-                        slot.write(value);
-                        filled += 1;
-                    }
-                    Err(source) => {
-                        failure = Some(source);
-                        break;
-                    }
-                }
-            }
-            // SAFETY: the first `filled` slots of the spare capacity, which
-            // began at length 0, were written above, in order.
-            unsafe { values.set_len(filled) };
-            if let Some(source) = failure {
-                return Err(failed(ids, filled, source));
-            }
-            Ok(Self {
-                ids: Ids::Shared(Arc::clone(ids)),
-                values: SmallVec::from_vec(values),
-            })
-        }
-    }
-
     /// The responses of a send that called every receiver whose ids are `ids`:
     /// one id is copied (cheaper than sharing, which costs two atomic updates),
     /// more are shared.
@@ -292,20 +224,15 @@ impl<T> Responses<T> {
         }
     }
 
-    /// The outcome of a send to one receiver, whose id is copied (cheaper than
-    /// sharing the signal's list, which costs two atomic updates).
+    /// The response of a send to one receiver, whose id is copied (cheaper
+    /// than sharing the signal's list, which costs two atomic updates).
     #[inline(always)]
-    fn one(id: ReceiverId, outcome: Result<T, BoxError>) -> Result<Self, SendError> {
-        match outcome {
-            Ok(value) => {
-                let mut values = SmallVec::new();
-                values.push(value);
-                Ok(Self {
-                    ids: Ids::Own(SmallVec::from_buf([id])),
-                    values,
-                })
-            }
-            Err(source) => Err(failed(&[id], 0, source)),
+    pub(crate) fn one(id: ReceiverId, value: T) -> Self {
+        let mut values = SmallVec::new();
+        values.push(value);
+        Self {
+            ids: Ids::Own(SmallVec::from_buf([id])),
+            values,
         }
     }
 
@@ -354,33 +281,21 @@ impl<T> Responses<T> {
     }
 }
 
-/// A send through the fast path, to be finished once its read section ended.
-pub(crate) enum Called<T> {
-    /// One receiver: its id and outcome, the list not built yet.
-    One(ReceiverId, Result<T, BoxError>),
-    /// More: the list, or the error that stopped the send.
-    All(Result<Responses<T>, SendError>),
-}
-
-impl<T> Called<T> {
-    #[inline(always)]
-    pub(crate) fn finish(self) -> Result<Responses<T>, SendError> {
-        match self {
-            Called::One(id, outcome) => Responses::one(id, outcome),
-            Called::All(result) => result,
-        }
-    }
-}
-
 /// A list of responses being collected: inline or in a `Vec`, one loop for both.
 pub(crate) trait Values<T> {
-    fn push(&mut self, value: T);
+    /// Adds a value.
+    ///
+    /// # Safety
+    ///
+    /// Fewer values have been pushed than the list was made with room for:
+    /// a send pushes one outcome per receiver, into a list sized for them all.
+    unsafe fn push(&mut self, value: T);
     fn len(&self) -> usize;
 }
 
 impl<T> Values<T> for SmallVec<[T; INLINE]> {
     #[inline(always)]
-    fn push(&mut self, value: T) {
+    unsafe fn push(&mut self, value: T) {
         SmallVec::push(self, value);
     }
     #[inline(always)]
@@ -389,24 +304,59 @@ impl<T> Values<T> for SmallVec<[T; INLINE]> {
     }
 }
 
-impl<T> Values<T> for Vec<T> {
+/// A `Vec` filled in the room reserved for it, its count kept apart: `push`
+/// on a `Vec` passes the list's address to its growth path, after which the
+/// length went through memory around every receiver's call.
+pub(crate) struct Reserved<T> {
+    values: Vec<T>,
+    filled: usize,
+}
+
+impl<T> Reserved<T> {
+    /// Room for `capacity` values.
     #[inline(always)]
-    fn push(&mut self, value: T) {
-        Vec::push(self, value);
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
+        Self {
+            values: Vec::with_capacity(capacity),
+            filled: 0,
+        }
     }
+
+    /// The values written, as a list.
     #[inline(always)]
-    fn len(&self) -> usize {
-        Vec::len(self)
+    pub(crate) fn into_values(mut self) -> SmallVec<[T; INLINE]> {
+        let mut values = std::mem::take(&mut self.values);
+        // SAFETY: the first `filled` slots were written by `push`, in order,
+        // and no more were (see `push`).
+        unsafe { values.set_len(self.filled) };
+        self.filled = 0;
+        SmallVec::from_vec(values)
     }
 }
 
-/// The error of a send stopped by the receiver at `position`.
-#[cold]
-#[inline(never)]
-fn failed(ids: &[ReceiverId], position: usize, source: BoxError) -> SendError {
-    SendError {
-        receiver: ids[position],
-        source,
+impl<T> Values<T> for Reserved<T> {
+    #[inline(always)]
+    unsafe fn push(&mut self, value: T) {
+        debug_assert!(
+            self.filled < self.values.capacity(),
+            "pushed past the room reserved"
+        );
+        // SAFETY: within the capacity (the caller's promise), and past the
+        // values written so far, so nothing is overwritten.
+        unsafe { self.values.as_mut_ptr().add(self.filled).write(value) };
+        self.filled += 1;
+    }
+    #[inline(always)]
+    fn len(&self) -> usize {
+        self.filled
+    }
+}
+
+impl<T> Drop for Reserved<T> {
+    /// Drops the values written, when a panic ends the send midway.
+    fn drop(&mut self) {
+        // SAFETY: as in `into_values`.
+        unsafe { self.values.set_len(self.filled) };
     }
 }
 

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::error::{AwaitRequired, BoxError, RetriesExhausted};
-use crate::receiver::{BoxFuture, Invoke};
+use crate::invoke::{BoxFuture, Invoke};
 use crate::sleep::ThreadSleep;
 
 /// A timer for a retrying async receiver's waits: returns a future that

@@ -4,8 +4,51 @@
 use std::fmt;
 use std::hash::Hash;
 
-use crate::options::Connection;
+use crate::options::{ConnectOptions, Connection};
+use crate::receiver::Receiver;
 use crate::signal::Signal;
+
+impl<A, S, R> Signal<A, S, R>
+where
+    A: 'static,
+    S: Eq + Hash + Clone + Send + Sync + 'static,
+    R: 'static,
+{
+    /// Connects a receiver for any sender until the returned guard is dropped,
+    /// also when a panic unwinds through its scope (blinker's
+    /// `connected_to`).
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use signals::Signal;
+    /// static SEEN: AtomicUsize = AtomicUsize::new(0);
+    /// let sig: Signal<()> = Signal::new("saved");
+    /// {
+    ///     let _scope = sig.connect_scoped(|_: &&str, _: &()| {
+    ///         SEEN.fetch_add(1, Ordering::Relaxed);
+    ///     });
+    ///     sig.send("users", &()).unwrap();
+    /// }
+    /// sig.send("users", &()).unwrap(); // nobody listens any more
+    /// assert_eq!(SEEN.load(Ordering::Relaxed), 1);
+    /// ```
+    pub fn connect_scoped(
+        &self,
+        receiver: impl Into<Receiver<A, S, R>>,
+    ) -> ScopedConnection<'_, A, S, R> {
+        self.connect_scoped_with(receiver, ConnectOptions::new())
+    }
+
+    /// [`connect_scoped`](Self::connect_scoped) with options (a sender
+    /// filter, a weak reference, a `dispatch_uid`, a retry policy).
+    pub fn connect_scoped_with(
+        &self,
+        receiver: impl Into<Receiver<A, S, R>>,
+        options: ConnectOptions<S>,
+    ) -> ScopedConnection<'_, A, S, R> {
+        ScopedConnection::new(self, self.connect_with(receiver, options))
+    }
+}
 
 /// A receiver connected until this guard is dropped: at the end of the block,
 /// on an early return, or while a panic unwinds (a test that fails leaves no

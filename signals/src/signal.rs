@@ -3,27 +3,20 @@
 use std::borrow::Borrow;
 use std::fmt;
 use std::hash::Hash;
-use std::ops::ControlFlow;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-
-use smallvec::SmallVec;
 use std::sync::{Mutex, MutexGuard};
 
-use crate::awaited;
-use crate::defer::SentOrQueued;
-use crate::error::{BoxError, ReceiverError, SendError};
-use crate::introspect::{ConnectionInfo, Origin};
-use crate::mute::{MuteTarget, Muted};
+use crate::dispatch::{self, Mode, Robust, Strict};
+use crate::error::SendError;
+use crate::ids::ReceiverId;
+use crate::introspect::{ConnectionInfo, Describe, DescribeSender, Origin};
+use crate::invoke::{AsyncCall, IntoOutcome};
 use crate::options::{ConnectOptions, Connection};
-use crate::panic;
 use crate::publish::{Kept, Pin, Published, Replaced};
-use crate::receiver::{
-    AsyncCall, Callee, Identity, IntoOutcome, Invoke, Receiver, ReceiverId, ReceiverKey,
-};
-use crate::registry::{Direct, Key, Registry, Selection, Snapshot, Visit};
-use crate::responses::{Collect, Responses, RobustResponses, Sink, Values, INLINE};
-use crate::scoped::ScopedConnection;
+use crate::receiver::{IdentifyReceiver, Receiver};
+use crate::registry::{Key, Registry};
+use crate::responses::{Responses, RobustResponses};
+use crate::snapshot::Snapshot;
 use crate::summary::{sender_bit, ANY_SENDER};
 
 /// Connects receivers registered before the signal's first use (see
@@ -73,9 +66,6 @@ impl<A: 'static, S: Eq + 'static, R: 'static> Registrar<'_, A, S, R> {
 
 /// Connects a signal's receivers before its first use.
 type Initializer<A, S, R> = fn(&mut Registrar<'_, A, S, R>);
-
-/// Writes a sender as text, for introspection and tracing.
-pub(crate) type DescribeSender<S> = fn(&S, &mut fmt::Formatter<'_>) -> fmt::Result;
 
 /// A signal: named, typed notifications from senders to any number of receivers.
 ///
@@ -229,41 +219,6 @@ where
         })
     }
 
-    /// Connects a receiver for any sender until the returned guard is dropped,
-    /// also when a panic unwinds through its scope (blinker's
-    /// `connected_to`).
-    ///
-    /// ```
-    /// use std::sync::atomic::{AtomicUsize, Ordering};
-    /// use signals::Signal;
-    /// static SEEN: AtomicUsize = AtomicUsize::new(0);
-    /// let sig: Signal<()> = Signal::new("saved");
-    /// {
-    ///     let _scope = sig.connect_scoped(|_: &&str, _: &()| {
-    ///         SEEN.fetch_add(1, Ordering::Relaxed);
-    ///     });
-    ///     sig.send("users", &()).unwrap();
-    /// }
-    /// sig.send("users", &()).unwrap(); // nobody listens any more
-    /// assert_eq!(SEEN.load(Ordering::Relaxed), 1);
-    /// ```
-    pub fn connect_scoped(
-        &self,
-        receiver: impl Into<Receiver<A, S, R>>,
-    ) -> ScopedConnection<'_, A, S, R> {
-        self.connect_scoped_with(receiver, ConnectOptions::new())
-    }
-
-    /// [`connect_scoped`](Self::connect_scoped) with options (a sender
-    /// filter, a weak reference, a `dispatch_uid`, a retry policy).
-    pub fn connect_scoped_with(
-        &self,
-        receiver: impl Into<Receiver<A, S, R>>,
-        options: ConnectOptions<S>,
-    ) -> ScopedConnection<'_, A, S, R> {
-        ScopedConnection::new(self, self.connect_with(receiver, options))
-    }
-
     /// Connects an async receiver for any sender, held strongly: an `async fn`,
     /// an async closure, or a closure returning a `Send` future (see
     /// [`AsyncCall`]). The same as `connect(Receiver::new_async(receiver))`;
@@ -370,17 +325,14 @@ where
             self.initialize();
             return self.has_listeners(sender);
         };
-        let mut found = AnyLive(false);
         let mut map_pin = None;
-        let saw_dead = snapshot
-            .select(sender, &mut map_pin)
-            .for_each(sender, &mut found);
+        let (found, saw_dead) = snapshot.select(sender, &mut map_pin).any_live(sender);
         drop(map_pin);
         drop(pin);
         if saw_dead {
             self.purge_dead();
         }
-        found.0
+        found
     }
 
     /// How many receivers are connected, muted ones included and weak ones
@@ -411,85 +363,6 @@ where
             })
     }
 
-    /// Mutes the signal until the guard drops: sends call no receiver and
-    /// return no responses, and [`has_listeners`](Self::has_listeners) is
-    /// false. Mutes nest: the signal is muted while any guard lives. It is
-    /// muted for every thread, and no other signal is.
-    ///
-    /// A send takes no new step for this: a mute publishes a snapshot
-    /// without receivers, so a signal that was never muted pays nothing, and
-    /// a muted one takes the no-receiver path. A send already running when
-    /// the mute starts finishes with the receivers it read.
-    ///
-    /// ```
-    /// use signals::Signal;
-    /// let sig: Signal<(), &'static str, u8> = Signal::new("saved");
-    /// let _ = sig.connect(|_: &&str, _: &()| 1);
-    /// let muted = sig.mute();
-    /// assert!(sig.send("users", &()).unwrap().is_empty());
-    /// drop(muted);
-    /// assert_eq!(sig.send("users", &()).unwrap().len(), 1);
-    /// ```
-    pub fn mute(&self) -> Muted<'_, A, S, R> {
-        self.mute_target(None)
-    }
-
-    /// Mutes one connection, by its id (from [`Connection::id`], a response
-    /// or [`connections`](Self::connections)), until the guard drops; the
-    /// other receivers are still called. Counted as [`mute`](Self::mute) is.
-    ///
-    /// ```
-    /// use signals::Signal;
-    /// let sig: Signal<(), &'static str, u8> = Signal::new("saved");
-    /// let noisy = sig.connect(|_: &&str, _: &()| 1).id();
-    /// let _ = sig.connect(|_: &&str, _: &()| 2);
-    /// let _quiet = sig.mute_receiver(noisy);
-    /// assert_eq!(sig.send("users", &()).unwrap().values(), [2]);
-    /// ```
-    pub fn mute_receiver(&self, id: ReceiverId) -> Muted<'_, A, S, R> {
-        self.mute_target(Some(MuteTarget::Id(id)))
-    }
-
-    /// Mutes every connection made under this `dispatch_uid` (for any
-    /// sender), until the guard drops; also one connected while the guard
-    /// lives. A `#[receiver]`'s uid is its function path unless it gives one.
-    ///
-    /// ```
-    /// use signals::{ConnectOptions, Signal};
-    /// let sig: Signal<(), &'static str, u8> = Signal::new("saved");
-    /// let _ = sig.connect_with(|_: &&str, _: &()| 1, ConnectOptions::new().dispatch_uid("search.reindex"));
-    /// let _ = sig.connect(|_: &&str, _: &()| 2);
-    /// let _quiet = sig.mute_uid("search.reindex");
-    /// assert_eq!(sig.send("users", &()).unwrap().values(), [2]);
-    /// ```
-    pub fn mute_uid(
-        &self,
-        dispatch_uid: impl Into<std::borrow::Cow<'static, str>>,
-    ) -> Muted<'_, A, S, R> {
-        self.mute_target(Some(MuteTarget::Uid(dispatch_uid.into())))
-    }
-
-    /// Whether a [`mute`](Self::mute) guard of the whole signal is alive.
-    pub fn is_muted(&self) -> bool {
-        self.lock_initialized().is_muted()
-    }
-
-    fn mute_target(&self, target: Option<MuteTarget>) -> Muted<'_, A, S, R> {
-        self.change(|registry| {
-            registry.mute(target.clone());
-            ((), true)
-        });
-        Muted::new(self, target)
-    }
-
-    /// Ends one mute of `target` (a guard dropped).
-    pub(crate) fn unmute(&self, target: Option<&MuteTarget>) {
-        self.change(|registry| {
-            registry.unmute(target);
-            ((), true)
-        });
-    }
-
     /// Whether the sender summary lets `sender` through (false: certainly no
     /// receiver).
     #[inline]
@@ -506,70 +379,7 @@ where
     /// [`Responses`].
     #[inline]
     pub fn send(&self, sender: impl Borrow<S>, args: &A) -> Result<Responses<R>, SendError> {
-        let sender = sender.borrow();
-        if !self.may_have_receivers(sender) {
-            return Ok(Responses::new());
-        }
-        #[cfg(feature = "tracing-spans")]
-        if crate::trace::enabled() {
-            return self.send_traced("send", sender, args);
-        }
-        self.send_read(self.snapshot.load(), sender, args)
-    }
-
-    /// `send` past the summary, on the snapshot `pin` read: `asend` with no
-    /// receiver to await runs it too.
-    #[inline(always)]
-    fn send_read(
-        &self,
-        pin: Pin<Snapshot<A, S, R>>,
-        sender: &S,
-        args: &A,
-    ) -> Result<Responses<R>, SendError> {
-        // The fast path: every receiver, each held strongly, called in one loop.
-        if let Some(direct) = pin.get().and_then(Snapshot::direct) {
-            let called = Responses::call(direct, sender, args);
-            drop(pin);
-            return called.finish();
-        }
-        self.send_selected(pin, sender, args)
-    }
-
-    /// The rest of [`send`](Self::send), out of line so that the fast path stays
-    /// small: a sender filter (cached or not), weak receivers, or the first use.
-    #[inline(never)]
-    fn send_selected(
-        &self,
-        pin: Pin<Snapshot<A, S, R>>,
-        sender: &S,
-        args: &A,
-    ) -> Result<Responses<R>, SendError> {
-        let Some(snapshot) = pin.get() else {
-            drop(pin);
-            self.initialize();
-            return self.send(sender, args);
-        };
-        let mut map_pin = None;
-        let selection = snapshot.select(sender, &mut map_pin);
-        if let Some(direct) = selection.direct() {
-            let called = Responses::call(direct, sender, args);
-            drop(selection);
-            drop(map_pin);
-            drop(pin);
-            return called.finish();
-        }
-        let (responses, failure, saw_dead) =
-            collect_send::<_, _, _, false>(&selection, sender, args);
-        drop(selection);
-        drop(map_pin);
-        drop(pin);
-        if saw_dead {
-            self.purge_dead();
-        }
-        match failure {
-            None => Ok(responses),
-            Some(error) => Err(error),
-        }
+        self.dispatch::<Strict>(sender.borrow(), args)
     }
 
     /// Sends to every live receiver for `sender`, whatever some of them do: an error
@@ -589,98 +399,74 @@ where
     /// assert!(outcomes[2].is_ok());
     /// ```
     pub fn send_robust(&self, sender: impl Borrow<S>, args: &A) -> RobustResponses<R> {
-        let sender = sender.borrow();
+        self.dispatch::<Robust>(sender.borrow(), args)
+    }
+
+    /// A sync send in mode `M`, to the end of its fast path: the sender
+    /// summary, then every receiver of the snapshot, each held strongly, in
+    /// one loop.
+    #[inline(always)]
+    fn dispatch<M: Mode<R>>(&self, sender: &S, args: &A) -> M::Output {
         if !self.may_have_receivers(sender) {
-            return Responses::new();
+            return M::nobody();
         }
         #[cfg(feature = "tracing-spans")]
         if crate::trace::enabled() {
-            return self.send_robust_traced("send_robust", sender, args);
+            return self.dispatch_traced::<M>(M::SYNC, sender, args);
         }
-        self.send_robust_read(self.snapshot.load(), sender, args)
+        self.dispatch_read::<M>(self.snapshot.load(), sender, args)
     }
 
-    /// `send_robust` past the summary, on the snapshot `pin` read (see
-    /// [`send_read`](Self::send_read)).
+    /// [`dispatch`](Self::dispatch) past the summary, on the snapshot `pin`
+    /// read: `asend` with no receiver to await runs it too.
     #[inline(always)]
-    fn send_robust_read(
+    fn dispatch_read<M: Mode<R>>(
         &self,
         pin: Pin<Snapshot<A, S, R>>,
         sender: &S,
         args: &A,
-    ) -> RobustResponses<R> {
+    ) -> M::Output {
         if let Some(direct) = pin.get().and_then(Snapshot::direct) {
-            let responses = call_robust(direct, sender, args);
+            let called = dispatch::call_direct::<M, _, _, _>(direct, sender, args);
             drop(pin);
-            return responses;
+            return M::finish(called);
         }
-        self.send_robust_selected(pin, sender, args)
+        self.dispatch_selected::<M>(pin, sender, args)
     }
 
-    /// The rest of [`send_robust`](Self::send_robust), as
-    /// [`send_selected`](Self::send_selected) is of `send`.
+    /// The rest of a sync send, out of line so that the fast path stays
+    /// small: a sender filter (cached or not), weak receivers, or the first
+    /// use.
     #[inline(never)]
-    fn send_robust_selected(
+    fn dispatch_selected<M: Mode<R>>(
         &self,
         pin: Pin<Snapshot<A, S, R>>,
         sender: &S,
         args: &A,
-    ) -> RobustResponses<R> {
+    ) -> M::Output {
         let Some(snapshot) = pin.get() else {
             drop(pin);
             self.initialize();
-            return self.send_robust(sender, args);
+            return self.dispatch::<M>(sender, args);
         };
         let mut map_pin = None;
         let selection = snapshot.select(sender, &mut map_pin);
         if let Some(direct) = selection.direct() {
-            let responses = call_robust(direct, sender, args);
+            let called = dispatch::call_direct::<M, _, _, _>(direct, sender, args);
             drop(selection);
             drop(map_pin);
             drop(pin);
-            return responses;
+            return M::finish(called);
         }
-        let (responses, saw_dead) = collect_robust::<_, _, _, false>(&selection, sender, args);
+        let (responses, failure, saw_dead) =
+            dispatch::call_selected::<M, _, _, _, false>(&selection, sender, args);
         drop(selection);
         drop(map_pin);
         drop(pin);
         if saw_dead {
             self.purge_dead();
         }
-        responses
-    }
-
-    /// Sends now, or, inside a [`defer`](crate::defer()) scope on this thread,
-    /// when the scope commits: Django's `transaction.on_commit(lambda:
-    /// signal.send(...))`. The arguments are moved in, since a queued send
-    /// outlives the call.
-    ///
-    /// Either way the send is [`send_robust`](Self::send_robust): a queued
-    /// send has no caller left to stop, so every receiver runs and each
-    /// failure is logged (and counted by [`Committed::failed`](crate::defer::Committed::failed)).
-    ///
-    /// ```
-    /// use signals::defer::SentOrQueued;
-    /// use signals::Signal;
-    /// static PAID: Signal<u64, &'static str, u64> = Signal::new("paid");
-    /// let _ = PAID.connect(|_: &&str, order: &u64| *order);
-    ///
-    /// assert!(matches!(PAID.send_on_commit("shop", 1), SentOrQueued::Sent(r) if r.len() == 1));
-    /// let tx = signals::defer();
-    /// assert!(matches!(PAID.send_on_commit("shop", 2), SentOrQueued::Queued));
-    /// assert_eq!(tx.commit().sent(), 1);
-    /// ```
-    pub fn send_on_commit(&'static self, sender: S, args: A) -> SentOrQueued<R> {
-        if !crate::defer::is_open() {
-            return SentOrQueued::Sent(self.send_robust(&sender, &args));
-        }
-        crate::defer::enqueue(Box::new(move || {
-            self.send_robust(&sender, &args)
-                .iter()
-                .filter(|(_, outcome)| outcome.is_err())
-                .count()
-        }));
-        SentOrQueued::Queued
+        M::output(responses, failure)
     }
 
     /// Sends to every live receiver for `sender`, awaiting the async ones, and
@@ -722,29 +508,14 @@ where
         let sender = sender.borrow();
         #[cfg(feature = "tracing-spans")]
         if crate::trace::enabled() && self.may_have_receivers(sender) {
-            return Box::pin(self.asend_traced(sender, args)).await;
+            return Box::pin(self.adispatch_traced::<Strict>(sender, args)).await;
         }
-        if let Some(sent) = self.send_unless_awaited(sender, args) {
+        if let Some(sent) = self.dispatch_unless_awaited::<Strict>(sender, args) {
             return sent;
         }
         // Boxed, so that the `asend` future stays a few words: it is moved at
         // least once before it is polled, and most sends take the path above.
-        Box::pin(self.asend_awaiting(sender, args)).await
-    }
-
-    /// The rest of [`asend`](Self::asend): a snapshot with a receiver to await.
-    async fn asend_awaiting(&self, sender: &S, args: &A) -> Result<Responses<R>, SendError> {
-        let Some(mut kept) = self.kept_snapshot() else {
-            return Ok(Responses::new());
-        };
-        // SAFETY: the plan and the receivers' futures, which borrow the
-        // snapshot, are dropped before `kept`, declared before them.
-        let snapshot = unsafe { kept.value() };
-        let planned = snapshot.plan_awaited(sender);
-        if planned.saw_dead() {
-            self.purge_dead();
-        }
-        awaited::send(&planned, sender, args, || kept.own()).await
+        Box::pin(self.adispatch_awaiting::<Strict>(sender, args)).await
     }
 
     /// Sends to every live receiver for `sender`, awaiting the async ones,
@@ -771,165 +542,102 @@ where
         let sender = sender.borrow();
         #[cfg(feature = "tracing-spans")]
         if crate::trace::enabled() && self.may_have_receivers(sender) {
-            return Box::pin(self.asend_robust_traced(sender, args)).await;
+            return Box::pin(self.adispatch_traced::<Robust>(sender, args)).await;
         }
-        if let Some(sent) = self.send_robust_unless_awaited(sender, args) {
+        if let Some(sent) = self.dispatch_unless_awaited::<Robust>(sender, args) {
             return sent;
         }
-        Box::pin(self.asend_robust_awaiting(sender, args)).await
+        Box::pin(self.adispatch_awaiting::<Robust>(sender, args)).await
     }
 
-    /// The rest of [`asend_robust`](Self::asend_robust), as
-    /// [`asend_awaiting`](Self::asend_awaiting) is of `asend`.
-    async fn asend_robust_awaiting(&self, sender: &S, args: &A) -> RobustResponses<R> {
+    /// A sync send in mode `M`, when the snapshot it reads has no receiver
+    /// to await: an async send's path with only sync receivers. `None`
+    /// otherwise, or before the first use.
+    #[inline(always)]
+    fn dispatch_unless_awaited<M: Mode<R>>(&self, sender: &S, args: &A) -> Option<M::Output> {
+        if !self.may_have_receivers(sender) {
+            return Some(M::nobody());
+        }
+        let pin = self.snapshot.load();
+        match pin.get() {
+            Some(snapshot) if !snapshot.awaits => Some(self.dispatch_read::<M>(pin, sender, args)),
+            _ => None,
+        }
+    }
+
+    /// The rest of an async send: a snapshot with a receiver to await.
+    async fn adispatch_awaiting<M: Mode<R>>(&self, sender: &S, args: &A) -> M::Output {
+        let (responses, failure) = self.adispatch_kept::<M>(sender, args).await;
+        M::output(responses, failure)
+    }
+
+    /// An async send's receivers called on the snapshot it keeps: their
+    /// outcomes, and the error that stopped the send, if one did.
+    async fn adispatch_kept<M: Mode<R>>(
+        &self,
+        sender: &S,
+        args: &A,
+    ) -> (Responses<M::Item>, Option<SendError>) {
         let Some(mut kept) = self.kept_snapshot() else {
-            return Responses::new();
+            return (Responses::new(), None);
         };
-        // SAFETY: as in `asend_awaiting`.
+        // SAFETY: the plan and the receivers' futures, which borrow the
+        // snapshot, are dropped before `kept`, declared before them.
         let snapshot = unsafe { kept.value() };
         let planned = snapshot.plan_awaited(sender);
         if planned.saw_dead() {
             self.purge_dead();
         }
-        awaited::send_robust(&planned, sender, args, || kept.own()).await
+        dispatch::call_awaited::<M, _, _, _>(&planned, sender, args, || kept.own()).await
     }
 
-    /// [`send`](Self::send), when the snapshot it reads has no receiver to
-    /// await: `asend`'s path with only sync receivers. `None` otherwise, or
-    /// before the first use.
-    #[inline(always)]
-    fn send_unless_awaited(&self, sender: &S, args: &A) -> Option<Result<Responses<R>, SendError>> {
-        if !self.may_have_receivers(sender) {
-            return Some(Ok(Responses::new()));
-        }
-        let pin = self.snapshot.load();
-        match pin.get() {
-            Some(snapshot) if !snapshot.awaits => Some(self.send_read(pin, sender, args)),
-            _ => None,
-        }
-    }
-
-    /// [`send_robust`](Self::send_robust), when the snapshot it reads has no
-    /// receiver to await (see [`send_unless_awaited`](Self::send_unless_awaited)).
-    #[inline(always)]
-    fn send_robust_unless_awaited(&self, sender: &S, args: &A) -> Option<RobustResponses<R>> {
-        if !self.may_have_receivers(sender) {
-            return Some(Responses::new());
-        }
-        let pin = self.snapshot.load();
-        match pin.get() {
-            Some(snapshot) if !snapshot.awaits => Some(self.send_robust_read(pin, sender, args)),
-            _ => None,
-        }
-    }
-
-    /// `send` inside a `signal.send` span, each receiver in a
+    /// A sync send inside a `signal.send` span, each receiver in a
     /// `signal.receiver` span (see `trace`).
     #[cfg(feature = "tracing-spans")]
     #[inline(never)]
-    fn send_traced(
-        &self,
-        kind: &'static str,
-        sender: &S,
-        args: &A,
-    ) -> Result<Responses<R>, SendError> {
+    fn dispatch_traced<M: Mode<R>>(&self, kind: &'static str, sender: &S, args: &A) -> M::Output {
         if !self.snapshot.is_set() {
             self.initialize();
             if !self.may_have_receivers(sender) {
-                return Ok(Responses::new());
+                return M::nobody();
             }
         }
         let span = crate::trace::send_span(self.name, kind, sender, self.describe_sender);
         let _entered = span.enter();
         let pin = self.snapshot.load();
         let Some(snapshot) = pin.get() else {
-            return Ok(Responses::new());
+            return M::nobody();
         };
         let mut map_pin = None;
         let selection = snapshot.select(sender, &mut map_pin);
         let (responses, failure, saw_dead) =
-            collect_send::<_, _, _, true>(&selection, sender, args);
+            dispatch::call_selected::<M, _, _, _, true>(&selection, sender, args);
         drop(selection);
         drop(map_pin);
         drop(pin);
         if saw_dead {
             self.purge_dead();
         }
-        // A failed send called the receivers before the failure, and it.
-        span.record(
-            "receivers",
-            responses.len() + usize::from(failure.is_some()),
-        );
-        span.record("failed", usize::from(failure.is_some()));
-        match failure {
-            None => Ok(responses),
-            Some(error) => Err(error),
-        }
+        record::<M, R>(&span, &responses, failure.as_ref());
+        M::output(responses, failure)
     }
 
-    /// `send_robust` traced as [`send_traced`](Self::send_traced) traces `send`.
+    /// An async send traced: with only sync receivers,
+    /// [`dispatch_traced`](Self::dispatch_traced); else the whole send in
+    /// one `signal.send` span.
     #[cfg(feature = "tracing-spans")]
-    #[inline(never)]
-    fn send_robust_traced(&self, kind: &'static str, sender: &S, args: &A) -> RobustResponses<R> {
-        if !self.snapshot.is_set() {
-            self.initialize();
-            if !self.may_have_receivers(sender) {
-                return Responses::new();
-            }
-        }
-        let span = crate::trace::send_span(self.name, kind, sender, self.describe_sender);
-        let _entered = span.enter();
-        let pin = self.snapshot.load();
-        let Some(snapshot) = pin.get() else {
-            return Responses::new();
-        };
-        let mut map_pin = None;
-        let selection = snapshot.select(sender, &mut map_pin);
-        let (responses, saw_dead) = collect_robust::<_, _, _, true>(&selection, sender, args);
-        drop(selection);
-        drop(map_pin);
-        drop(pin);
-        if saw_dead {
-            self.purge_dead();
-        }
-        crate::trace::record_robust(&span, &responses);
-        responses
-    }
-
-    /// `asend` traced: with only sync receivers, [`send_traced`](Self::send_traced);
-    /// else the whole send in one `signal.send` span.
-    #[cfg(feature = "tracing-spans")]
-    async fn asend_traced(&self, sender: &S, args: &A) -> Result<Responses<R>, SendError> {
+    async fn adispatch_traced<M: Mode<R>>(&self, sender: &S, args: &A) -> M::Output {
         use tracing::Instrument;
         if !self.awaits_any() {
-            return self.send_traced("asend", sender, args);
+            return self.dispatch_traced::<M>(M::ASYNC, sender, args);
         }
-        let span = crate::trace::send_span(self.name, "asend", sender, self.describe_sender);
-        let sent = self
-            .asend_awaiting(sender, args)
+        let span = crate::trace::send_span(self.name, M::ASYNC, sender, self.describe_sender);
+        let (responses, failure) = self
+            .adispatch_kept::<M>(sender, args)
             .instrument(span.clone())
             .await;
-        if let Ok(responses) = &sent {
-            span.record("receivers", responses.len());
-        }
-        span.record("failed", usize::from(sent.is_err()));
-        sent
-    }
-
-    /// `asend_robust` traced as [`asend_traced`](Self::asend_traced) traces `asend`.
-    #[cfg(feature = "tracing-spans")]
-    async fn asend_robust_traced(&self, sender: &S, args: &A) -> RobustResponses<R> {
-        use tracing::Instrument;
-        if !self.awaits_any() {
-            return self.send_robust_traced("asend_robust", sender, args);
-        }
-        let span = crate::trace::send_span(self.name, "asend_robust", sender, self.describe_sender);
-        let responses = self
-            .asend_robust_awaiting(sender, args)
-            .instrument(span.clone())
-            .await;
-        crate::trace::record_robust(&span, &responses);
-        responses
+        record::<M, R>(&span, &responses, failure.as_ref());
+        M::output(responses, failure)
     }
 
     /// Whether the snapshot holds a receiver to await (initializing first).
@@ -956,7 +664,7 @@ where
 
     /// Applies a change to the connections under the lock and, if it changed
     /// anything, publishes a new snapshot (which also empties the sender cache).
-    fn change<T>(&self, apply: impl FnOnce(&mut Registry<A, S, R>) -> (T, bool)) -> T {
+    pub(crate) fn change<T>(&self, apply: impl FnOnce(&mut Registry<A, S, R>) -> (T, bool)) -> T {
         let mut registry = self.lock_initialized();
         let (result, changed) = apply(&mut registry);
         if changed || !self.snapshot.is_set() {
@@ -988,7 +696,7 @@ where
     }
 
     /// The registry, with the link-time receivers connected.
-    fn lock_initialized(&self) -> MutexGuard<'_, Registry<A, S, R>> {
+    pub(crate) fn lock_initialized(&self) -> MutexGuard<'_, Registry<A, S, R>> {
         let mut registry = crate::lock::lock(&self.registry);
         if !registry.initialized {
             registry.initialized = true;
@@ -1024,286 +732,20 @@ where
     }
 }
 
-/// A sender shown by the signal's description of senders.
-pub(crate) struct Describe<'a, S>(pub(crate) &'a S, pub(crate) DescribeSender<S>);
-
-impl<S> fmt::Display for Describe<'_, S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        (self.1)(self.0, f)
-    }
-}
-
-/// Calls the selected receivers as `send` does (until one fails); returns the
-/// responses before any failure, the failure, and whether a dead weak
-/// receiver was seen. `TRACED` wraps each receiver in a span.
-#[inline(always)]
-fn collect_send<A, S, R, const TRACED: bool>(
-    selection: &Selection<'_, A, S, R>,
-    sender: &S,
-    args: &A,
-) -> (Responses<R>, Option<SendError>, bool)
-where
-    S: Eq + Hash + Clone + Send + 'static,
-{
-    let mut failure = None;
-    let mut saw_dead = false;
-    let responses = Responses::collect(
-        selection.expected(),
-        selection.ids(),
-        SendBody::<_, _, _, TRACED> {
-            selection,
-            sender,
-            args,
-            failure: &mut failure,
-            saw_dead: &mut saw_dead,
-        },
-    );
-    (responses, failure, saw_dead)
-}
-
-/// Calls every selected receiver as `send_robust` does; returns the outcomes
-/// and whether a dead weak receiver was seen.
-#[inline(always)]
-fn collect_robust<A, S, R, const TRACED: bool>(
-    selection: &Selection<'_, A, S, R>,
-    sender: &S,
-    args: &A,
-) -> (RobustResponses<R>, bool)
-where
-    S: Eq + Hash + Clone + Send + 'static,
-{
-    let mut saw_dead = false;
-    let responses = Responses::collect(
-        selection.expected(),
-        selection.ids(),
-        RobustBody::<_, _, _, TRACED> {
-            selection,
-            sender,
-            args,
-            saw_dead: &mut saw_dead,
-        },
-    );
-    (responses, saw_dead)
-}
-
-/// The body of [`Signal::send`], run once the snapshot is loaded; `TRACED`
-/// wraps each receiver in a span (feature `tracing-spans`).
-struct SendBody<'a, A, S, R, const TRACED: bool> {
-    selection: &'a Selection<'a, A, S, R>,
-    sender: &'a S,
-    args: &'a A,
-    /// Where the first error goes.
-    failure: &'a mut Option<SendError>,
-    /// Set if a dead weak receiver was seen.
-    saw_dead: &'a mut bool,
-}
-
-impl<A, S, R, const TRACED: bool> Collect<R> for SendBody<'_, A, S, R, TRACED>
-where
-    S: Eq + Hash + Clone + Send + 'static,
-{
-    #[inline(always)]
-    fn collect<K: Sink<R>>(self, sink: &mut K) {
-        let mut visit = SendVisit {
-            sender: self.sender,
-            args: self.args,
-            sink,
-            failure: self.failure,
-        };
-        #[cfg(feature = "tracing-spans")]
-        if TRACED {
-            let mut traced = crate::trace::Traced(&mut visit);
-            *self.saw_dead = self.selection.for_each(self.sender, &mut traced);
-            return;
-        }
-        *self.saw_dead = self.selection.for_each(self.sender, &mut visit);
-    }
-}
-
-/// Calls each receiver of a send, until one fails.
-struct SendVisit<'a, A, S, K> {
-    sender: &'a S,
-    args: &'a A,
-    sink: &'a mut K,
-    failure: &'a mut Option<SendError>,
-}
-
-impl<A, S, R, K: Sink<R>> Visit<A, S, R> for SendVisit<'_, A, S, K> {
-    #[inline(always)]
-    fn visit(
-        &mut self,
-        position: usize,
-        id: ReceiverId,
-        receiver: &dyn Invoke<A, S, R>,
-    ) -> ControlFlow<()> {
-        match receiver.invoke(self.sender, self.args) {
-            Ok(response) => {
-                self.sink.push(position, id, response);
-                ControlFlow::Continue(())
-            }
-            Err(source) => {
-                *self.failure = Some(SendError {
-                    receiver: id,
-                    source,
-                });
-                ControlFlow::Break(())
-            }
-        }
-    }
-}
-
-/// The body of [`Signal::send_robust`], run once the snapshot is loaded
-/// (`TRACED` as in [`SendBody`]).
-struct RobustBody<'a, A, S, R, const TRACED: bool> {
-    selection: &'a Selection<'a, A, S, R>,
-    sender: &'a S,
-    args: &'a A,
-    /// Set if a dead weak receiver was seen.
-    saw_dead: &'a mut bool,
-}
-
-impl<A, S, R, const TRACED: bool> Collect<Result<R, ReceiverError>>
-    for RobustBody<'_, A, S, R, TRACED>
-where
-    S: Eq + Hash + Clone + Send + 'static,
-{
-    #[inline(always)]
-    fn collect<K: Sink<Result<R, ReceiverError>>>(self, sink: &mut K) {
-        let mut visit = RobustVisit {
-            sender: self.sender,
-            args: self.args,
-            sink,
-        };
-        #[cfg(feature = "tracing-spans")]
-        if TRACED {
-            let mut traced = crate::trace::Traced(&mut visit);
-            *self.saw_dead = self.selection.for_each(self.sender, &mut traced);
-            return;
-        }
-        *self.saw_dead = self.selection.for_each(self.sender, &mut visit);
-    }
-}
-
-/// Calls every receiver of a send, catching errors and panics.
-struct RobustVisit<'a, A, S, K> {
-    sender: &'a S,
-    args: &'a A,
-    sink: &'a mut K,
-}
-
-impl<A, S, R, K: Sink<Result<R, ReceiverError>>> Visit<A, S, R> for RobustVisit<'_, A, S, K> {
-    #[inline(always)]
-    fn visit(
-        &mut self,
-        position: usize,
-        id: ReceiverId,
-        receiver: &dyn Invoke<A, S, R>,
-    ) -> ControlFlow<()> {
-        let (sender, args) = (self.sender, self.args);
-        let outcome = robust_outcome(
-            catch_unwind(AssertUnwindSafe(|| receiver.invoke(sender, args))),
-            || id,
-        );
-        self.sink.push(position, id, outcome);
-        ControlFlow::Continue(())
-    }
-}
-
-/// Calls every receiver of `direct`, catching errors and panics: the fast path
-/// of [`Signal::send_robust`]. One `catch_unwind` covers the whole loop (one per
-/// receiver cost more than the call itself); after a panic, a new one covers the
-/// receivers left.
-#[inline(always)]
-fn call_robust<A, S, R>(direct: Direct<'_, A, S, R>, sender: &S, args: &A) -> RobustResponses<R> {
-    let Direct { receivers, ids } = direct;
-    let ids = ids.local();
-    if receivers.len() <= INLINE {
-        let mut values = SmallVec::new();
-        call_robust_into(&mut values, receivers, ids, sender, args);
-        Responses::complete(ids, values)
-    } else {
-        let mut values = Vec::with_capacity(receivers.len());
-        call_robust_into(&mut values, receivers, ids, sender, args);
-        Responses::complete(ids, SmallVec::from_vec(values))
-    }
-}
-
-#[inline(always)]
-fn call_robust_into<A, S, R>(
-    values: &mut impl Values<Result<R, ReceiverError>>,
-    receivers: &[Callee<A, S, R>],
-    ids: &[ReceiverId],
-    sender: &S,
-    args: &A,
+/// Records a send's receivers and failures on its span: a send stopped by
+/// an error called the receivers before the failure, and it.
+#[cfg(feature = "tracing-spans")]
+fn record<M: Mode<R>, R>(
+    span: &tracing::Span,
+    responses: &Responses<M::Item>,
+    failure: Option<&SendError>,
 ) {
-    while values.len() < receivers.len() {
-        let start = values.len();
-        let run = catch_unwind(AssertUnwindSafe(|| {
-            for (receiver, id) in receivers[start..].iter().zip(&ids[start..]) {
-                match receiver.get().invoke(sender, args) {
-                    Ok(response) => push_ok(values, response),
-                    Err(error) => {
-                        values.push(Err(robust_failure(*id, ReceiverError::Failed(error))))
-                    }
-                }
-            }
-        }));
-        if let Err(payload) = run {
-            // The receiver whose outcome was next panicked.
-            let id = ids[values.len()];
-            let message = panic::message(payload.as_ref());
-            values.push(Err(robust_failure(id, ReceiverError::Panicked(message))));
-        }
-    }
-}
-
-/// Pushes a success. Out of line on purpose: inlined, the `Ok` was built in a
-/// stack slot in part and copied whole into the list, a stalled load per
-/// receiver that tripled the loop's cost.
-#[inline(never)]
-fn push_ok<R>(values: &mut impl Values<Result<R, ReceiverError>>, response: R) {
-    values.push(Ok(response));
-}
-
-/// Finds whether a send would call anyone.
-struct AnyLive(bool);
-
-impl<A, S, R> Visit<A, S, R> for AnyLive {
-    #[inline(always)]
-    fn visit(&mut self, _: usize, _: ReceiverId, _: &dyn Invoke<A, S, R>) -> ControlFlow<()> {
-        self.0 = true;
-        ControlFlow::Break(())
-    }
-}
-
-/// One receiver's outcome under a robust send, from what `catch_unwind` gave:
-/// its response, or its error or panic, logged. `id` names the receiver, read
-/// only on a failure.
-#[inline(always)]
-pub(crate) fn robust_outcome<R>(
-    outcome: std::thread::Result<Result<R, BoxError>>,
-    id: impl FnOnce() -> ReceiverId,
-) -> Result<R, ReceiverError> {
-    match outcome {
-        Ok(Ok(response)) => Ok(response),
-        Ok(Err(error)) => Err(robust_failure(id(), ReceiverError::Failed(error))),
-        Err(payload) => Err(robust_failure(
-            id(),
-            ReceiverError::Panicked(panic::message(payload.as_ref())),
-        )),
-    }
-}
-
-#[cold]
-#[inline(never)]
-fn robust_failure(id: ReceiverId, error: ReceiverError) -> ReceiverError {
-    tracing::error!(
-        receiver = %id,
-        "Error calling {} in Signal.send_robust() ({})",
-        id.name(),
-        error
+    let stopped = usize::from(failure.is_some());
+    crate::trace::record(
+        span,
+        responses.len() + stopped,
+        M::failures(responses) + stopped,
     );
-    error
 }
 
 impl<A, S, R> fmt::Debug for Signal<A, S, R> {
@@ -1318,38 +760,6 @@ impl<A, S, R> fmt::Debug for Signal<A, S, R> {
             .field("use_caching", &self.use_caching)
             .field("receivers", &receivers)
             .finish()
-    }
-}
-
-/// Names a connected receiver for [`Signal::disconnect`]: a [`Receiver`] handle
-/// (or a reference to one), or the function itself when it is a function item or
-/// a closure that captures nothing.
-pub trait IdentifyReceiver<A, S, R> {
-    /// The identity the receiver was connected under.
-    fn key(&self) -> ReceiverKey;
-}
-
-impl<A, S, R> IdentifyReceiver<A, S, R> for &Receiver<A, S, R> {
-    fn key(&self) -> ReceiverKey {
-        ReceiverKey(self.identity)
-    }
-}
-
-impl<A, S, R> IdentifyReceiver<A, S, R> for Receiver<A, S, R> {
-    fn key(&self) -> ReceiverKey {
-        ReceiverKey(self.identity)
-    }
-}
-
-impl<F, O, A, S, R> IdentifyReceiver<A, S, R> for F
-where
-    F: Fn(&S, &A) -> O + 'static,
-    O: crate::IntoOutcome<R>,
-{
-    fn key(&self) -> ReceiverKey {
-        // A value with state has no identity apart from its allocation, which a
-        // by-value argument does not have: address 0 matches nothing.
-        ReceiverKey(Identity::of::<F>(0))
     }
 }
 

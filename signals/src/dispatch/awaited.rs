@@ -1,4 +1,4 @@
-//! Async sends ([`Signal::asend`](crate::Signal::asend) and
+//! The loop of async sends ([`Signal::asend`](crate::Signal::asend) and
 //! [`asend_robust`](crate::Signal::asend_robust)) once the snapshot holds a
 //! receiver to await: the sync receivers called first, then the async ones
 //! driven together in the caller's task.
@@ -33,7 +33,6 @@
 
 use std::future::{poll_fn, Future};
 use std::ops::ControlFlow;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -41,15 +40,14 @@ use futures_util::stream::{FuturesUnordered, StreamExt};
 use futures_util::FutureExt;
 use smallvec::SmallVec;
 
-use crate::error::{BoxError, SendError};
-use crate::receiver::BoxFuture;
-use crate::registry::Planned;
-use crate::responses::{Responses, RobustResponses, INLINE};
-use crate::signal::robust_outcome;
+use super::{Guarded, Mode};
+use crate::error::SendError;
+use crate::responses::{Responses, INLINE};
+use crate::snapshot::Planned;
 
 /// One receiver's place in an async send, in call order.
 enum Slot<T, F> {
-    /// Its response.
+    /// Its kept outcome.
     Done(T),
     /// Its future, not polled yet.
     Waiting(F),
@@ -62,107 +60,80 @@ enum Slot<T, F> {
 /// have.
 type Slots<T, F> = SmallVec<[Slot<T, F>; INLINE]>;
 
-/// The body of `asend` past its snapshot: sync receivers in order, stopping at
-/// the first error; then the async ones together, the first to fail stopping
-/// the send and cancelling (dropping) the others.
-pub(crate) async fn send<A, S, R>(
+/// Calls the receivers of `planned`: the sync ones in order, then the async
+/// ones together. The mode decides what an error does: [`Strict`](super::Strict)
+/// stops at the first (a sync receiver's stops the send before any async one
+/// has started; an async one's drops, so cancels, the futures still
+/// running), [`Robust`](super::Robust) runs every receiver to its end.
+/// Returns the outcomes kept, in call order, and the error that stopped the
+/// send, if one did.
+pub(crate) async fn call_awaited<M: Mode<R>, A, S, R>(
     planned: &Planned<'_, A, S, R>,
     sender: &S,
     args: &A,
     on_suspend: impl FnMut(),
-) -> Result<Responses<R>, SendError> {
-    let mut slots: Slots<R, BoxFuture<'_, Result<R, BoxError>>> =
-        SmallVec::with_capacity(planned.len());
+) -> (Responses<M::Item>, Option<SendError>) {
+    let mut slots: Slots<M::Item, Guarded<'_, R>> = SmallVec::with_capacity(planned.len());
     for position in 0..planned.len() {
         let receiver = planned.receiver(position);
-        if receiver.is_async() {
-            slots.push(Slot::Empty);
-            continue;
-        }
-        match receiver.invoke(sender, args) {
-            Ok(value) => slots.push(Slot::Done(value)),
-            Err(source) => {
-                return Err(SendError {
+        let mut slot = Slot::Empty;
+        if !receiver.is_async() {
+            let outcome = M::call(|| receiver.invoke(sender, args));
+            let kept = M::settle(
+                outcome,
+                || planned.id(position),
+                |item| slot = Slot::Done(item),
+            );
+            if let ControlFlow::Break(source) = kept {
+                let failure = SendError {
                     receiver: planned.id(position),
                     source,
-                })
+                };
+                return (gather(planned, slots), Some(failure));
             }
         }
+        slots.push(slot);
     }
-    start(planned, &mut slots, sender, args, |future| future);
-    let mut failure = None;
-    join(&mut slots, on_suspend, |position, outcome| match outcome {
-        Ok(value) => ControlFlow::Continue(value),
-        Err(source) => {
-            failure = Some(SendError {
-                receiver: planned.id(position),
-                source,
-            });
-            ControlFlow::Break(())
-        }
-    })
-    .await;
-    match failure {
-        Some(failure) => Err(failure),
-        None => Ok(gather(planned, slots)),
-    }
-}
-
-/// The body of `asend_robust` past its snapshot: every receiver runs, sync
-/// ones first, and each failure or panic is logged and kept as its outcome.
-pub(crate) async fn send_robust<A, S, R>(
-    planned: &Planned<'_, A, S, R>,
-    sender: &S,
-    args: &A,
-    on_suspend: impl FnMut(),
-) -> RobustResponses<R> {
-    let mut slots = SmallVec::with_capacity(planned.len());
-    for position in 0..planned.len() {
-        let receiver = planned.receiver(position);
-        if receiver.is_async() {
-            slots.push(Slot::Empty);
-            continue;
-        }
-        let outcome = catch_unwind(AssertUnwindSafe(|| receiver.invoke(sender, args)));
-        slots.push(Slot::Done(robust_outcome(outcome, || planned.id(position))));
-    }
-    start(planned, &mut slots, sender, args, |future| {
-        AssertUnwindSafe(future).catch_unwind()
-    });
-    join(&mut slots, on_suspend, |position, outcome| {
-        ControlFlow::Continue(robust_outcome(outcome, || planned.id(position)))
-    })
-    .await;
-    gather(planned, slots)
-}
-
-/// Puts the futures of the receivers to await in their slots, wrapped by
-/// `wrap`. Made only once every sync receiver has returned: a closure that
-/// returns a future runs its code up to the future when called.
-fn start<'a, A, S, R, T, F>(
-    planned: &'a Planned<'_, A, S, R>,
-    slots: &mut Slots<T, F>,
-    sender: &'a S,
-    args: &'a A,
-    wrap: impl Fn(BoxFuture<'a, Result<R, BoxError>>) -> F,
-) {
+    // The futures are made only once every sync receiver has returned: a
+    // closure that returns a future runs its code up to the future when
+    // called.
     for (position, slot) in slots.iter_mut().enumerate() {
         if let Some(future) = planned.receiver(position).invoke_async(sender, args) {
-            *slot = Slot::Waiting(wrap(future));
+            *slot = Slot::Waiting(Guarded::new(future, M::CATCHES));
         }
     }
+    let mut failure = None;
+    join(&mut slots, on_suspend, |position, outcome, slot| {
+        let kept = M::settle(
+            outcome,
+            || planned.id(position),
+            |item| *slot = Slot::Done(item),
+        );
+        match kept {
+            ControlFlow::Continue(()) => ControlFlow::Continue(()),
+            ControlFlow::Break(source) => {
+                failure = Some(SendError {
+                    receiver: planned.id(position),
+                    source,
+                });
+                ControlFlow::Break(())
+            }
+        }
+    })
+    .await;
+    (gather(planned, slots), failure)
 }
 
 /// Drives the futures in `slots` together, from the task that awaits this:
 /// each polled once in order, then those still pending polled as they are
-/// woken. `on_ready` turns each output into the slot's value, or breaks, which
-/// ends the join at once; the futures left are dropped with it. `on_suspend`
-/// runs each time the join is about to return pending (the send then holds its
+/// woken. `on_ready` keeps each output in its slot, or breaks, which ends the
+/// join at once; the futures left are dropped with it. `on_suspend` runs each
+/// time the join is about to return pending (the send then holds its
 /// snapshot by a count of its own).
 async fn join<T, F: Future + Unpin>(
     slots: &mut Slots<T, F>,
     mut on_suspend: impl FnMut(),
-    mut on_ready: impl FnMut(usize, F::Output) -> ControlFlow<(), T>,
+    mut on_ready: impl FnMut(usize, F::Output, &mut Slot<T, F>) -> ControlFlow<()>,
 ) {
     // Created only if a future is pending after its first poll: most
     // receivers finish at once, and this costs two allocations.
@@ -178,10 +149,11 @@ async fn join<T, F: Future + Unpin>(
                     continue;
                 };
                 match future.poll_unpin(cx) {
-                    Poll::Ready(output) => match on_ready(position, output) {
-                        ControlFlow::Continue(value) => *slot = Slot::Done(value),
-                        ControlFlow::Break(()) => return Poll::Ready(()),
-                    },
+                    Poll::Ready(output) => {
+                        if on_ready(position, output, slot).is_break() {
+                            return Poll::Ready(());
+                        }
+                    }
                     Poll::Pending => pending
                         .get_or_insert_with(FuturesUnordered::new)
                         .push(Positioned { position, future }),
@@ -193,10 +165,11 @@ async fn join<T, F: Future + Unpin>(
         };
         loop {
             match pending.poll_next_unpin(cx) {
-                Poll::Ready(Some((position, output))) => match on_ready(position, output) {
-                    ControlFlow::Continue(value) => slots[position] = Slot::Done(value),
-                    ControlFlow::Break(()) => return Poll::Ready(()),
-                },
+                Poll::Ready(Some((position, output))) => {
+                    if on_ready(position, output, &mut slots[position]).is_break() {
+                        return Poll::Ready(());
+                    }
+                }
                 Poll::Ready(None) => return Poll::Ready(()),
                 Poll::Pending => {
                     on_suspend();

@@ -1,0 +1,545 @@
+//! Where receivers are called: the loops of every send, sync and async, plain
+//! and traced. Nothing else in the crate calls a receiver from a send.
+//!
+//! The send variants differ in one thing, their [`Mode`]: what a receiver's
+//! error does and what is kept of each outcome. [`Strict`] is `send` (the
+//! first error stops the send, a panic propagates); [`Robust`] is
+//! `send_robust` (every receiver runs, each error or panic is logged and kept
+//! as that receiver's outcome). Each loop here is written once, generic over
+//! the mode:
+//!
+//! - [`call_direct`]: every receiver of the snapshot, each held strongly, in
+//!   one tight loop (the fast path);
+//! - [`call_selected`]: the receivers a sender filter or the route cache
+//!   chose, weak ones upgraded as they come, optionally each in a span;
+//! - [`call_awaited`]: the sync receivers in order, then the async ones
+//!   driven together in the caller's task.
+
+mod awaited;
+#[cfg(feature = "tracing-spans")]
+mod traced;
+
+use std::future::Future;
+use std::marker::PhantomData;
+use std::ops::ControlFlow;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::pin::Pin as StdPin;
+use std::task::{Context, Poll};
+
+use futures_util::FutureExt;
+use smallvec::SmallVec;
+
+use crate::error::{BoxError, ReceiverError, SendError};
+use crate::ids::ReceiverId;
+use crate::invoke::{BoxFuture, Invoke};
+use crate::panic;
+use crate::responses::{Collect, Reserved, Responses, Sink, Values, INLINE};
+use crate::snapshot::{Direct, Selection, Walk};
+
+pub(crate) use awaited::call_awaited;
+
+/// A receiver's outcome, with its panic if the mode caught one.
+pub(crate) type Caught<R> = std::thread::Result<Result<R, BoxError>>;
+
+/// What a send does with its receivers' outcomes: the one thing in which
+/// `send` and `send_robust` (and their async forms) differ.
+pub(crate) trait Mode<R> {
+    /// What is kept of one receiver's outcome.
+    type Item;
+    /// What the send returns.
+    type Output;
+    /// Whether a receiver's panic is caught (and kept as its outcome) rather
+    /// than propagated.
+    const CATCHES: bool;
+
+    /// The name of the sync send, in its span.
+    #[cfg(feature = "tracing-spans")]
+    const SYNC: &'static str;
+    /// The name of the async send, in its span.
+    #[cfg(feature = "tracing-spans")]
+    const ASYNC: &'static str;
+
+    /// What a send that calls no receiver returns.
+    fn nobody() -> Self::Output;
+
+    /// What the send returns, from the outcomes kept and the error that
+    /// stopped it, if one did.
+    fn output(responses: Responses<Self::Item>, failure: Option<SendError>) -> Self::Output;
+
+    /// Keeps a receiver's outcome through `push`, or breaks with the error
+    /// that stops the send. `id` names the receiver, read only on a failure.
+    fn keep(
+        outcome: Result<R, BoxError>,
+        id: impl FnOnce() -> ReceiverId,
+        push: impl FnOnce(Self::Item),
+    ) -> ControlFlow<BoxError>;
+
+    /// Keeps a panic's outcome, as [`keep`](Self::keep) keeps an error's.
+    fn keep_panic(
+        payload: Box<dyn std::any::Any + Send>,
+        id: impl FnOnce() -> ReceiverId,
+        push: impl FnOnce(Self::Item),
+    ) -> ControlFlow<BoxError>;
+
+    /// Makes one receiver call, catching its panic if the mode does.
+    fn call(call: impl FnOnce() -> Result<R, BoxError>) -> Caught<R>;
+
+    /// Runs `run`, a loop that calls the receivers from the
+    /// `values.len()`-th on and keeps their outcomes, until `total` are
+    /// kept or it breaks; [`Robust`] resumes it past a receiver that
+    /// panicked. `id_at` names the receiver at a position.
+    fn guard<V: Values<Self::Item>>(
+        values: &mut V,
+        total: usize,
+        run: impl FnMut(&mut V) -> ControlFlow<BoxError>,
+        id_at: impl Fn(usize) -> ReceiverId,
+    ) -> ControlFlow<BoxError>;
+
+    /// How many of the outcomes kept are failures (for a span).
+    #[cfg(feature = "tracing-spans")]
+    fn failures(responses: &Responses<Self::Item>) -> usize;
+
+    /// Keeps a caught outcome: [`keep`](Self::keep) or
+    /// [`keep_panic`](Self::keep_panic).
+    #[inline(always)]
+    fn settle(
+        outcome: Caught<R>,
+        id: impl FnOnce() -> ReceiverId,
+        push: impl FnOnce(Self::Item),
+    ) -> ControlFlow<BoxError> {
+        match outcome {
+            Ok(outcome) => Self::keep(outcome, id, push),
+            Err(payload) => Self::keep_panic(payload, id, push),
+        }
+    }
+
+    /// What the send returns, from what its fast path called.
+    #[inline(always)]
+    fn finish(called: Called<Self::Item>) -> Self::Output {
+        match called {
+            Called::One(id, Ok(item)) => Self::output(Responses::one(id, item), None),
+            Called::One(id, Err(source)) => Self::output(
+                Responses::new(),
+                Some(SendError {
+                    receiver: id,
+                    source,
+                }),
+            ),
+            Called::All(responses) => Self::output(responses, None),
+            Called::Failed(failure) => Self::output(Responses::new(), Some(failure)),
+        }
+    }
+}
+
+/// `send`: the first error stops the send and is returned, a panic
+/// propagates (Django's `send`).
+pub(crate) struct Strict;
+
+impl<R> Mode<R> for Strict {
+    type Item = R;
+    type Output = Result<Responses<R>, SendError>;
+    const CATCHES: bool = false;
+
+    #[cfg(feature = "tracing-spans")]
+    const SYNC: &'static str = "send";
+    #[cfg(feature = "tracing-spans")]
+    const ASYNC: &'static str = "asend";
+
+    #[inline(always)]
+    fn nobody() -> Self::Output {
+        Ok(Responses::new())
+    }
+
+    #[inline(always)]
+    fn output(responses: Responses<R>, failure: Option<SendError>) -> Self::Output {
+        match failure {
+            None => Ok(responses),
+            Some(failure) => Err(failure),
+        }
+    }
+
+    #[inline(always)]
+    fn keep(
+        outcome: Result<R, BoxError>,
+        _id: impl FnOnce() -> ReceiverId,
+        push: impl FnOnce(R),
+    ) -> ControlFlow<BoxError> {
+        match outcome {
+            Ok(response) => {
+                push(response);
+                ControlFlow::Continue(())
+            }
+            Err(source) => ControlFlow::Break(source),
+        }
+    }
+
+    #[cold]
+    fn keep_panic(
+        payload: Box<dyn std::any::Any + Send>,
+        _id: impl FnOnce() -> ReceiverId,
+        _push: impl FnOnce(R),
+    ) -> ControlFlow<BoxError> {
+        // Not caught by `call`: only an async receiver's panic arrives here.
+        std::panic::resume_unwind(payload)
+    }
+
+    #[inline(always)]
+    fn call(call: impl FnOnce() -> Result<R, BoxError>) -> Caught<R> {
+        Ok(call())
+    }
+
+    #[inline(always)]
+    fn guard<V: Values<R>>(
+        values: &mut V,
+        _total: usize,
+        mut run: impl FnMut(&mut V) -> ControlFlow<BoxError>,
+        _id_at: impl Fn(usize) -> ReceiverId,
+    ) -> ControlFlow<BoxError> {
+        run(values)
+    }
+
+    #[cfg(feature = "tracing-spans")]
+    fn failures(_: &Responses<R>) -> usize {
+        0
+    }
+}
+
+/// `send_robust`: every receiver runs; an error or a panic is logged and
+/// kept as that receiver's outcome.
+pub(crate) struct Robust;
+
+impl<R> Mode<R> for Robust {
+    type Item = Result<R, ReceiverError>;
+    type Output = Responses<Result<R, ReceiverError>>;
+    const CATCHES: bool = true;
+
+    #[cfg(feature = "tracing-spans")]
+    const SYNC: &'static str = "send_robust";
+    #[cfg(feature = "tracing-spans")]
+    const ASYNC: &'static str = "asend_robust";
+
+    #[inline(always)]
+    fn nobody() -> Self::Output {
+        Responses::new()
+    }
+
+    #[inline(always)]
+    fn output(responses: Self::Output, _failure: Option<SendError>) -> Self::Output {
+        responses
+    }
+
+    #[inline(always)]
+    fn keep(
+        outcome: Result<R, BoxError>,
+        id: impl FnOnce() -> ReceiverId,
+        push: impl FnOnce(Self::Item),
+    ) -> ControlFlow<BoxError> {
+        match outcome {
+            Ok(response) => push_ok(push, response),
+            Err(error) => push(Err(robust_failure(id(), ReceiverError::Failed(error)))),
+        }
+        ControlFlow::Continue(())
+    }
+
+    #[inline(always)]
+    fn keep_panic(
+        payload: Box<dyn std::any::Any + Send>,
+        id: impl FnOnce() -> ReceiverId,
+        push: impl FnOnce(Self::Item),
+    ) -> ControlFlow<BoxError> {
+        let message = panic::message(payload.as_ref());
+        push(Err(robust_failure(id(), ReceiverError::Panicked(message))));
+        ControlFlow::Continue(())
+    }
+
+    #[inline(always)]
+    fn call(call: impl FnOnce() -> Result<R, BoxError>) -> Caught<R> {
+        catch_unwind(AssertUnwindSafe(call))
+    }
+
+    /// One `catch_unwind` covers the whole loop (one per receiver cost more
+    /// than the call itself); after a panic, a new one covers the receivers
+    /// left.
+    #[inline(always)]
+    fn guard<V: Values<Self::Item>>(
+        values: &mut V,
+        total: usize,
+        mut run: impl FnMut(&mut V) -> ControlFlow<BoxError>,
+        id_at: impl Fn(usize) -> ReceiverId,
+    ) -> ControlFlow<BoxError> {
+        while values.len() < total {
+            let ran = catch_unwind(AssertUnwindSafe(|| run(&mut *values)));
+            if let Err(payload) = ran {
+                // The receiver whose outcome was next panicked.
+                let position = values.len();
+                let _ = Self::keep_panic(
+                    payload,
+                    || id_at(position),
+                    // SAFETY: the receiver that panicked pushed nothing, so
+                    // this is its one outcome.
+                    |item| unsafe { values.push(item) },
+                );
+            }
+        }
+        ControlFlow::Continue(())
+    }
+
+    #[cfg(feature = "tracing-spans")]
+    fn failures(responses: &Self::Output) -> usize {
+        responses
+            .iter()
+            .filter(|(_, outcome)| outcome.is_err())
+            .count()
+    }
+}
+
+/// Pushes a success. Out of line on purpose: inlined, the `Ok` was built in a
+/// stack slot in part and copied whole into the list, a stalled load per
+/// receiver that tripled the loop's cost.
+#[inline(never)]
+fn push_ok<R>(push: impl FnOnce(Result<R, ReceiverError>), response: R) {
+    push(Ok(response));
+}
+
+/// Logs a robust send's failure, as Django logs "Error calling \<receiver\>
+/// in Signal.send_robust() (\<error\>)".
+#[cold]
+#[inline(never)]
+fn robust_failure(id: ReceiverId, error: ReceiverError) -> ReceiverError {
+    tracing::error!(
+        receiver = %id,
+        "Error calling {} in Signal.send_robust() ({})",
+        id.name(),
+        error
+    );
+    error
+}
+
+/// An async receiver's future as a send awaits it: its output as a caught
+/// outcome, its panic caught if the mode catches panics (else propagated).
+///
+/// One type for both modes, chosen by a flag rather than by the mode's own
+/// wrapper type: a wrapper named through the mode, with the future's
+/// lifetime, made the compiler unable to show `asend`'s future `Send` for
+/// a response type that borrows.
+pub(crate) struct Guarded<'a, T> {
+    future: BoxFuture<'a, Result<T, BoxError>>,
+    catches: bool,
+}
+
+impl<'a, T> Guarded<'a, T> {
+    pub(crate) fn new(future: BoxFuture<'a, Result<T, BoxError>>, catches: bool) -> Self {
+        Self { future, catches }
+    }
+}
+
+impl<T> Future for Guarded<'_, T> {
+    type Output = Caught<T>;
+
+    #[inline]
+    fn poll(mut self: StdPin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if !self.catches {
+            return self.future.poll_unpin(cx).map(Ok);
+        }
+        match catch_unwind(AssertUnwindSafe(|| self.future.poll_unpin(cx))) {
+            Ok(poll) => poll.map(Ok),
+            Err(payload) => Poll::Ready(Err(payload)),
+        }
+    }
+}
+
+/// What the fast path called, to be finished once its read of the snapshot
+/// has ended.
+pub(crate) enum Called<T> {
+    /// One receiver: its id and its kept outcome, or the error that stopped
+    /// the send; the list is not built yet (built in place, not copied out).
+    One(ReceiverId, Result<T, BoxError>),
+    /// More: the list.
+    All(Responses<T>),
+    /// More, and the error that stopped the send.
+    Failed(SendError),
+}
+
+/// Calls every receiver of `direct`, in order: the send's fast path, one
+/// tight loop with the ids shared once at the end.
+#[inline(always)]
+pub(crate) fn call_direct<M: Mode<R>, A, S, R>(
+    direct: Direct<'_, A, S, R>,
+    sender: &S,
+    args: &A,
+) -> Called<M::Item> {
+    let Direct { receivers, ids } = direct;
+    if let ([receiver], Some(id)) = (receivers, ids.first) {
+        let mut kept = None;
+        let outcome = M::call(|| receiver.get().invoke(sender, args));
+        return match M::settle(outcome, || id, |item| kept = Some(item)) {
+            ControlFlow::Break(source) => Called::One(id, Err(source)),
+            ControlFlow::Continue(()) => match kept {
+                Some(item) => Called::One(id, Ok(item)),
+                None => unreachable_outcome(),
+            },
+        };
+    }
+    let ids = ids.local();
+    if receivers.len() <= INLINE {
+        let mut values = SmallVec::new();
+        match call_each::<M, _, _, _, _>(&mut values, receivers, ids, sender, args) {
+            ControlFlow::Continue(()) => Called::All(Responses::complete(ids, values)),
+            ControlFlow::Break(source) => Called::Failed(failed(ids, values.len(), source)),
+        }
+    } else {
+        let mut values = Reserved::with_capacity(receivers.len());
+        match call_each::<M, _, _, _, _>(&mut values, receivers, ids, sender, args) {
+            ControlFlow::Continue(()) => {
+                Called::All(Responses::complete(ids, values.into_values()))
+            }
+            ControlFlow::Break(source) => Called::Failed(failed(ids, values.len(), source)),
+        }
+    }
+}
+
+/// Every mode keeps an outcome or breaks: never neither.
+#[cold]
+#[inline(never)]
+fn unreachable_outcome() -> ! {
+    unreachable!("a mode kept no outcome and did not stop the send")
+}
+
+/// The loop of [`call_direct`]: calls each receiver from the `values.len()`-th
+/// on, keeping its outcome in `values`, which has room for them all.
+#[inline(always)]
+fn call_each<M: Mode<R>, V: Values<M::Item>, A, S, R>(
+    values: &mut V,
+    receivers: &[crate::invoke::Callee<A, S, R>],
+    ids: &[ReceiverId],
+    sender: &S,
+    args: &A,
+) -> ControlFlow<BoxError> {
+    M::guard(
+        values,
+        receivers.len(),
+        |values| {
+            for receiver in &receivers[values.len()..] {
+                let outcome = receiver.get().invoke(sender, args);
+                let position = values.len();
+                // SAFETY: one outcome per receiver, into a list with room
+                // for every receiver.
+                M::keep(
+                    outcome,
+                    || ids[position],
+                    |item| unsafe { values.push(item) },
+                )?;
+            }
+            ControlFlow::Continue(())
+        },
+        |position| ids[position],
+    )
+}
+
+/// The error of a send stopped by the receiver at `position`.
+#[cold]
+#[inline(never)]
+fn failed(ids: &[ReceiverId], position: usize, source: BoxError) -> SendError {
+    SendError {
+        receiver: ids[position],
+        source,
+    }
+}
+
+/// Calls the receivers of `selection` in order; returns the outcomes kept,
+/// the error that stopped the send if one did, and whether a dead weak
+/// receiver was met. `TRACED` calls each receiver inside its own span
+/// (feature `tracing-spans`).
+#[inline(always)]
+pub(crate) fn call_selected<M: Mode<R>, A, S, R, const TRACED: bool>(
+    selection: &Selection<'_, A, S, R>,
+    sender: &S,
+    args: &A,
+) -> (Responses<M::Item>, Option<SendError>, bool)
+where
+    S: Eq + std::hash::Hash,
+{
+    let mut failure = None;
+    let mut saw_dead = false;
+    let responses = Responses::collect(
+        selection.expected(),
+        selection.ids(),
+        Selected::<M, A, S, R, TRACED> {
+            selection,
+            sender,
+            args,
+            failure: &mut failure,
+            saw_dead: &mut saw_dead,
+            mode: PhantomData,
+        },
+    );
+    (responses, failure, saw_dead)
+}
+
+/// The body of [`call_selected`], run once for the sink its size chose.
+struct Selected<'a, M, A, S, R, const TRACED: bool> {
+    selection: &'a Selection<'a, A, S, R>,
+    sender: &'a S,
+    args: &'a A,
+    failure: &'a mut Option<SendError>,
+    saw_dead: &'a mut bool,
+    mode: PhantomData<M>,
+}
+
+impl<M: Mode<R>, A, S: Eq + std::hash::Hash, R, const TRACED: bool> Collect<M::Item>
+    for Selected<'_, M, A, S, R, TRACED>
+{
+    #[inline(always)]
+    fn collect<K: Sink<M::Item>>(self, sink: &mut K) {
+        let mut each = Each::<M, A, S, K, TRACED> {
+            sender: self.sender,
+            args: self.args,
+            sink,
+            failure: self.failure,
+            mode: PhantomData,
+        };
+        *self.saw_dead = self.selection.walk(self.sender, &mut each);
+    }
+}
+
+/// Calls each receiver the selection walks to, until the mode stops.
+struct Each<'a, M, A, S, K, const TRACED: bool> {
+    sender: &'a S,
+    args: &'a A,
+    sink: &'a mut K,
+    failure: &'a mut Option<SendError>,
+    mode: PhantomData<M>,
+}
+
+impl<M: Mode<R>, A, S, R, K: Sink<M::Item>, const TRACED: bool> Walk<A, S, R>
+    for Each<'_, M, A, S, K, TRACED>
+{
+    #[inline(always)]
+    fn visit(
+        &mut self,
+        position: usize,
+        id: ReceiverId,
+        receiver: &dyn Invoke<A, S, R>,
+    ) -> ControlFlow<()> {
+        let (sender, args) = (self.sender, self.args);
+        #[cfg(feature = "tracing-spans")]
+        let outcome = if TRACED {
+            M::call(|| traced::invoke(receiver, id, sender, args))
+        } else {
+            M::call(|| receiver.invoke(sender, args))
+        };
+        #[cfg(not(feature = "tracing-spans"))]
+        let outcome = M::call(|| receiver.invoke(sender, args));
+        let sink = &mut *self.sink;
+        match M::settle(outcome, || id, |item| sink.push(position, id, item)) {
+            ControlFlow::Continue(()) => ControlFlow::Continue(()),
+            ControlFlow::Break(source) => {
+                *self.failure = Some(SendError {
+                    receiver: id,
+                    source,
+                });
+                ControlFlow::Break(())
+            }
+        }
+    }
+}
