@@ -201,6 +201,16 @@ impl<T> Responses<T> {
         }
     }
 
+    /// The responses of a send that called every receiver whose ids are
+    /// `ids`, sharing them.
+    #[inline(always)]
+    pub(crate) fn shared(ids: &Arc<[ReceiverId]>, values: SmallVec<[T; INLINE]>) -> Self {
+        Self {
+            ids: Ids::Shared(Arc::clone(ids)),
+            values,
+        }
+    }
+
     /// The responses of a send that called every receiver whose ids are `ids`:
     /// one id is copied (cheaper than sharing, which costs two atomic updates),
     /// more are shared.
@@ -324,12 +334,16 @@ impl<T> Reserved<T> {
 
     /// The values written, as a list.
     #[inline(always)]
-    pub(crate) fn into_values(mut self) -> SmallVec<[T; INLINE]> {
-        let mut values = std::mem::take(&mut self.values);
-        // SAFETY: the first `filled` slots were written by `push`, in order,
-        // and no more were (see `push`).
-        unsafe { values.set_len(self.filled) };
-        self.filled = 0;
+    pub(crate) fn into_values(self) -> SmallVec<[T; INLINE]> {
+        let this = std::mem::ManuallyDrop::new(self);
+        // SAFETY: `this` is never used or dropped again, so the list is moved
+        // out of it once; its first `filled` slots were written by `push`, in
+        // order, and no more were.
+        let values = unsafe {
+            let mut values = std::ptr::read(&this.values);
+            values.set_len(this.filled);
+            values
+        };
         SmallVec::from_vec(values)
     }
 }

@@ -105,7 +105,7 @@ pub(crate) async fn call_awaited<M: Mode<R>, A, S, R>(
     let mut failure = None;
     join(&mut slots, on_suspend, |position, outcome, slot| {
         let kept = M::settle(
-            outcome,
+            M::caught(outcome),
             || planned.id(position),
             |item| *slot = Slot::Done(item),
         );

@@ -38,7 +38,7 @@ use crate::snapshot::{Direct, Selection, Walk};
 
 pub(crate) use awaited::call_awaited;
 
-/// A receiver's outcome, with its panic if the mode caught one.
+/// A receiver's outcome, with its panic if one was caught.
 pub(crate) type Caught<R> = std::thread::Result<Result<R, BoxError>>;
 
 /// What a send does with its receivers' outcomes: the one thing in which
@@ -48,6 +48,9 @@ pub(crate) trait Mode<R> {
     type Item;
     /// What the send returns.
     type Output;
+    /// One receiver call's outcome, as [`call`](Self::call) makes it: with
+    /// its panic, if the mode catches panics.
+    type Outcome;
     /// Whether a receiver's panic is caught (and kept as its outcome) rather
     /// than propagated.
     const CATCHES: bool;
@@ -66,6 +69,9 @@ pub(crate) trait Mode<R> {
     /// stopped it, if one did.
     fn output(responses: Responses<Self::Item>, failure: Option<SendError>) -> Self::Output;
 
+    /// What the send returns, from what its fast path called.
+    fn finish(called: Called<Self::Outcome, Self::Item>) -> Self::Output;
+
     /// Keeps a receiver's outcome through `push`, or breaks with the error
     /// that stops the send. `id` names the receiver, read only on a failure.
     fn keep(
@@ -74,15 +80,19 @@ pub(crate) trait Mode<R> {
         push: impl FnOnce(Self::Item),
     ) -> ControlFlow<BoxError>;
 
-    /// Keeps a panic's outcome, as [`keep`](Self::keep) keeps an error's.
-    fn keep_panic(
-        payload: Box<dyn std::any::Any + Send>,
+    /// Makes one receiver call, catching its panic if the mode does.
+    fn call(call: impl FnOnce() -> Result<R, BoxError>) -> Self::Outcome;
+
+    /// An async receiver's outcome, from its future's (see [`Guarded`]).
+    fn caught(outcome: Caught<R>) -> Self::Outcome;
+
+    /// Keeps what [`call`](Self::call) made, as [`keep`](Self::keep) keeps
+    /// an outcome (a caught panic included).
+    fn settle(
+        outcome: Self::Outcome,
         id: impl FnOnce() -> ReceiverId,
         push: impl FnOnce(Self::Item),
     ) -> ControlFlow<BoxError>;
-
-    /// Makes one receiver call, catching its panic if the mode does.
-    fn call(call: impl FnOnce() -> Result<R, BoxError>) -> Caught<R>;
 
     /// Runs `run`, a loop that calls the receivers from the
     /// `values.len()`-th on and keeps their outcomes, until `total` are
@@ -98,37 +108,6 @@ pub(crate) trait Mode<R> {
     /// How many of the outcomes kept are failures (for a span).
     #[cfg(feature = "tracing-spans")]
     fn failures(responses: &Responses<Self::Item>) -> usize;
-
-    /// Keeps a caught outcome: [`keep`](Self::keep) or
-    /// [`keep_panic`](Self::keep_panic).
-    #[inline(always)]
-    fn settle(
-        outcome: Caught<R>,
-        id: impl FnOnce() -> ReceiverId,
-        push: impl FnOnce(Self::Item),
-    ) -> ControlFlow<BoxError> {
-        match outcome {
-            Ok(outcome) => Self::keep(outcome, id, push),
-            Err(payload) => Self::keep_panic(payload, id, push),
-        }
-    }
-
-    /// What the send returns, from what its fast path called.
-    #[inline(always)]
-    fn finish(called: Called<Self::Item>) -> Self::Output {
-        match called {
-            Called::One(id, Ok(item)) => Self::output(Responses::one(id, item), None),
-            Called::One(id, Err(source)) => Self::output(
-                Responses::new(),
-                Some(SendError {
-                    receiver: id,
-                    source,
-                }),
-            ),
-            Called::All(responses) => Self::output(responses, None),
-            Called::Failed(failure) => Self::output(Responses::new(), Some(failure)),
-        }
-    }
 }
 
 /// `send`: the first error stops the send and is returned, a panic
@@ -138,6 +117,7 @@ pub(crate) struct Strict;
 impl<R> Mode<R> for Strict {
     type Item = R;
     type Output = Result<Responses<R>, SendError>;
+    type Outcome = Result<R, BoxError>;
     const CATCHES: bool = false;
 
     #[cfg(feature = "tracing-spans")]
@@ -159,6 +139,18 @@ impl<R> Mode<R> for Strict {
     }
 
     #[inline(always)]
+    fn finish(called: Called<Self::Outcome, R>) -> Self::Output {
+        match called {
+            Called::One(id, Ok(response)) => Ok(Responses::one(id, response)),
+            Called::One(id, Err(source)) => Err(SendError {
+                receiver: id,
+                source,
+            }),
+            Called::All(result) => result,
+        }
+    }
+
+    #[inline(always)]
     fn keep(
         outcome: Result<R, BoxError>,
         _id: impl FnOnce() -> ReceiverId,
@@ -173,19 +165,27 @@ impl<R> Mode<R> for Strict {
         }
     }
 
-    #[cold]
-    fn keep_panic(
-        payload: Box<dyn std::any::Any + Send>,
-        _id: impl FnOnce() -> ReceiverId,
-        _push: impl FnOnce(R),
-    ) -> ControlFlow<BoxError> {
-        // Not caught by `call`: only an async receiver's panic arrives here.
-        std::panic::resume_unwind(payload)
+    #[inline(always)]
+    fn call(call: impl FnOnce() -> Result<R, BoxError>) -> Self::Outcome {
+        call()
     }
 
     #[inline(always)]
-    fn call(call: impl FnOnce() -> Result<R, BoxError>) -> Caught<R> {
-        Ok(call())
+    fn caught(outcome: Caught<R>) -> Self::Outcome {
+        match outcome {
+            Ok(outcome) => outcome,
+            // Not caught (`CATCHES` is false): never here.
+            Err(payload) => std::panic::resume_unwind(payload),
+        }
+    }
+
+    #[inline(always)]
+    fn settle(
+        outcome: Self::Outcome,
+        id: impl FnOnce() -> ReceiverId,
+        push: impl FnOnce(R),
+    ) -> ControlFlow<BoxError> {
+        Self::keep(outcome, id, push)
     }
 
     #[inline(always)]
@@ -208,9 +208,23 @@ impl<R> Mode<R> for Strict {
 /// kept as that receiver's outcome.
 pub(crate) struct Robust;
 
+impl Robust {
+    /// Keeps a panic as the receiver's outcome, logged.
+    #[inline(always)]
+    fn keep_panic<R>(
+        payload: Box<dyn std::any::Any + Send>,
+        id: impl FnOnce() -> ReceiverId,
+        push: impl FnOnce(Result<R, ReceiverError>),
+    ) {
+        let message = panic::message(payload.as_ref());
+        push(Err(robust_failure(id(), ReceiverError::Panicked(message))));
+    }
+}
+
 impl<R> Mode<R> for Robust {
     type Item = Result<R, ReceiverError>;
     type Output = Responses<Result<R, ReceiverError>>;
+    type Outcome = Caught<R>;
     const CATCHES: bool = true;
 
     #[cfg(feature = "tracing-spans")]
@@ -229,6 +243,20 @@ impl<R> Mode<R> for Robust {
     }
 
     #[inline(always)]
+    fn finish(called: Called<Self::Outcome, Self::Item>) -> Self::Output {
+        match called {
+            Called::One(id, outcome) => {
+                let mut responses = Responses::new();
+                let _ = Self::settle(outcome, || id, |item| responses = Responses::one(id, item));
+                responses
+            }
+            Called::All(Ok(responses)) => responses,
+            // Never: a robust send does not stop.
+            Called::All(Err(_)) => Responses::new(),
+        }
+    }
+
+    #[inline(always)]
     fn keep(
         outcome: Result<R, BoxError>,
         id: impl FnOnce() -> ReceiverId,
@@ -242,19 +270,28 @@ impl<R> Mode<R> for Robust {
     }
 
     #[inline(always)]
-    fn keep_panic(
-        payload: Box<dyn std::any::Any + Send>,
-        id: impl FnOnce() -> ReceiverId,
-        push: impl FnOnce(Self::Item),
-    ) -> ControlFlow<BoxError> {
-        let message = panic::message(payload.as_ref());
-        push(Err(robust_failure(id(), ReceiverError::Panicked(message))));
-        ControlFlow::Continue(())
+    fn call(call: impl FnOnce() -> Result<R, BoxError>) -> Self::Outcome {
+        catch_unwind(AssertUnwindSafe(call))
     }
 
     #[inline(always)]
-    fn call(call: impl FnOnce() -> Result<R, BoxError>) -> Caught<R> {
-        catch_unwind(AssertUnwindSafe(call))
+    fn caught(outcome: Caught<R>) -> Self::Outcome {
+        outcome
+    }
+
+    #[inline(always)]
+    fn settle(
+        outcome: Self::Outcome,
+        id: impl FnOnce() -> ReceiverId,
+        push: impl FnOnce(Self::Item),
+    ) -> ControlFlow<BoxError> {
+        match outcome {
+            Ok(outcome) => Self::keep(outcome, id, push),
+            Err(payload) => {
+                Self::keep_panic(payload, id, push);
+                ControlFlow::Continue(())
+            }
+        }
     }
 
     /// One `catch_unwind` covers the whole loop (one per receiver cost more
@@ -272,7 +309,7 @@ impl<R> Mode<R> for Robust {
             if let Err(payload) = ran {
                 // The receiver whose outcome was next panicked.
                 let position = values.len();
-                let _ = Self::keep_panic(
+                Self::keep_panic(
                     payload,
                     || id_at(position),
                     // SAFETY: the receiver that panicked pushed nothing, so
@@ -350,14 +387,12 @@ impl<T> Future for Guarded<'_, T> {
 
 /// What the fast path called, to be finished once its read of the snapshot
 /// has ended.
-pub(crate) enum Called<T> {
-    /// One receiver: its id and its kept outcome, or the error that stopped
-    /// the send; the list is not built yet (built in place, not copied out).
-    One(ReceiverId, Result<T, BoxError>),
-    /// More: the list.
-    All(Responses<T>),
-    /// More, and the error that stopped the send.
-    Failed(SendError),
+pub(crate) enum Called<O, T> {
+    /// One receiver: its id and its outcome, the list not built yet (built in
+    /// place then, rather than copied out).
+    One(ReceiverId, O),
+    /// More: the list, or the error that stopped the send.
+    All(Result<Responses<T>, SendError>),
 }
 
 /// Calls every receiver of `direct`, in order: the send's fast path, one
@@ -367,42 +402,27 @@ pub(crate) fn call_direct<M: Mode<R>, A, S, R>(
     direct: Direct<'_, A, S, R>,
     sender: &S,
     args: &A,
-) -> Called<M::Item> {
+) -> Called<M::Outcome, M::Item> {
     let Direct { receivers, ids } = direct;
     if let ([receiver], Some(id)) = (receivers, ids.first) {
-        let mut kept = None;
-        let outcome = M::call(|| receiver.get().invoke(sender, args));
-        return match M::settle(outcome, || id, |item| kept = Some(item)) {
-            ControlFlow::Break(source) => Called::One(id, Err(source)),
-            ControlFlow::Continue(()) => match kept {
-                Some(item) => Called::One(id, Ok(item)),
-                None => unreachable_outcome(),
-            },
-        };
+        return Called::One(id, M::call(|| receiver.get().invoke(sender, args)));
     }
     let ids = ids.local();
     if receivers.len() <= INLINE {
         let mut values = SmallVec::new();
         match call_each::<M, _, _, _, _>(&mut values, receivers, ids, sender, args) {
-            ControlFlow::Continue(()) => Called::All(Responses::complete(ids, values)),
-            ControlFlow::Break(source) => Called::Failed(failed(ids, values.len(), source)),
+            ControlFlow::Continue(()) => Called::All(Ok(Responses::shared(ids, values))),
+            ControlFlow::Break(source) => Called::All(Err(failed(ids, values.len(), source))),
         }
     } else {
         let mut values = Reserved::with_capacity(receivers.len());
         match call_each::<M, _, _, _, _>(&mut values, receivers, ids, sender, args) {
             ControlFlow::Continue(()) => {
-                Called::All(Responses::complete(ids, values.into_values()))
+                Called::All(Ok(Responses::shared(ids, values.into_values())))
             }
-            ControlFlow::Break(source) => Called::Failed(failed(ids, values.len(), source)),
+            ControlFlow::Break(source) => Called::All(Err(failed(ids, values.len(), source))),
         }
     }
-}
-
-/// Every mode keeps an outcome or breaks: never neither.
-#[cold]
-#[inline(never)]
-fn unreachable_outcome() -> ! {
-    unreachable!("a mode kept no outcome and did not stop the send")
 }
 
 /// The loop of [`call_direct`]: calls each receiver from the `values.len()`-th
@@ -422,11 +442,11 @@ fn call_each<M: Mode<R>, V: Values<M::Item>, A, S, R>(
             for receiver in &receivers[values.len()..] {
                 let outcome = receiver.get().invoke(sender, args);
                 let position = values.len();
-                // SAFETY: one outcome per receiver, into a list with room
-                // for every receiver.
                 M::keep(
                     outcome,
                     || ids[position],
+                    // SAFETY: one outcome per receiver, into a list with
+                    // room for every receiver.
                     |item| unsafe { values.push(item) },
                 )?;
             }
