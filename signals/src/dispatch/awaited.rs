@@ -79,17 +79,15 @@ pub(crate) async fn call_awaited<M: Mode<R>, A, S, R>(
         let mut slot = Slot::Empty;
         if !receiver.is_async() {
             let outcome = M::call(|| receiver.invoke(sender, args));
-            let kept = M::settle(
-                outcome,
-                || planned.id(position),
-                |item| slot = Slot::Done(item),
-            );
-            if let ControlFlow::Break(source) = kept {
-                let failure = SendError {
-                    receiver: planned.id(position),
-                    source,
-                };
-                return (gather(planned, slots), Some(failure));
+            match M::settle(outcome, || planned.id(position)) {
+                ControlFlow::Continue(item) => slot = Slot::Done(item),
+                ControlFlow::Break(source) => {
+                    let failure = SendError {
+                        receiver: planned.id(position),
+                        source,
+                    };
+                    return (gather(planned, slots), Some(failure));
+                }
             }
         }
         slots.push(slot);
@@ -103,14 +101,14 @@ pub(crate) async fn call_awaited<M: Mode<R>, A, S, R>(
         }
     }
     let mut failure = None;
-    join(&mut slots, on_suspend, |position, outcome, slot| {
-        let kept = M::settle(
-            M::caught(outcome),
-            || planned.id(position),
-            |item| *slot = Slot::Done(item),
-        );
-        match kept {
-            ControlFlow::Continue(()) => ControlFlow::Continue(()),
+    join(
+        &mut slots,
+        on_suspend,
+        |position, outcome, slot| match M::settle(M::caught(outcome), || planned.id(position)) {
+            ControlFlow::Continue(item) => {
+                *slot = Slot::Done(item);
+                ControlFlow::Continue(())
+            }
             ControlFlow::Break(source) => {
                 failure = Some(SendError {
                     receiver: planned.id(position),
@@ -118,8 +116,8 @@ pub(crate) async fn call_awaited<M: Mode<R>, A, S, R>(
                 });
                 ControlFlow::Break(())
             }
-        }
-    })
+        },
+    )
     .await;
     (gather(planned, slots), failure)
 }

@@ -72,13 +72,12 @@ pub(crate) trait Mode<R> {
     /// What the send returns, from what its fast path called.
     fn finish(called: Called<Self::Outcome, Self::Item>) -> Self::Output;
 
-    /// Keeps a receiver's outcome through `push`, or breaks with the error
-    /// that stops the send. `id` names the receiver, read only on a failure.
+    /// What is kept of a receiver's outcome, or the error that stops the
+    /// send. `id` names the receiver, read only on a failure.
     fn keep(
         outcome: Result<R, BoxError>,
         id: impl FnOnce() -> ReceiverId,
-        push: impl FnOnce(Self::Item),
-    ) -> ControlFlow<BoxError>;
+    ) -> ControlFlow<BoxError, Self::Item>;
 
     /// Makes one receiver call, catching its panic if the mode does.
     fn call(call: impl FnOnce() -> Result<R, BoxError>) -> Self::Outcome;
@@ -91,8 +90,7 @@ pub(crate) trait Mode<R> {
     fn settle(
         outcome: Self::Outcome,
         id: impl FnOnce() -> ReceiverId,
-        push: impl FnOnce(Self::Item),
-    ) -> ControlFlow<BoxError>;
+    ) -> ControlFlow<BoxError, Self::Item>;
 
     /// Runs `run`, a loop that calls the receivers from the
     /// `values.len()`-th on and keeps their outcomes, until `total` are
@@ -154,13 +152,9 @@ impl<R> Mode<R> for Strict {
     fn keep(
         outcome: Result<R, BoxError>,
         _id: impl FnOnce() -> ReceiverId,
-        push: impl FnOnce(R),
-    ) -> ControlFlow<BoxError> {
+    ) -> ControlFlow<BoxError, R> {
         match outcome {
-            Ok(response) => {
-                push(response);
-                ControlFlow::Continue(())
-            }
+            Ok(response) => ControlFlow::Continue(response),
             Err(source) => ControlFlow::Break(source),
         }
     }
@@ -182,10 +176,12 @@ impl<R> Mode<R> for Strict {
     #[inline(always)]
     fn settle(
         outcome: Self::Outcome,
-        id: impl FnOnce() -> ReceiverId,
-        push: impl FnOnce(R),
-    ) -> ControlFlow<BoxError> {
-        Self::keep(outcome, id, push)
+        _id: impl FnOnce() -> ReceiverId,
+    ) -> ControlFlow<BoxError, R> {
+        match outcome {
+            Ok(response) => ControlFlow::Continue(response),
+            Err(source) => ControlFlow::Break(source),
+        }
     }
 
     #[inline(always)]
@@ -209,15 +205,14 @@ impl<R> Mode<R> for Strict {
 pub(crate) struct Robust;
 
 impl Robust {
-    /// Keeps a panic as the receiver's outcome, logged.
+    /// A panic as the receiver's outcome, logged.
     #[inline(always)]
     fn keep_panic<R>(
         payload: Box<dyn std::any::Any + Send>,
         id: impl FnOnce() -> ReceiverId,
-        push: impl FnOnce(Result<R, ReceiverError>),
-    ) {
+    ) -> Result<R, ReceiverError> {
         let message = panic::message(payload.as_ref());
-        push(Err(robust_failure(id(), ReceiverError::Panicked(message))));
+        Err(robust_failure(id(), ReceiverError::Panicked(message)))
     }
 }
 
@@ -245,11 +240,10 @@ impl<R> Mode<R> for Robust {
     #[inline(always)]
     fn finish(called: Called<Self::Outcome, Self::Item>) -> Self::Output {
         match called {
-            Called::One(id, outcome) => {
-                let mut responses = Responses::new();
-                let _ = Self::settle(outcome, || id, |item| responses = Responses::one(id, item));
-                responses
-            }
+            Called::One(id, outcome) => match Self::settle(outcome, || id) {
+                ControlFlow::Continue(item) => Responses::one(id, item),
+                ControlFlow::Break(_) => Responses::new(),
+            },
             Called::All(Ok(responses)) => responses,
             // Never: a robust send does not stop.
             Called::All(Err(_)) => Responses::new(),
@@ -260,13 +254,11 @@ impl<R> Mode<R> for Robust {
     fn keep(
         outcome: Result<R, BoxError>,
         id: impl FnOnce() -> ReceiverId,
-        push: impl FnOnce(Self::Item),
-    ) -> ControlFlow<BoxError> {
-        match outcome {
-            Ok(response) => push_ok(push, response),
-            Err(error) => push(Err(robust_failure(id(), ReceiverError::Failed(error)))),
-        }
-        ControlFlow::Continue(())
+    ) -> ControlFlow<BoxError, Self::Item> {
+        ControlFlow::Continue(match outcome {
+            Ok(response) => Ok(response),
+            Err(error) => Err(robust_failure(id(), ReceiverError::Failed(error))),
+        })
     }
 
     #[inline(always)]
@@ -283,14 +275,10 @@ impl<R> Mode<R> for Robust {
     fn settle(
         outcome: Self::Outcome,
         id: impl FnOnce() -> ReceiverId,
-        push: impl FnOnce(Self::Item),
-    ) -> ControlFlow<BoxError> {
+    ) -> ControlFlow<BoxError, Self::Item> {
         match outcome {
-            Ok(outcome) => Self::keep(outcome, id, push),
-            Err(payload) => {
-                Self::keep_panic(payload, id, push);
-                ControlFlow::Continue(())
-            }
+            Ok(outcome) => Self::keep(outcome, id),
+            Err(payload) => ControlFlow::Continue(Self::keep_panic(payload, id)),
         }
     }
 
@@ -309,13 +297,10 @@ impl<R> Mode<R> for Robust {
             if let Err(payload) = ran {
                 // The receiver whose outcome was next panicked.
                 let position = values.len();
-                Self::keep_panic(
-                    payload,
-                    || id_at(position),
-                    // SAFETY: the receiver that panicked pushed nothing, so
-                    // this is its one outcome.
-                    |item| unsafe { values.push(item) },
-                );
+                let outcome = Self::keep_panic(payload, || id_at(position));
+                // SAFETY: the receiver that panicked pushed nothing, so this
+                // is its one outcome.
+                unsafe { values.push(outcome) };
             }
         }
         ControlFlow::Continue(())
@@ -328,14 +313,6 @@ impl<R> Mode<R> for Robust {
             .filter(|(_, outcome)| outcome.is_err())
             .count()
     }
-}
-
-/// Pushes a success. Out of line on purpose: inlined, the `Ok` was built in a
-/// stack slot in part and copied whole into the list, a stalled load per
-/// receiver that tripled the loop's cost.
-#[inline(never)]
-fn push_ok<R>(push: impl FnOnce(Result<R, ReceiverError>), response: R) {
-    push(Ok(response));
 }
 
 /// Logs a robust send's failure, as Django logs "Error calling \<receiver\>
@@ -442,13 +419,10 @@ fn call_each<M: Mode<R>, V: Values<M::Item>, A, S, R>(
             for receiver in &receivers[values.len()..] {
                 let outcome = receiver.get().invoke(sender, args);
                 let position = values.len();
-                M::keep(
-                    outcome,
-                    || ids[position],
-                    // SAFETY: one outcome per receiver, into a list with
-                    // room for every receiver.
-                    |item| unsafe { values.push(item) },
-                )?;
+                let item = M::keep(outcome, || ids[position])?;
+                // SAFETY: one outcome per receiver, into a list with room
+                // for every receiver.
+                unsafe { values.push(item) };
             }
             ControlFlow::Continue(())
         },
@@ -550,9 +524,11 @@ impl<M: Mode<R>, A, S, R, K: Sink<M::Item>, const TRACED: bool> Walk<A, S, R>
         };
         #[cfg(not(feature = "tracing-spans"))]
         let outcome = M::call(|| receiver.invoke(sender, args));
-        let sink = &mut *self.sink;
-        match M::settle(outcome, || id, |item| sink.push(position, id, item)) {
-            ControlFlow::Continue(()) => ControlFlow::Continue(()),
+        match M::settle(outcome, move || id) {
+            ControlFlow::Continue(item) => {
+                self.sink.push(position, id, item);
+                ControlFlow::Continue(())
+            }
             ControlFlow::Break(source) => {
                 *self.failure = Some(SendError {
                     receiver: id,
