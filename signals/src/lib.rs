@@ -54,29 +54,45 @@
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
-// The modules, from the leaves up; none imports a module listed after it.
-mod cache;
-pub mod defer;
-mod dispatch;
+// The modules in layers, from the leaves up: a module imports from its own
+// layer or from the layers above it, never from one below
+// (`scripts/import_graph.py signals/src` finds no import circle).
+
+// Leaves.
 mod error;
 mod ids;
-mod introspect;
-mod invoke;
-mod live;
 mod lock;
-mod mute;
-mod options;
 mod panic;
 mod publish;
+mod sleep;
+mod summary;
+
+// The receiver, and retry wrapping it at connect time.
+mod introspect;
+mod invoke;
+mod options;
 mod receiver;
-mod registry;
-mod responses;
 mod retry;
+
+// What a send returns.
+mod responses;
+
+// The connections: the registry, its snapshots and their route cache.
+mod cache;
+mod live;
+mod registry;
+mod snapshot;
+
+// Where receivers are called.
+mod dispatch;
+#[cfg(feature = "tracing-spans")]
+mod trace;
+
+// The public `Signal`, and what stands beside it.
+pub mod defer;
+mod mute;
 mod scoped;
 mod signal;
-mod sleep;
-mod snapshot;
-mod summary;
 pub mod testing;
 #[cfg(feature = "tracing-spans")]
 mod trace;

@@ -427,9 +427,14 @@ where
         args: &A,
     ) -> M::Output {
         if let Some(direct) = pin.get().and_then(Snapshot::direct) {
-            let called = dispatch::call_direct::<M, _, _, _>(direct, sender, args);
+            if let Some((receiver, id)) = direct.one() {
+                let outcome = dispatch::call_one::<M, _, _, _>(receiver, sender, args);
+                drop(pin);
+                return M::finish_one(id, outcome);
+            }
+            let sent = dispatch::call_direct::<M, _, _, _>(direct, sender, args);
             drop(pin);
-            return M::finish(called);
+            return sent;
         }
         self.dispatch_selected::<M>(pin, sender, args)
     }
@@ -452,11 +457,16 @@ where
         let mut map_pin = None;
         let selection = snapshot.select(sender, &mut map_pin);
         if let Some(direct) = selection.direct() {
-            let called = dispatch::call_direct::<M, _, _, _>(direct, sender, args);
+            let sent = match direct.one() {
+                Some((receiver, id)) => {
+                    M::finish_one(id, dispatch::call_one::<M, _, _, _>(receiver, sender, args))
+                }
+                None => dispatch::call_direct::<M, _, _, _>(direct, sender, args),
+            };
             drop(selection);
             drop(map_pin);
             drop(pin);
-            return M::finish(called);
+            return sent;
         }
         let (responses, failure, saw_dead) =
             dispatch::call_selected::<M, _, _, _, false>(&selection, sender, args);

@@ -260,6 +260,18 @@ pub(crate) struct Direct<'g, A, S, R> {
     pub(crate) ids: &'g SharedIds,
 }
 
+impl<'g, A, S, R> Direct<'g, A, S, R> {
+    /// The receiver and its id, when there is exactly one: the send that
+    /// builds its list only after the read ends.
+    #[inline(always)]
+    pub(crate) fn one(&self) -> Option<(&'g Callee<A, S, R>, ReceiverId)> {
+        match (self.receivers, self.ids.first) {
+            ([receiver], Some(id)) => Some((receiver, id)),
+            _ => None,
+        }
+    }
+}
+
 /// How a [`Selection`] finds its receivers.
 enum Plan<'g, A, S, R> {
     /// Every entry, whose ids are the snapshot's.

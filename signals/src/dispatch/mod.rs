@@ -24,6 +24,7 @@ use std::marker::PhantomData;
 use std::ops::ControlFlow;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin as StdPin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures_util::FutureExt;
@@ -31,7 +32,7 @@ use smallvec::SmallVec;
 
 use crate::error::{BoxError, ReceiverError, SendError};
 use crate::ids::ReceiverId;
-use crate::invoke::{BoxFuture, Invoke};
+use crate::invoke::{BoxFuture, Callee, Invoke};
 use crate::panic;
 use crate::responses::{Collect, Reserved, Responses, Sink, Values, INLINE};
 use crate::snapshot::{Direct, Selection, Walk};
@@ -65,12 +66,25 @@ pub(crate) trait Mode<R> {
     /// What a send that calls no receiver returns.
     fn nobody() -> Self::Output;
 
+    /// What a send that ran to its end returns.
+    fn done(responses: Responses<Self::Item>) -> Self::Output;
+
+    /// What a send stopped by `failure` returns.
+    fn stopped(failure: SendError) -> Self::Output;
+
     /// What the send returns, from the outcomes kept and the error that
     /// stopped it, if one did.
-    fn output(responses: Responses<Self::Item>, failure: Option<SendError>) -> Self::Output;
+    #[inline(always)]
+    fn output(responses: Responses<Self::Item>, failure: Option<SendError>) -> Self::Output {
+        match failure {
+            None => Self::done(responses),
+            Some(failure) => Self::stopped(failure),
+        }
+    }
 
-    /// What the send returns, from what its fast path called.
-    fn finish(called: Called<Self::Outcome, Self::Item>) -> Self::Output;
+    /// What a send to one receiver returns, from its outcome: built once the
+    /// read of the snapshot has ended, in place rather than copied out.
+    fn finish_one(id: ReceiverId, outcome: Self::Outcome) -> Self::Output;
 
     /// What is kept of a receiver's outcome, or the error that stops the
     /// send. `id` names the receiver, read only on a failure.
@@ -129,22 +143,23 @@ impl<R> Mode<R> for Strict {
     }
 
     #[inline(always)]
-    fn output(responses: Responses<R>, failure: Option<SendError>) -> Self::Output {
-        match failure {
-            None => Ok(responses),
-            Some(failure) => Err(failure),
-        }
+    fn done(responses: Responses<R>) -> Self::Output {
+        Ok(responses)
     }
 
     #[inline(always)]
-    fn finish(called: Called<Self::Outcome, R>) -> Self::Output {
-        match called {
-            Called::One(id, Ok(response)) => Ok(Responses::one(id, response)),
-            Called::One(id, Err(source)) => Err(SendError {
+    fn stopped(failure: SendError) -> Self::Output {
+        Err(failure)
+    }
+
+    #[inline(always)]
+    fn finish_one(id: ReceiverId, outcome: Self::Outcome) -> Self::Output {
+        match outcome {
+            Ok(response) => Ok(Responses::one(id, response)),
+            Err(source) => Err(SendError {
                 receiver: id,
                 source,
             }),
-            Called::All(result) => result,
         }
     }
 
@@ -233,20 +248,22 @@ impl<R> Mode<R> for Robust {
     }
 
     #[inline(always)]
-    fn output(responses: Self::Output, _failure: Option<SendError>) -> Self::Output {
+    fn done(responses: Self::Output) -> Self::Output {
         responses
     }
 
+    /// Never: a robust send does not stop.
     #[inline(always)]
-    fn finish(called: Called<Self::Outcome, Self::Item>) -> Self::Output {
-        match called {
-            Called::One(id, outcome) => match Self::settle(outcome, || id) {
-                ControlFlow::Continue(item) => Responses::one(id, item),
-                ControlFlow::Break(_) => Responses::new(),
-            },
-            Called::All(Ok(responses)) => responses,
+    fn stopped(_failure: SendError) -> Self::Output {
+        Responses::new()
+    }
+
+    #[inline(always)]
+    fn finish_one(id: ReceiverId, outcome: Self::Outcome) -> Self::Output {
+        match Self::settle(outcome, || id) {
+            ControlFlow::Continue(item) => Responses::one(id, item),
             // Never: a robust send does not stop.
-            Called::All(Err(_)) => Responses::new(),
+            ControlFlow::Break(_) => Responses::new(),
         }
     }
 
@@ -362,42 +379,38 @@ impl<T> Future for Guarded<'_, T> {
     }
 }
 
-/// What the fast path called, to be finished once its read of the snapshot
-/// has ended.
-pub(crate) enum Called<O, T> {
-    /// One receiver: its id and its outcome, the list not built yet (built in
-    /// place then, rather than copied out).
-    One(ReceiverId, O),
-    /// More: the list, or the error that stopped the send.
-    All(Result<Responses<T>, SendError>),
+/// Calls the one receiver of a send; what it returns is finished by
+/// [`Mode::finish_one`] once the read of the snapshot has ended.
+#[inline(always)]
+pub(crate) fn call_one<M: Mode<R>, A, S, R>(
+    receiver: &Callee<A, S, R>,
+    sender: &S,
+    args: &A,
+) -> M::Outcome {
+    M::call(|| receiver.get().invoke(sender, args))
 }
 
-/// Calls every receiver of `direct`, in order: the send's fast path, one
-/// tight loop with the ids shared once at the end.
+/// Calls every receiver of `direct`, in order (two or more, or none): the
+/// send's fast path, one tight loop with the ids shared once at the end.
 #[inline(always)]
 pub(crate) fn call_direct<M: Mode<R>, A, S, R>(
     direct: Direct<'_, A, S, R>,
     sender: &S,
     args: &A,
-) -> Called<M::Outcome, M::Item> {
+) -> M::Output {
     let Direct { receivers, ids } = direct;
-    if let ([receiver], Some(id)) = (receivers, ids.first) {
-        return Called::One(id, M::call(|| receiver.get().invoke(sender, args)));
-    }
     let ids = ids.local();
     if receivers.len() <= INLINE {
         let mut values = SmallVec::new();
         match call_each::<M, _, _, _, _>(&mut values, receivers, ids, sender, args) {
-            ControlFlow::Continue(()) => Called::All(Ok(Responses::shared(ids, values))),
-            ControlFlow::Break(source) => Called::All(Err(failed(ids, values.len(), source))),
+            ControlFlow::Continue(()) => M::done(Responses::shared(ids, values)),
+            ControlFlow::Break(source) => M::stopped(failed(ids, values.len(), source)),
         }
     } else {
         let mut values = Reserved::with_capacity(receivers.len());
         match call_each::<M, _, _, _, _>(&mut values, receivers, ids, sender, args) {
-            ControlFlow::Continue(()) => {
-                Called::All(Ok(Responses::shared(ids, values.into_values())))
-            }
-            ControlFlow::Break(source) => Called::All(Err(failed(ids, values.len(), source))),
+            ControlFlow::Continue(()) => M::done(Responses::shared(ids, values.into_values())),
+            ControlFlow::Break(source) => M::stopped(failed(ids, values.len(), source)),
         }
     }
 }
@@ -407,8 +420,10 @@ pub(crate) fn call_direct<M: Mode<R>, A, S, R>(
 #[inline(always)]
 fn call_each<M: Mode<R>, V: Values<M::Item>, A, S, R>(
     values: &mut V,
-    receivers: &[crate::invoke::Callee<A, S, R>],
-    ids: &[ReceiverId],
+    receivers: &[Callee<A, S, R>],
+    // The `Arc`, not its slice: the ids are read only on a failure, and
+    // taking the slice up front loaded it on every send.
+    ids: &Arc<[ReceiverId]>,
     sender: &S,
     args: &A,
 ) -> ControlFlow<BoxError> {
@@ -433,7 +448,7 @@ fn call_each<M: Mode<R>, V: Values<M::Item>, A, S, R>(
 /// The error of a send stopped by the receiver at `position`.
 #[cold]
 #[inline(never)]
-fn failed(ids: &[ReceiverId], position: usize, source: BoxError) -> SendError {
+fn failed(ids: &Arc<[ReceiverId]>, position: usize, source: BoxError) -> SendError {
     SendError {
         receiver: ids[position],
         source,
