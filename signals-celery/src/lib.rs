@@ -67,8 +67,10 @@
 //! consumer, Celery's included, depends on key order.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod broker;
 pub mod control;
 pub mod events;
+mod pyjson;
 pub mod signals;
 
 /// The message of a panic: its payload when that is a string.

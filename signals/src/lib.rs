@@ -54,8 +54,9 @@
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
-// The modules in layers, from the leaves up: a module imports from its own
-// layer or from the layers above it, never from one below
+
+// The modules in layers, the leaves first: a module imports from its own
+// layer or from a layer listed before it, never from one listed after it
 // (`scripts/import_graph.py signals/src` finds no import circle).
 
 // Leaves.
@@ -94,8 +95,6 @@ mod mute;
 mod scoped;
 mod signal;
 pub mod testing;
-#[cfg(feature = "tracing-spans")]
-mod trace;
 
 #[doc(inline)]
 pub use defer::defer;

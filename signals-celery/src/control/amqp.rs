@@ -23,9 +23,13 @@ use lapin::{BasicProperties, Channel, Connection, Consumer, ExchangeKind};
 use super::node::Node;
 use super::request::Request;
 use super::serving::{Flags, Serving};
-use crate::events::amqp::{check_url, close, connect, next_delivery, Io, Next, HANDSHAKE_TIMEOUT};
-use crate::events::broker::Backoff;
-use crate::events::AmqpConfigError;
+use super::MailboxOptions;
+use crate::broker::amqp::AmqpConfigError;
+use crate::broker::amqp::{
+    broker_info, check_url, close, connect, next_delivery, properties, tls_roots, Io, Next,
+    HANDSHAKE_TIMEOUT,
+};
+use crate::broker::Backoff;
 
 /// Requests larger than this are not read.
 const MAX_REQUEST: usize = 1 << 20;
@@ -51,9 +55,20 @@ pub struct AmqpMailbox {
 }
 
 impl AmqpMailbox {
-    /// Starts serving `node` on the broker at `url`.
+    /// Starts serving `node` on the broker at `url`, with the default
+    /// options.
     pub fn serve(node: Node, url: &str) -> Result<Self, AmqpConfigError> {
+        Self::serve_with(node, url, MailboxOptions::default())
+    }
+
+    /// Starts serving `node` on the broker at `url` with `options`.
+    pub fn serve_with(
+        node: Node,
+        url: &str,
+        options: MailboxOptions,
+    ) -> Result<Self, AmqpConfigError> {
         let masked = check_url(url)?;
+        let roots = tls_roots(options.tls_root_certificates.as_deref())?;
         let io = Io::new(None)?;
         node.set_broker(broker_info(url));
         let url = url.to_owned();
@@ -65,6 +80,8 @@ impl AmqpMailbox {
                     io,
                     url,
                     masked,
+                    roots,
+                    reconnect_delay: options.reconnect_delay,
                     flags,
                 }
                 .run()
@@ -95,36 +112,14 @@ impl std::fmt::Debug for AmqpMailbox {
     }
 }
 
-/// What Celery's `stats` reports as `broker`, for an AMQP URL.
-fn broker_info(url: &str) -> serde_json::Map<String, serde_json::Value> {
-    let parsed = url.parse::<lapin::uri::AMQPUri>().ok();
-    let info = serde_json::json!({
-        "hostname": parsed.as_ref().map(|uri| uri.authority.host.clone()),
-        "userid": parsed.as_ref().map(|uri| uri.authority.userinfo.username.clone()),
-        "virtual_host": parsed.as_ref().map(|uri| uri.vhost.clone()),
-        "port": parsed.as_ref().map(|uri| uri.authority.port),
-        "insist": false,
-        "ssl": url.starts_with("amqps://"),
-        "transport": "amqp",
-        "connect_timeout": 4,
-        "transport_options": {},
-        "login_method": "PLAIN",
-        "uri_prefix": null,
-        "heartbeat": 120.0,
-        "failover_strategy": "round-robin",
-        "alternates": [],
-    });
-    match info {
-        serde_json::Value::Object(map) => map,
-        _ => serde_json::Map::new(),
-    }
-}
-
 struct Server {
     node: Node,
     io: Io,
     url: String,
     masked: String,
+    /// Extra root certificates (PEM) for `amqps://`.
+    roots: Option<String>,
+    reconnect_delay: Duration,
     flags: Flags,
 }
 
@@ -133,7 +128,7 @@ impl Server {
     const WAKE: Duration = Duration::from_millis(200);
 
     fn run(self) {
-        let mut backoff = Backoff::new(Duration::from_millis(100));
+        let mut backoff = Backoff::new(self.reconnect_delay);
         while !self.flags.stopped() {
             let subscribed = self.io.block_on(async {
                 tokio::time::timeout(HANDSHAKE_TIMEOUT, self.subscribe())
@@ -159,7 +154,7 @@ impl Server {
 
     async fn subscribe(&self) -> Result<(Connection, Channel, Consumer), String> {
         let masked = |error: lapin::Error| error.to_string().replace(&self.url, &self.masked);
-        let connection = connect(&self.url, &self.masked, None).await?;
+        let connection = connect(&self.url, &self.masked, self.roots.as_deref()).await?;
         let channel = connection.create_channel().await.map_err(masked)?;
         declare_pidbox(&channel).await.map_err(masked)?;
         let queue = format!("{}.celery.pidbox", self.node.hostname());
@@ -242,13 +237,15 @@ impl Server {
         );
         let clock = i64::try_from(self.node.clock().forward()).unwrap_or(i64::MAX);
         headers.insert("clock".into(), AMQPValue::LongLongInt(clock));
-        let body = serde_json::to_vec(&reply).unwrap_or_default();
-        let properties = BasicProperties::default()
-            .with_content_type(ShortString::from("application/json"))
-            .with_content_encoding(ShortString::from("utf-8"))
-            .with_headers(headers)
-            .with_delivery_mode(1)
-            .with_priority(0);
+        let body = match serde_json::to_vec(&reply) {
+            Ok(body) => body,
+            Err(error) => {
+                self.node.count_reply_failure();
+                tracing::warn!(method = %request.method, %error, "control reply not sent");
+                return Ok(());
+            }
+        };
+        let properties = properties("application/json", "utf-8", headers, 1);
         let published = self.io.block_on(async {
             tokio::time::timeout(
                 HANDSHAKE_TIMEOUT,
@@ -471,18 +468,15 @@ impl AmqpControl {
         let clock = i64::try_from(self.clock.forward()).unwrap_or(i64::MAX);
         headers.insert("clock".into(), AMQPValue::LongLongInt(clock));
         headers.insert("expires".into(), AMQPValue::Double(expires));
+        let body = serde_json::to_vec(&request)
+            .map_err(|error| format!("the control request cannot be written as JSON: {error}"))?;
         channel
             .basic_publish(
                 "celery.pidbox".into(),
                 "".into(),
                 BasicPublishOptions::default(),
-                &serde_json::to_vec(&request).unwrap_or_default(),
-                BasicProperties::default()
-                    .with_content_type("application/json".into())
-                    .with_content_encoding("utf-8".into())
-                    .with_headers(headers)
-                    .with_delivery_mode(1)
-                    .with_priority(0),
+                &body,
+                properties("application/json", "utf-8", headers, 1),
             )
             .await
             .map_err(masked)?;

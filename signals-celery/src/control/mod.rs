@@ -71,5 +71,40 @@ pub enum ControlError {
         /// What went wrong.
         reason: String,
     },
+    /// The request could not be written as JSON; nothing was sent.
+    #[error("the control request cannot be written as JSON: {0}")]
+    Unwritable(String),
+}
+
+/// Options of a mailbox that serves a [`Node`] ([`RedisMailbox`],
+/// [`AmqpMailbox`]).
+///
+/// ```
+/// use std::time::Duration;
+/// use signals_celery::control::MailboxOptions;
+///
+/// let options = MailboxOptions {
+///     reconnect_delay: Duration::from_millis(500),
+///     ..MailboxOptions::default()
+/// };
+/// assert!(options.tls_root_certificates.is_none());
+/// ```
+#[derive(Clone, Debug)]
+pub struct MailboxOptions {
+    /// The first wait before reconnecting after the connection is lost;
+    /// doubled up to 2 s (default 100 ms), as for the event transports.
+    pub reconnect_delay: std::time::Duration,
+    /// For `rediss://` (feature `redis-tls`) and `amqps://`: PEM certificates
+    /// of CAs to trust (default `None`: the system's).
+    pub tls_root_certificates: Option<Vec<u8>>,
+}
+
+impl Default for MailboxOptions {
+    fn default() -> Self {
+        Self {
+            reconnect_delay: std::time::Duration::from_millis(100),
+            tls_root_certificates: None,
+        }
+    }
 }
 pub use request::{ReplyTo, Request};

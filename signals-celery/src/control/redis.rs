@@ -18,9 +18,12 @@ use serde_json::{json, Map, Value};
 use super::node::Node;
 use super::request::Request;
 use super::serving::{Flags, Serving};
-use super::{ControlError, Replies};
-use crate::events::redis::{client, database_of, mask_password, Backoff};
-use crate::events::{LamportClock, RedisConfigError};
+use super::{ControlError, MailboxOptions, Replies};
+use crate::broker::redis::envelope::{self, EnvelopeError};
+use crate::broker::redis::RedisConfigError;
+use crate::broker::redis::{broker_info, client, database_of};
+use crate::broker::{mask_password, Backoff};
+use crate::events::LamportClock;
 
 /// kombu's separator inside a binding member.
 const SEP: &str = "\x06\x16";
@@ -43,77 +46,19 @@ fn now() -> f64 {
         .map_or(0.0, |elapsed| elapsed.as_secs_f64())
 }
 
-/// A kombu envelope around `body`, with JSON `headers`.
-fn envelope(body: &Value, exchange: &str, routing_key: &str, headers: Value) -> Vec<u8> {
-    let body = serde_json::to_vec(body).unwrap_or_default();
-    let envelope = json!({
-        "body": base64_simd::STANDARD.encode_to_string(body),
-        "content-encoding": "utf-8",
-        "content-type": "application/json",
-        "headers": headers,
-        "properties": {
-            "delivery_mode": 1,
-            "delivery_info": {"exchange": exchange, "routing_key": routing_key},
-            "priority": 0,
-            "body_encoding": "base64",
-            "delivery_tag": uuid::Uuid::new_v4().to_string(),
-        },
-    });
-    serde_json::to_vec(&envelope).unwrap_or_default()
-}
-
-/// Opens a kombu envelope: its JSON body and its headers.
+/// Opens a kombu envelope of remote control: its JSON body and its headers.
 fn open_envelope(payload: &[u8]) -> Result<(Value, Map<String, Value>), String> {
-    let envelope: Value =
-        serde_json::from_slice(payload).map_err(|error| format!("not JSON: {error}"))?;
-    let content_type = envelope["content-type"].as_str().unwrap_or("");
-    if content_type != "application/json" {
+    let opened =
+        envelope::decode_with::<Map<String, Value>>(payload).map_err(|error| error.to_string())?;
+    if opened.content_type != "application/json" {
         return Err(format!(
-            "content type `{content_type}` is not application/json"
+            "content type `{}` is not application/json",
+            opened.content_type
         ));
     }
-    let body = envelope["body"].as_str().ok_or("no body")?;
-    let body = if envelope["properties"]["body_encoding"] == "base64" {
-        base64_simd::STANDARD
-            .decode_to_vec(body)
-            .map_err(|error| format!("bad base64: {error}"))?
-    } else {
-        body.as_bytes().to_vec()
-    };
-    let body = serde_json::from_slice(&body).map_err(|error| format!("body not JSON: {error}"))?;
-    let headers = envelope["headers"].as_object().cloned().unwrap_or_default();
-    Ok((body, headers))
-}
-
-/// `host`, `port` and the rest of what Celery's `stats` reports as `broker`.
-fn broker_info(url: &str) -> Map<String, Value> {
-    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-    let rest = rest.rsplit_once('@').map_or(rest, |(_, rest)| rest);
-    let authority = rest.split(['/', '?']).next().unwrap_or("");
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((host, port)) => (host, port.parse().unwrap_or(6379)),
-        None => (authority, 6379u16),
-    };
-    let info = json!({
-        "hostname": host,
-        "userid": null,
-        "virtual_host": database_of(url).unwrap_or(0).to_string(),
-        "port": port,
-        "insist": false,
-        "ssl": url.starts_with("rediss://"),
-        "transport": "redis",
-        "connect_timeout": 4,
-        "transport_options": {},
-        "login_method": null,
-        "uri_prefix": null,
-        "heartbeat": 120.0,
-        "failover_strategy": "round-robin",
-        "alternates": [],
-    });
-    match info {
-        Value::Object(map) => map,
-        _ => Map::new(),
-    }
+    let body =
+        serde_json::from_slice(&opened.body).map_err(|error| format!("body not JSON: {error}"))?;
+    Ok((body, opened.headers))
 }
 
 /// Serves a [`Node`] on Redis: a thread subscribed to Celery's mailbox that
@@ -135,14 +80,25 @@ pub struct RedisMailbox {
 }
 
 impl RedisMailbox {
-    /// Starts serving `node` on the Redis at `url`.
+    /// Starts serving `node` on the Redis at `url`, with the default
+    /// options.
     pub fn serve(node: Node, url: &str) -> Result<Self, RedisConfigError> {
+        Self::serve_with(node, url, MailboxOptions::default())
+    }
+
+    /// Starts serving `node` on the Redis at `url` (`rediss://` for TLS,
+    /// with the `redis-tls` feature) with `options`.
+    pub fn serve_with(
+        node: Node,
+        url: &str,
+        options: MailboxOptions,
+    ) -> Result<Self, RedisConfigError> {
         let masked = mask_password(url);
         let invalid = |reason: String| RedisConfigError::InvalidUrl {
             url: masked.clone(),
             reason: reason.replace(url, &masked),
         };
-        let redis = client(url, None).map_err(invalid)?;
+        let redis = client(url, options.tls_root_certificates.as_deref()).map_err(invalid)?;
         let db = database_of(url).map_err(invalid)?;
         node.set_broker(broker_info(url));
         let channel = format!("/{db}.{}", exchange());
@@ -154,6 +110,7 @@ impl RedisMailbox {
                     client: redis,
                     channel,
                     url: masked,
+                    reconnect_delay: options.reconnect_delay,
                     flags,
                 }
                 .run()
@@ -188,6 +145,7 @@ struct Server {
     client: redis::Client,
     channel: String,
     url: String,
+    reconnect_delay: Duration,
     flags: Flags,
 }
 
@@ -196,7 +154,7 @@ impl Server {
     const WAKE: Duration = Duration::from_millis(200);
 
     fn run(self) {
-        let mut backoff = Backoff::new(Duration::from_millis(100));
+        let mut backoff = Backoff::new(self.reconnect_delay);
         while !self.flags.stopped() {
             if let Err(error) = self.serve() {
                 self.flags.set_ready(false);
@@ -278,7 +236,19 @@ impl Server {
             return;
         };
         let headers = json!({"ticket": ticket, "clock": self.node.clock().forward()});
-        let payload = envelope(&reply, &reply_to.exchange, &reply_to.routing_key, headers);
+        let payload = match envelope::encode_json(
+            &reply,
+            &reply_to.exchange,
+            &reply_to.routing_key,
+            &headers,
+        ) {
+            Ok(payload) => payload,
+            Err(error) => {
+                self.node.count_reply_failure();
+                tracing::warn!(method = %request.method, %error, "control reply not sent");
+                return;
+            }
+        };
         match deliver(replies, &reply_to.exchange, &reply_to.routing_key, &payload) {
             Ok(0) => {
                 // The client has gone (its binding expired): nobody waits.
@@ -347,7 +317,8 @@ pub struct RedisControl {
 }
 
 impl RedisControl {
-    /// A client of the Redis at `url`.
+    /// A client of the Redis at `url` (`rediss://` for TLS, with the
+    /// `redis-tls` feature, trusting the system's roots).
     pub fn open(url: &str) -> Result<Self, RedisConfigError> {
         let masked = mask_password(url);
         let invalid = |reason: String| RedisConfigError::InvalidUrl {
@@ -420,7 +391,8 @@ impl RedisControl {
             "clock": self.clock.forward(),
             "expires": now() + timeout.as_secs_f64(),
         });
-        let payload = envelope(&request, &exchange(), "", headers);
+        let payload = envelope::encode_json(&request, &exchange(), "", &headers)
+            .map_err(|error: EnvelopeError| ControlError::Unwritable(error.to_string()))?;
         redis::cmd("PUBLISH")
             .arg(&self.channel)
             .arg(payload)
@@ -487,36 +459,5 @@ impl std::fmt::Debug for RedisControl {
             .field("url", &self.url)
             .field("oid", &self.oid)
             .finish_non_exhaustive()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn envelopes_round_trip_with_json_headers() {
-        let body = json!({"method": "ping", "arguments": {}});
-        let payload = envelope(
-            &body,
-            "celery.pidbox",
-            "",
-            json!({"clock": 3, "expires": 1.5}),
-        );
-        let (opened, headers) = open_envelope(&payload).unwrap();
-        assert_eq!(opened, body);
-        assert_eq!(headers["clock"], 3);
-        assert_eq!(headers["expires"], 1.5);
-        assert!(open_envelope(b"{").is_err());
-        assert!(open_envelope(br#"{"content-type": "text/plain", "body": "x"}"#).is_err());
-    }
-
-    #[test]
-    fn the_broker_as_stats_reports_it() {
-        let info = broker_info("redis://:secret@10.0.0.1:6380/2");
-        assert_eq!(info["hostname"], "10.0.0.1");
-        assert_eq!(info["port"], 6380);
-        assert_eq!(info["virtual_host"], "2");
-        assert_eq!(info["transport"], "redis");
     }
 }

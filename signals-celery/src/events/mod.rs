@@ -39,9 +39,7 @@
 #![doc = include_str!("../../docs/events.md")]
 
 #[cfg(feature = "amqp")]
-pub(crate) mod amqp;
-#[cfg(any(feature = "redis", feature = "amqp"))]
-pub(crate) mod broker;
+mod amqp;
 mod buffer;
 mod clock;
 mod dispatcher;
@@ -53,7 +51,7 @@ mod gate;
 mod kinds;
 mod receiver;
 #[cfg(feature = "redis")]
-pub(crate) mod redis;
+mod redis;
 pub mod remote;
 mod scan;
 mod serializer;

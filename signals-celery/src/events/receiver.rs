@@ -37,22 +37,7 @@ pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 1 << 20;
 /// How many delivery tags a receiver remembers to drop redeliveries (default).
 pub const DEFAULT_DEDUP_WINDOW: usize = 65_536;
 
-/// One message as the broker delivered it.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Delivery {
-    /// The routing key it was published with (`task.succeeded`, `task.multi`).
-    pub routing_key: String,
-    /// Its content type (`application/json`).
-    pub content_type: String,
-    /// Its content encoding (`utf-8`).
-    pub content_encoding: String,
-    /// A tag that a message delivered twice keeps: kombu's delivery tag (a
-    /// uuid4 per message) on Redis, a digest of the body on AMQP. The receiver
-    /// handles a tag once within its de-duplication window.
-    pub delivery_tag: Option<String>,
-    /// The body: one event as a JSON object, or a list of them.
-    pub body: Vec<u8>,
-}
+pub use crate::broker::Delivery;
 
 impl From<Published> for Delivery {
     fn from(message: Published) -> Self {

@@ -1,7 +1,5 @@
 //! How events become message bodies. JSON by default; never pickle.
 
-use std::io;
-
 use serde::Serialize;
 
 use super::event::OutgoingEvent;
@@ -72,10 +70,7 @@ impl Serializer for Json {
         value: &T,
         out: &mut Vec<u8>,
     ) -> Result<(), SerializeError> {
-        let mut serializer = serde_json::Serializer::with_formatter(out, PythonFormatter);
-        value
-            .serialize(&mut serializer)
-            .map_err(|error| SerializeError(Box::new(error)))
+        crate::pyjson::write(value, out).map_err(|error| SerializeError(Box::new(error)))
     }
 
     /// Writes the envelope's fixed keys directly and only the event's own fields
@@ -151,39 +146,5 @@ impl Json {
         } else {
             self.write(text, out)
         }
-    }
-}
-
-/// serde_json's compact output with Python's default separators.
-struct PythonFormatter;
-
-impl serde_json::ser::Formatter for PythonFormatter {
-    fn begin_array_value<W: ?Sized + io::Write>(
-        &mut self,
-        writer: &mut W,
-        first: bool,
-    ) -> io::Result<()> {
-        item_separator(writer, first)
-    }
-
-    fn begin_object_key<W: ?Sized + io::Write>(
-        &mut self,
-        writer: &mut W,
-        first: bool,
-    ) -> io::Result<()> {
-        item_separator(writer, first)
-    }
-
-    fn begin_object_value<W: ?Sized + io::Write>(&mut self, writer: &mut W) -> io::Result<()> {
-        writer.write_all(b": ")
-    }
-}
-
-/// Python's separator between list items and between object entries.
-fn item_separator<W: ?Sized + io::Write>(writer: &mut W, first: bool) -> io::Result<()> {
-    if first {
-        Ok(())
-    } else {
-        writer.write_all(b", ")
     }
 }

@@ -1,47 +1,125 @@
-//! kombu's Redis message envelope: what the transport writes, what the
-//! subscriber reads (`celery-wire.md` E).
+//! kombu's Redis message envelope, the one codec of events and remote control
+//! on Redis (`celery-wire.md` E): a JSON object whose `body` is the message
+//! (base64), with content type and encoding, headers and properties.
 
 use std::borrow::Cow;
 
-use serde::Deserialize;
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Serialize};
 
-use crate::events::receiver::{Delivery, ReceiveError};
-use crate::events::serializer::{Json, Serializer};
-use crate::events::transport::{DeliveryMode, Message, TransportError};
+use crate::broker::{DeliveryMode, Message, TransportError};
 
-/// The kombu envelope of `message`, as JSON text, in kombu's key order and
+/// Why an envelope could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum EnvelopeError {
+    /// The payload is not JSON text.
+    #[error("the kombu envelope is not JSON: {0}")]
+    NotJson(#[source] serde_json::Error),
+    /// JSON, but not shaped as kombu's envelope.
+    #[error("{0}")]
+    Malformed(String),
+    /// A body encoding other than base64 or none.
+    #[error("{0}")]
+    Unsupported(String),
+    /// What was to be sent could not be written as JSON (the message is not
+    /// sent).
+    #[error("cannot write the message as JSON: {0}")]
+    Unwritable(#[source] serde_json::Error),
+}
+
+impl EnvelopeError {
+    /// A parse error, classified: not JSON at all, or JSON of the wrong shape.
+    fn parse(error: serde_json::Error) -> Self {
+        if error.is_data() {
+            Self::Malformed(format!("the kombu envelope: {error}"))
+        } else {
+            Self::NotJson(error)
+        }
+    }
+}
+
+/// The envelope of an event `message`, as JSON text, in kombu's key order and
 /// with Python's separators.
 ///
 /// Written by hand rather than through serde: the body is most of the message
 /// (24 events in a `.multi`), and base64 goes straight into the output without
 /// an intermediate string or a scan for characters to escape (base64 has none).
-pub(super) fn encode(message: &Message<'_>) -> Result<Vec<u8>, TransportError> {
-    let body_len = base64_simd::STANDARD.encoded_length(message.body.len());
+pub(crate) fn encode(message: &Message<'_>) -> Result<Vec<u8>, TransportError> {
+    write(
+        message.body,
+        message.content_type,
+        message.content_encoding,
+        |out| {
+            out.push(b'{');
+            for (i, (name, value)) in message.headers.iter().enumerate() {
+                if i > 0 {
+                    out.extend_from_slice(b", ");
+                }
+                json(out, name)?;
+                out.extend_from_slice(b": ");
+                json(out, value)?;
+            }
+            out.push(b'}');
+            Ok(())
+        },
+        message.delivery_mode,
+        message.exchange,
+        message.routing_key,
+    )
+    .map_err(|error| TransportError::Refused(error.to_string()))
+}
+
+/// The envelope of `body` written as JSON (`application/json`, `utf-8`),
+/// with JSON `headers`: what remote control sends. A body or headers that
+/// cannot be written as JSON is an error, and nothing is to be sent.
+pub(crate) fn encode_json(
+    body: &(impl Serialize + ?Sized),
+    exchange: &str,
+    routing_key: &str,
+    headers: &(impl Serialize + ?Sized),
+) -> Result<Vec<u8>, EnvelopeError> {
+    let mut text = Vec::new();
+    crate::pyjson::write(body, &mut text).map_err(EnvelopeError::Unwritable)?;
+    write(
+        &text,
+        "application/json",
+        "utf-8",
+        |out| json(out, headers),
+        DeliveryMode::Transient,
+        exchange,
+        routing_key,
+    )
+}
+
+/// The envelope around `body`; `headers` writes the headers' JSON object.
+fn write(
+    body: &[u8],
+    content_type: &str,
+    content_encoding: &str,
+    headers: impl FnOnce(&mut Vec<u8>) -> Result<(), EnvelopeError>,
+    delivery_mode: DeliveryMode,
+    exchange: &str,
+    routing_key: &str,
+) -> Result<Vec<u8>, EnvelopeError> {
+    let body_len = base64_simd::STANDARD.encoded_length(body.len());
     let mut out = Vec::with_capacity(body_len + 320);
     out.extend_from_slice(b"{\"body\": \"");
-    base64_simd::STANDARD.encode_append(message.body, &mut out);
+    base64_simd::STANDARD.encode_append(body, &mut out);
     out.extend_from_slice(b"\", \"content-encoding\": ");
-    json_string(&mut out, message.content_encoding)?;
+    json(&mut out, content_encoding)?;
     out.extend_from_slice(b", \"content-type\": ");
-    json_string(&mut out, message.content_type)?;
-    out.extend_from_slice(b", \"headers\": {");
-    for (i, (name, value)) in message.headers.iter().enumerate() {
-        if i > 0 {
-            out.extend_from_slice(b", ");
-        }
-        json_string(&mut out, name)?;
-        out.extend_from_slice(b": ");
-        json_string(&mut out, value)?;
-    }
-    out.extend_from_slice(b"}, \"properties\": {\"delivery_mode\": ");
-    out.push(match message.delivery_mode {
+    json(&mut out, content_type)?;
+    out.extend_from_slice(b", \"headers\": ");
+    headers(&mut out)?;
+    out.extend_from_slice(b", \"properties\": {\"delivery_mode\": ");
+    out.push(match delivery_mode {
         DeliveryMode::Transient => b'1',
         DeliveryMode::Persistent => b'2',
     });
     out.extend_from_slice(b", \"delivery_info\": {\"exchange\": ");
-    json_string(&mut out, message.exchange)?;
+    json(&mut out, exchange)?;
     out.extend_from_slice(b", \"routing_key\": ");
-    json_string(&mut out, message.routing_key)?;
+    json(&mut out, routing_key)?;
     out.extend_from_slice(
         b"}, \"priority\": 0, \"body_encoding\": \"base64\", \"delivery_tag\": \"",
     );
@@ -56,25 +134,60 @@ pub(super) fn encode(message: &Message<'_>) -> Result<Vec<u8>, TransportError> {
     Ok(out)
 }
 
-/// `text` as a JSON string, escaped as Python's `json.dumps` escapes it
-/// (`ensure_ascii`, kombu's default).
-fn json_string(out: &mut Vec<u8>, text: &str) -> Result<(), TransportError> {
-    Json.write(&text, out)
-        .map_err(|error| TransportError::Refused(error.to_string()))
+/// `value` as JSON, written as Python's `json.dumps` writes it.
+fn json(out: &mut Vec<u8>, value: &(impl Serialize + ?Sized)) -> Result<(), EnvelopeError> {
+    crate::pyjson::write(value, out).map_err(EnvelopeError::Unwritable)
 }
 
-/// Opens a kombu envelope (as kombu's `Channel._get` and `Message` do): the
-/// body is base64-decoded when `properties.body_encoding` says so; a
-/// `delivery_tag` is required, as kombu requires it.
-pub(crate) fn decode(payload: &[u8]) -> Result<Delivery, ReceiveError> {
+/// An opened envelope: the message and what kombu says of it.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Opened<H> {
+    pub(crate) routing_key: String,
+    pub(crate) content_type: String,
+    pub(crate) content_encoding: String,
+    /// kombu's delivery tag, which kombu always writes.
+    pub(crate) delivery_tag: Option<String>,
+    /// The body, base64-decoded when the envelope says so.
+    pub(crate) body: Vec<u8>,
+    /// The headers, as the caller asked to read them.
+    pub(crate) headers: H,
+}
+
+/// Opens a kombu envelope (as kombu's `Channel._get` and `Message` do),
+/// skipping its headers: what an event subscriber reads. The body is
+/// base64-decoded when `properties.body_encoding` says so; a `delivery_tag`
+/// is required, as kombu requires it.
+pub(crate) fn decode(payload: &[u8]) -> Result<Opened<()>, EnvelopeError> {
+    let opened = decode_with::<IgnoredAny>(payload)?;
+    if opened.delivery_tag.is_none() {
+        return Err(EnvelopeError::Malformed(
+            "the envelope has no `properties.delivery_tag`".into(),
+        ));
+    }
+    Ok(Opened {
+        routing_key: opened.routing_key,
+        content_type: opened.content_type,
+        content_encoding: opened.content_encoding,
+        delivery_tag: opened.delivery_tag,
+        body: opened.body,
+        headers: (),
+    })
+}
+
+/// Opens a kombu envelope with its headers read as `H` (absent headers are
+/// `H::default()`).
+pub(crate) fn decode_with<H>(payload: &[u8]) -> Result<Opened<H>, EnvelopeError>
+where
+    H: for<'de> Deserialize<'de> + Default,
+{
     match decode_body_first(payload) {
-        Some(delivery) => delivery,
+        Some(opened) => opened,
         None => decode_whole(payload),
     }
 }
 
 #[derive(Deserialize)]
-struct Envelope<'a> {
+struct Envelope<'a, H> {
     // Borrowed: base64 has nothing to unescape, so the body is not copied.
     #[serde(borrow)]
     body: Option<Cow<'a, str>>,
@@ -82,10 +195,11 @@ struct Envelope<'a> {
     content_encoding: Option<String>,
     #[serde(rename = "content-type")]
     content_type: Option<String>,
+    #[serde(default = "Option::default")]
+    headers: Option<H>,
     #[serde(default)]
     properties: Properties,
 }
-
 #[derive(Default, Deserialize)]
 struct Properties {
     body_encoding: Option<String>,
@@ -103,7 +217,10 @@ struct DeliveryInfo {
 /// quotes, and only the rest of the envelope (a few hundred bytes) parsed.
 /// Parsing the whole envelope read the base64 body a character at a time.
 /// `None` for any other shape (or an error), which [`decode_whole`] reads.
-fn decode_body_first(payload: &[u8]) -> Option<Result<Delivery, ReceiveError>> {
+fn decode_body_first<H>(payload: &[u8]) -> Option<Result<Opened<H>, EnvelopeError>>
+where
+    H: for<'de> Deserialize<'de> + Default,
+{
     const BODY_FIRST: &[u8] = b"{\"body\": \"";
     let after_key = payload.strip_prefix(BODY_FIRST)?;
     // Base64 has no quote and no backslash: the first of either ends it.
@@ -121,7 +238,7 @@ fn decode_body_first(payload: &[u8]) -> Option<Result<Delivery, ReceiveError>> {
         b'}' => others.extend_from_slice(&after[start..]),
         _ => return None,
     }
-    let envelope: Envelope<'_> = serde_json::from_slice(&others).ok()?;
+    let envelope: Envelope<'_, H> = serde_json::from_slice(&others).ok()?;
     // A second body, or a body that is not base64 (which would need its
     // escapes undone): the whole envelope is read instead.
     if envelope.body.is_some() || envelope.properties.body_encoding.as_deref() != Some("base64") {
@@ -132,34 +249,34 @@ fn decode_body_first(payload: &[u8]) -> Option<Result<Delivery, ReceiveError>> {
 
 /// The envelope read by serde_json in one go: the reference, and any shape.
 #[cold]
-fn decode_whole(payload: &[u8]) -> Result<Delivery, ReceiveError> {
-    let mut envelope: Envelope<'_> = serde_json::from_slice(payload)
-        .map_err(|error| ReceiveError::json("the kombu envelope", error))?;
+fn decode_whole<H>(payload: &[u8]) -> Result<Opened<H>, EnvelopeError>
+where
+    H: for<'de> Deserialize<'de> + Default,
+{
+    let mut envelope: Envelope<'_, H> =
+        serde_json::from_slice(payload).map_err(EnvelopeError::parse)?;
     let body = envelope
         .body
         .take()
-        .ok_or_else(|| ReceiveError::Malformed("the envelope has no `body`".into()))?;
+        .ok_or_else(|| EnvelopeError::Malformed("the envelope has no `body`".into()))?;
     finish(envelope, body.as_bytes())
 }
 
 /// The delivery of an envelope whose body is `body` (its text in the
 /// envelope, still base64 if the envelope says so).
-fn finish(envelope: Envelope<'_>, body: &[u8]) -> Result<Delivery, ReceiveError> {
-    let delivery_tag = envelope.properties.delivery_tag.ok_or_else(|| {
-        ReceiveError::Malformed("the envelope has no `properties.delivery_tag`".into())
-    })?;
+fn finish<H: Default>(envelope: Envelope<'_, H>, body: &[u8]) -> Result<Opened<H>, EnvelopeError> {
     let body = match envelope.properties.body_encoding.as_deref() {
         None => body.to_vec(),
-        Some("base64") => base64_simd::STANDARD
-            .decode_to_vec(body)
-            .map_err(|error| ReceiveError::Malformed(format!("the body is not base64: {error}")))?,
+        Some("base64") => base64_simd::STANDARD.decode_to_vec(body).map_err(|error| {
+            EnvelopeError::Malformed(format!("the body is not base64: {error}"))
+        })?,
         Some(other) => {
-            return Err(ReceiveError::Unsupported(format!(
+            return Err(EnvelopeError::Unsupported(format!(
                 "body encoding `{other}`"
             )))
         }
     };
-    Ok(Delivery {
+    Ok(Opened {
         routing_key: envelope
             .properties
             .delivery_info
@@ -167,8 +284,9 @@ fn finish(envelope: Envelope<'_>, body: &[u8]) -> Result<Delivery, ReceiveError>
             .unwrap_or_default(),
         content_type: envelope.content_type.unwrap_or_default(),
         content_encoding: envelope.content_encoding.unwrap_or_default(),
-        delivery_tag: Some(delivery_tag),
+        delivery_tag: envelope.properties.delivery_tag,
         body,
+        headers: envelope.headers.unwrap_or_default(),
     })
 }
 
@@ -189,8 +307,10 @@ mod tests {
             delivery_mode: DeliveryMode::Transient,
         };
         let payload = encode(&message).unwrap();
-        let fast = decode_body_first(&payload).expect("kombu's shape").unwrap();
-        assert_eq!(fast, decode_whole(&payload).unwrap());
+        let fast = decode_body_first::<IgnoredAny>(&payload)
+            .expect("kombu's shape")
+            .unwrap();
+        assert_eq!(fast, decode_whole::<IgnoredAny>(&payload).unwrap());
         assert_eq!(
             (fast.body.as_slice(), fast.routing_key.as_str()),
             (&body[..], "task.multi")
@@ -198,21 +318,18 @@ mod tests {
         // Shapes the fast path leaves to the whole parse, which gives the
         // same delivery or the same error as before.
         let plain = br#"{"body": "{\"type\": \"x\"}", "properties": {"delivery_tag": "t"}}"#;
-        assert!(decode_body_first(plain).is_none());
+        assert!(decode_body_first::<IgnoredAny>(plain).is_none());
         assert_eq!(decode(plain).unwrap().body, br#"{"type": "x"}"#);
         let twice = br#"{"body": "e30=", "body": "W10=", "properties": {"body_encoding": "base64", "delivery_tag": "t"}}"#;
-        assert!(decode_body_first(twice).is_none());
+        assert!(decode_body_first::<IgnoredAny>(twice).is_none());
         let trailing = br#"{"body": "e30=", "properties": {"body_encoding": "base64", "delivery_tag": "t"}} x"#;
-        assert!(decode_body_first(trailing).is_none());
-        assert!(matches!(
-            decode(trailing),
-            Err(ReceiveError::NotJson { .. })
-        ));
+        assert!(decode_body_first::<IgnoredAny>(trailing).is_none());
+        assert!(matches!(decode(trailing), Err(EnvelopeError::NotJson(_))));
         let not_base64 =
             br#"{"body": "e30*", "properties": {"body_encoding": "base64", "delivery_tag": "t"}}"#;
         assert!(matches!(
             decode(not_base64),
-            Err(ReceiveError::Malformed(_))
+            Err(EnvelopeError::Malformed(_))
         ));
     }
 
@@ -261,24 +378,54 @@ mod tests {
     #[test]
     fn broken_envelopes_are_typed_errors() {
         let not_json = decode(b"\xff{").unwrap_err();
-        assert!(
-            matches!(not_json, ReceiveError::NotJson { .. }),
-            "{not_json}"
-        );
+        assert!(matches!(not_json, EnvelopeError::NotJson(_)), "{not_json}");
         let no_tag = decode(br#"{"body": "e30=", "properties": {}}"#).unwrap_err();
-        assert!(matches!(no_tag, ReceiveError::Malformed(_)), "{no_tag}");
+        assert!(matches!(no_tag, EnvelopeError::Malformed(_)), "{no_tag}");
         let bad_base64 = decode(
             br#"{"body": "!!", "properties": {"body_encoding": "base64", "delivery_tag": "t"}}"#,
         )
         .unwrap_err();
         assert!(
-            matches!(bad_base64, ReceiveError::Malformed(_)),
+            matches!(bad_base64, EnvelopeError::Malformed(_)),
             "{bad_base64}"
         );
         let wrong_shape = decode(br#"{"body": 5}"#).unwrap_err();
         assert!(
-            matches!(wrong_shape, ReceiveError::Malformed(_)),
+            matches!(wrong_shape, EnvelopeError::Malformed(_)),
             "{wrong_shape}"
+        );
+    }
+
+    #[test]
+    fn json_envelopes_round_trip_with_json_headers() {
+        let body = serde_json::json!({"method": "ping", "arguments": {}});
+        let headers = serde_json::json!({"clock": 3, "expires": 1.5});
+        let payload = encode_json(&body, "celery.pidbox", "", &headers).unwrap();
+        let opened = decode_with::<serde_json::Map<String, serde_json::Value>>(&payload).unwrap();
+        assert_eq!(opened.content_type, "application/json");
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&opened.body).unwrap(),
+            body
+        );
+        assert_eq!(opened.headers["clock"], 3);
+        assert_eq!(opened.headers["expires"], 1.5);
+        assert!(decode_with::<IgnoredAny>(b"{").is_err());
+    }
+
+    /// A body serde cannot write as JSON (a map keyed by pairs) is an error:
+    /// no envelope with an empty body is made to be sent in its place.
+    #[test]
+    fn a_body_that_is_not_json_is_an_error_not_an_empty_message() {
+        let body: std::collections::BTreeMap<(u8, u8), u8> = [((1, 2), 3)].into();
+        let written = encode_json(
+            &body,
+            "reply.celery.pidbox",
+            "client",
+            &serde_json::json!({}),
+        );
+        assert!(
+            matches!(written, Err(EnvelopeError::Unwritable(_))),
+            "{written:?}"
         );
     }
 

@@ -12,7 +12,9 @@ use lapin::{Connection, Consumer};
 
 use super::transport::declare;
 use super::AmqpConfigError;
-use crate::events::broker::{feed, Backoff, FeedReader, FeedWriter, Next};
+use crate::broker::amqp::{self, Io, HANDSHAKE_TIMEOUT};
+use crate::broker::feed::{feed, FeedReader, FeedWriter, Next};
+use crate::broker::Backoff;
 use crate::events::receiver::{Delivery, EventSource, ReceiveError};
 
 /// Options of an [`AmqpSubscriber`]: Celery 5.7's defaults for its event
@@ -148,9 +150,9 @@ impl AmqpSubscriber {
         url: &str,
         options: AmqpSubscriberOptions,
     ) -> Result<Self, AmqpConfigError> {
-        let masked = super::check_url(url)?;
-        let roots = super::tls_roots(options.tls_root_certificates.as_deref())?;
-        let runtime = super::Io::new(options.runtime.as_ref())?;
+        let masked = amqp::check_url(url)?;
+        let roots = amqp::tls_roots(options.tls_root_certificates.as_deref())?;
+        let runtime = Io::new(options.runtime.as_ref())?;
         let (writer, feed) = feed(options.backlog);
         let reader = Reader {
             runtime,
@@ -235,7 +237,7 @@ impl Drop for AmqpSubscriber {
 
 /// The thread that consumes the queue.
 struct Reader {
-    runtime: super::Io,
+    runtime: Io,
     url: String,
     /// For errors, password masked.
     masked: String,
@@ -256,12 +258,12 @@ impl Reader {
             // A broker that accepts the connection and then never answers
             // would hold this thread (and the subscriber's drop) forever.
             let subscribed = self.runtime.block_on(async {
-                tokio::time::timeout(super::HANDSHAKE_TIMEOUT, self.subscribe())
+                tokio::time::timeout(HANDSHAKE_TIMEOUT, self.subscribe())
                     .await
                     .unwrap_or_else(|_| {
                         Err(format!(
                             "the broker did not complete the subscription within {} s",
-                            super::HANDSHAKE_TIMEOUT.as_secs()
+                            HANDSHAKE_TIMEOUT.as_secs()
                         ))
                     })
             });
@@ -271,7 +273,7 @@ impl Reader {
                     self.feed.set_subscribed(true);
                     let error = self.listen(&mut consumer);
                     self.feed.set_subscribed(false);
-                    super::close(&self.runtime, &connection);
+                    amqp::close(&self.runtime, &connection);
                     error
                 }
                 Err(error) => Some(error),
@@ -288,7 +290,7 @@ impl Reader {
     /// starts consuming.
     async fn subscribe(&self) -> Result<(Connection, Consumer), String> {
         let masked = |error: lapin::Error| error.to_string().replace(&self.url, &self.masked);
-        let connection = super::connect(&self.url, &self.masked, self.roots.as_deref()).await?;
+        let connection = amqp::connect(&self.url, &self.masked, self.roots.as_deref()).await?;
         let channel = connection.create_channel().await.map_err(masked)?;
         declare(&channel, &self.options.exchange).await?;
         let mut arguments = FieldTable::default();
@@ -357,10 +359,10 @@ impl Reader {
             if self.feed.stopped() {
                 return None;
             }
-            match super::next_delivery(&self.runtime, consumer, Self::WAKE) {
-                super::Next::Idle => {}
-                super::Next::Lost(error) => return Some(error),
-                super::Next::Delivery(delivery) => {
+            match amqp::next_delivery(&self.runtime, consumer, Self::WAKE) {
+                amqp::Next::Idle => {}
+                amqp::Next::Lost(error) => return Some(error),
+                amqp::Next::Delivery(delivery) => {
                     let properties = &delivery.properties;
                     let text = |value: &Option<lapin::types::ShortString>| {
                         value.as_ref().map_or_else(String::new, |v| v.to_string())
@@ -381,7 +383,7 @@ impl Reader {
                         // again.
                         let acked = self.runtime.block_on(async {
                             tokio::time::timeout(
-                                super::HANDSHAKE_TIMEOUT,
+                                HANDSHAKE_TIMEOUT,
                                 delivery.acker.ack(BasicAckOptions::default()),
                             )
                             .await

@@ -16,16 +16,17 @@
 
 use std::collections::HashSet;
 use std::future::Future as _;
-use std::sync::Arc;
 use std::task::Poll;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ExchangeKind};
 
-use crate::events::broker::{Backoff, Outbox};
+use super::AmqpConfigError;
+use crate::broker::amqp::{self, Io, CONFIRM_TIMEOUT};
+use crate::broker::publisher::{Link, Publisher, Unsent};
+use crate::broker::PublisherOptions;
 use crate::events::transport::{Message, Transport, TransportError};
 
 /// Options of an [`AmqpTransport`].
@@ -63,27 +64,6 @@ impl Default for AmqpOptions {
     }
 }
 
-/// Why an [`AmqpTransport`] could not be created.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum AmqpConfigError {
-    /// The TLS root certificates are not PEM certificates.
-    #[error("the TLS root certificates are not PEM certificates (-----BEGIN CERTIFICATE-----)")]
-    InvalidCertificates,
-    /// The URL is not an `amqp://` or `amqps://` URL (the password, if any, is
-    /// not repeated here).
-    #[error("invalid AMQP URL {url}: {reason}")]
-    InvalidUrl {
-        /// The URL with its password masked.
-        url: String,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// The background thread or the I/O runtime could not be started.
-    #[error("cannot start the AMQP background thread: {0}")]
-    Thread(#[source] std::io::Error),
-}
-
 /// Publishes Celery events to an AMQP 0-9-1 broker (RabbitMQ) the way Celery
 /// does: `basic.publish` to the `celeryev` topic exchange, Celery's properties
 /// and the raw JSON body. A background thread publishes the
@@ -115,9 +95,8 @@ pub enum AmqpConfigError {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct AmqpTransport {
-    outbox: Arc<Outbox<Outgoing>>,
+    publisher: Publisher<Outgoing>,
     options: AmqpOptions,
-    worker: Option<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for AmqpTransport {
@@ -147,12 +126,12 @@ impl Outgoing {
                 AMQPValue::LongString(LongString::from(*value)),
             );
         }
-        let properties = BasicProperties::default()
-            .with_content_type(message.content_type.into())
-            .with_content_encoding(message.content_encoding.into())
-            .with_headers(headers)
-            .with_delivery_mode(message.delivery_mode as u8)
-            .with_priority(0);
+        let properties = amqp::properties(
+            message.content_type,
+            message.content_encoding,
+            headers,
+            message.delivery_mode as u8,
+        );
         Self {
             exchange: message.exchange.to_owned(),
             routing_key: message.routing_key.to_owned(),
@@ -171,33 +150,35 @@ impl AmqpTransport {
 
     /// Connects lazily to `url` with `options`.
     pub fn with_options(url: &str, options: AmqpOptions) -> Result<Self, AmqpConfigError> {
-        let masked = super::check_url(url)?;
-        let roots = super::tls_roots(options.tls_root_certificates.as_deref())?;
-        let runtime = super::Io::new(options.runtime.as_ref())?;
-        let outbox = Arc::new(Outbox::new(options.capacity));
-        let writer = Writer {
-            outbox: outbox.clone(),
+        let masked = amqp::check_url(url)?;
+        let roots = amqp::tls_roots(options.tls_root_certificates.as_deref())?;
+        let runtime = Io::new(options.runtime.as_ref())?;
+        let link = AmqpLink {
             runtime,
             url: url.to_owned(),
-            masked,
+            masked: masked.clone(),
             roots,
-            batch: options.batch.max(1),
-            reconnect_delay: options.reconnect_delay,
+            link: None,
         };
-        let worker = std::thread::Builder::new()
-            .name("signals-amqp-writer".into())
-            .spawn(move || writer.run())
-            .map_err(AmqpConfigError::Thread)?;
-        Ok(Self {
-            outbox,
-            options,
-            worker: Some(worker),
-        })
+        let publisher = Publisher::spawn(
+            link,
+            PublisherOptions {
+                capacity: options.capacity,
+                batch: options.batch,
+                flush_timeout: options.flush_timeout,
+                reconnect_delay: options.reconnect_delay,
+            },
+            "signals-amqp-writer",
+            "the AMQP broker",
+            masked,
+        )
+        .map_err(AmqpConfigError::Thread)?;
+        Ok(Self { publisher, options })
     }
 
     /// How many messages are queued or waiting for their confirms.
     pub fn pending(&self) -> usize {
-        self.outbox.pending()
+        self.publisher.pending()
     }
 }
 
@@ -207,88 +188,77 @@ impl Transport for AmqpTransport {
     }
 
     fn publish(&self, message: &Message<'_>) -> Result<(), TransportError> {
-        self.outbox.push(Outgoing::new(message), "the AMQP broker")
+        self.publisher.push(Outgoing::new(message))
     }
 
     fn flush(&self) -> Result<(), TransportError> {
-        self.outbox.flush(self.options.flush_timeout)
+        self.publisher.flush()
     }
 }
 
-impl Drop for AmqpTransport {
-    fn drop(&mut self) {
-        if let Err(error) = self.flush() {
-            tracing::warn!(%error, "dropping the AMQP transport with messages not sent");
-        }
-        self.outbox.close();
-        if let Some(worker) = self.worker.take() {
-            let _ = worker.join();
-        }
-    }
-}
-
-/// The background thread that publishes the queue.
-struct Writer {
-    outbox: Arc<Outbox<Outgoing>>,
-    /// Drives lapin's I/O on its own thread; this one blocks on it.
-    runtime: super::Io,
+/// Publishes batches with confirms, on a connection it opens when it has
+/// none.
+struct AmqpLink {
+    /// Drives lapin's I/O on its own thread; the publisher's thread blocks
+    /// on it.
+    runtime: Io,
     url: String,
-    /// For logs, password masked.
+    /// For errors, password masked.
     masked: String,
     /// Extra root certificates (PEM) for `amqps://`.
     roots: Option<String>,
-    batch: usize,
-    reconnect_delay: Duration,
+    link: Option<Connected>,
 }
 
 /// A connection with its publishing channel, in confirm mode, and the
 /// exchanges declared on it.
-struct Link {
+struct Connected {
     connection: Connection,
     channel: Channel,
     declared: HashSet<String>,
 }
 
-impl Writer {
-    fn run(self) {
-        let mut link: Option<Link> = None;
-        let mut backoff = Backoff::new(self.reconnect_delay);
-        while let Some(batch) = self.outbox.take(self.batch) {
-            // A broker that stops answering (no confirm, no error) must not
-            // hold the queue forever: past the timeout the connection is
-            // dropped and the batch sent again on a new one.
-            let sent = self.runtime.block_on(async {
-                tokio::time::timeout(super::CONFIRM_TIMEOUT, self.send(&mut link, &batch))
-                    .await
-                    .unwrap_or_else(|_| {
-                        Err(format!(
-                            "the broker did not confirm a batch within {} s",
-                            super::CONFIRM_TIMEOUT.as_secs()
-                        ))
-                    })
-            });
-            match sent {
-                Ok(()) => {
-                    backoff.reset();
-                    self.outbox.sent();
-                }
-                Err(error) => {
-                    link = None;
-                    tracing::warn!(url = %self.masked, %error, "AMQP publish failed; will retry");
-                    if self.outbox.failed(batch, error) {
-                        return;
-                    }
-                    std::thread::sleep(backoff.next_wait());
-                }
+impl Link for AmqpLink {
+    type Message = Outgoing;
+
+    fn send(&mut self, batch: &[Outgoing]) -> Result<(), Unsent> {
+        // A broker that stops answering (no confirm, no error) must not hold
+        // the queue forever: past the timeout the connection is dropped and
+        // the batch sent again on a new one.
+        let mut link = self.link.take();
+        let sent = self.runtime.block_on(async {
+            tokio::time::timeout(CONFIRM_TIMEOUT, self.publish(&mut link, batch))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(format!(
+                        "the broker did not confirm a batch within {} s",
+                        CONFIRM_TIMEOUT.as_secs()
+                    ))
+                })
+        });
+        match sent {
+            Ok(()) => {
+                self.link = link;
+                Ok(())
             }
-        }
-        if let Some(link) = link {
-            super::close(&self.runtime, &link.connection);
+            Err(error) => Err(Unsent::none(error)),
         }
     }
 
+    fn close(&mut self) {
+        if let Some(link) = self.link.take() {
+            amqp::close(&self.runtime, &link.connection);
+        }
+    }
+}
+
+impl AmqpLink {
     /// Publishes one batch, then waits for the broker's confirm of each.
-    async fn send(&self, link: &mut Option<Link>, batch: &[Outgoing]) -> Result<(), String> {
+    async fn publish(
+        &self,
+        link: &mut Option<Connected>,
+        batch: &[Outgoing],
+    ) -> Result<(), String> {
         let link = match link {
             Some(link) => link,
             None => link.insert(self.connect().await?),
@@ -354,15 +324,15 @@ impl Writer {
         Ok(())
     }
 
-    async fn connect(&self) -> Result<Link, String> {
+    async fn connect(&self) -> Result<Connected, String> {
         let masked = |error: lapin::Error| error.to_string().replace(&self.url, &self.masked);
-        let connection = super::connect(&self.url, &self.masked, self.roots.as_deref()).await?;
+        let connection = amqp::connect(&self.url, &self.masked, self.roots.as_deref()).await?;
         let channel = connection.create_channel().await.map_err(masked)?;
         channel
             .confirm_select(ConfirmSelectOptions::default())
             .await
             .map_err(masked)?;
-        Ok(Link {
+        Ok(Connected {
             connection,
             channel,
             declared: HashSet::new(),

@@ -4,8 +4,11 @@
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::{envelope, Backoff, Endpoint, RedisConfigError};
-use crate::events::broker::{feed, FeedReader, FeedWriter, Next};
+use super::RedisConfigError;
+use crate::broker::feed::{feed, FeedReader, FeedWriter, Next};
+use crate::broker::redis::envelope::{self, EnvelopeError};
+use crate::broker::redis::Endpoint;
+use crate::broker::Backoff;
 use crate::events::receiver::{Delivery, EventSource, ReceiveError};
 
 /// Options of a [`RedisSubscriber`].
@@ -165,7 +168,27 @@ impl EventSource for RedisSubscriber {
                 limit: envelope_limit,
             });
         }
-        envelope::decode(&payload).map(Some)
+        let opened = envelope::decode(&payload).map_err(receive_error)?;
+        Ok(Some(Delivery {
+            routing_key: opened.routing_key,
+            content_type: opened.content_type,
+            content_encoding: opened.content_encoding,
+            delivery_tag: opened.delivery_tag,
+            body: opened.body,
+        }))
+    }
+}
+
+/// An envelope that could not be opened, as the receiver reports it.
+fn receive_error(error: EnvelopeError) -> ReceiveError {
+    match error {
+        EnvelopeError::NotJson(source) => ReceiveError::NotJson {
+            what: "the kombu envelope",
+            source,
+        },
+        EnvelopeError::Malformed(reason) => ReceiveError::Malformed(reason),
+        EnvelopeError::Unsupported(what) => ReceiveError::Unsupported(what),
+        EnvelopeError::Unwritable(error) => ReceiveError::Malformed(error.to_string()),
     }
 }
 

@@ -14,12 +14,12 @@
 //! [`Transport::flush`] waits until the queue is sent; dropping the transport
 //! flushes (up to [`RedisOptions::flush_timeout`]).
 
-use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::{envelope, Backoff, Endpoint};
-use crate::events::broker::Outbox;
+use super::RedisConfigError;
+use crate::broker::publisher::{Link, Publisher, Unsent};
+use crate::broker::redis::{envelope, Endpoint};
+use crate::broker::PublisherOptions;
 use crate::events::transport::{Message, Transport, TransportError};
 
 /// Options of a [`RedisTransport`], as kombu's transport options.
@@ -50,6 +50,18 @@ pub struct RedisOptions {
     pub tls_root_certificates: Option<Vec<u8>>,
 }
 
+impl RedisOptions {
+    /// The options every broker's publisher shares.
+    fn publisher(&self) -> PublisherOptions {
+        PublisherOptions {
+            capacity: self.capacity,
+            batch: self.batch,
+            flush_timeout: self.flush_timeout,
+            reconnect_delay: self.reconnect_delay,
+        }
+    }
+}
+
 impl Default for RedisOptions {
     fn default() -> Self {
         Self {
@@ -63,25 +75,6 @@ impl Default for RedisOptions {
             tls_root_certificates: None,
         }
     }
-}
-
-/// Why a [`RedisTransport`] could not be created.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum RedisConfigError {
-    /// The URL is not a `redis://` (or, with the `redis-tls` feature,
-    /// `rediss://`) URL the client understands, or its TLS root certificates
-    /// are not PEM (the password, if any, is not repeated here).
-    #[error("invalid Redis URL {url}: {reason}")]
-    InvalidUrl {
-        /// The URL with its password masked.
-        url: String,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// The background thread that talks to Redis could not be started.
-    #[error("cannot start the Redis background thread: {0}")]
-    Thread(#[source] std::io::Error),
 }
 
 /// Publishes Celery events to Redis the way kombu does: each message is a kombu
@@ -102,11 +95,9 @@ pub enum RedisConfigError {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct RedisTransport {
-    outbox: Arc<Outbox<Outgoing>>,
+    publisher: Publisher<Outgoing>,
     /// `<global_keyprefix>/<db>.`: what every channel starts with.
     channel_prefix: String,
-    options: RedisOptions,
-    worker: Option<JoinHandle<()>>,
 }
 
 /// A message ready to go: its channel and envelope.
@@ -146,24 +137,23 @@ impl RedisTransport {
             &options.global_keyprefix,
             options.fanout_prefix,
         )?;
-        let outbox = Arc::new(Outbox::new(options.capacity));
-        let writer = Writer {
-            outbox: outbox.clone(),
+        let link = RedisLink {
             client: endpoint.client,
-            url: endpoint.url,
-            batch: options.batch.max(1),
-            reconnect_delay: options.reconnect_delay,
+            connection: None,
+            packed: Vec::new(),
             min_subscribers: options.min_subscribers,
         };
-        let worker = std::thread::Builder::new()
-            .name("signals-redis-writer".into())
-            .spawn(move || writer.run())
-            .map_err(RedisConfigError::Thread)?;
+        let publisher = Publisher::spawn(
+            link,
+            options.publisher(),
+            "signals-redis-writer",
+            "Redis",
+            endpoint.url,
+        )
+        .map_err(RedisConfigError::Thread)?;
         Ok(Self {
-            outbox,
+            publisher,
             channel_prefix: endpoint.channel_prefix,
-            options,
-            worker: Some(worker),
         })
     }
 
@@ -178,7 +168,7 @@ impl RedisTransport {
 
     /// How many messages are queued or being sent.
     pub fn pending(&self) -> usize {
-        self.outbox.pending()
+        self.publisher.pending()
     }
 }
 
@@ -192,34 +182,21 @@ impl Transport for RedisTransport {
             &self.channel(message.exchange, message.routing_key),
             &envelope::encode(message)?,
         );
-        self.outbox.push(outgoing, "Redis")
+        self.publisher.push(outgoing)
     }
 
     fn flush(&self) -> Result<(), TransportError> {
-        self.outbox.flush(self.options.flush_timeout)
+        self.publisher.flush()
     }
 }
 
-impl Drop for RedisTransport {
-    fn drop(&mut self) {
-        if let Err(error) = self.flush() {
-            tracing::warn!(%error, "dropping the Redis transport with messages not sent");
-        }
-        self.outbox.close();
-        if let Some(worker) = self.worker.take() {
-            let _ = worker.join();
-        }
-    }
-}
-
-/// The background thread that sends the queue.
-struct Writer {
-    outbox: Arc<Outbox<Outgoing>>,
+/// Sends batches to Redis in pipelines, on a connection it opens when it has
+/// none.
+struct RedisLink {
     client: redis::Client,
-    /// For logs, password masked.
-    url: String,
-    batch: usize,
-    reconnect_delay: Duration,
+    connection: Option<redis::Connection>,
+    /// One buffer for every pipeline, grown to the largest batch.
+    packed: Vec<u8>,
     min_subscribers: usize,
 }
 
@@ -232,71 +209,45 @@ enum Sent {
     Unheard { heard: usize, subscribers: i64 },
 }
 
-impl Writer {
-    fn run(self) {
-        let mut connection: Option<redis::Connection> = None;
-        // One buffer for every pipeline, grown to the largest batch.
-        let mut packed = Vec::new();
-        let mut backoff = Backoff::new(self.reconnect_delay);
-        loop {
-            let Some(batch) = self.outbox.take(self.batch) else {
-                return; // closing, and everything was sent
-            };
-            let failure = match self.send(&mut connection, &mut packed, &batch) {
-                Ok(Sent::All) => None,
-                Ok(Sent::Unheard { heard, subscribers }) => Some((
-                    heard,
-                    format!(
-                        "PUBLISH reached {subscribers} subscribers of the {} required",
-                        self.min_subscribers
-                    ),
-                )),
-                Err(error) => {
-                    connection = None;
-                    Some((0, error))
-                }
-            };
-            match failure {
-                None => {
-                    backoff.reset();
-                    self.outbox.sent();
-                }
-                Some((heard, error)) => {
-                    tracing::warn!(url = %self.url, %error, "Redis publish failed; will retry");
-                    if self
-                        .outbox
-                        .failed(batch.into_iter().skip(heard).collect(), error)
-                    {
-                        return;
-                    }
-                    std::thread::sleep(backoff.next_wait());
-                }
+impl Link for RedisLink {
+    type Message = Outgoing;
+
+    fn send(&mut self, batch: &[Outgoing]) -> Result<(), Unsent> {
+        match self.pipeline(batch) {
+            Ok(Sent::All) => Ok(()),
+            Ok(Sent::Unheard { heard, subscribers }) => Err(Unsent {
+                delivered: heard,
+                error: format!(
+                    "PUBLISH reached {subscribers} subscribers of the {} required",
+                    self.min_subscribers
+                ),
+            }),
+            Err(error) => {
+                self.connection = None;
+                Err(Unsent::none(error))
             }
         }
     }
+}
 
+impl RedisLink {
     /// Sends one batch in one pipeline: one write, then one reply per message.
-    fn send(
-        &self,
-        connection: &mut Option<redis::Connection>,
-        packed: &mut Vec<u8>,
-        batch: &[Outgoing],
-    ) -> Result<Sent, String> {
+    fn pipeline(&mut self, batch: &[Outgoing]) -> Result<Sent, String> {
         use redis::ConnectionLike as _;
-        let connection = match connection {
+        let connection = match &mut self.connection {
             Some(connection) => connection,
-            None => connection.insert(
+            None => self.connection.insert(
                 self.client
                     .get_connection()
                     .map_err(|error| error.to_string())?,
             ),
         };
-        packed.clear();
+        self.packed.clear();
         for outgoing in batch {
-            packed.extend_from_slice(&outgoing.command);
+            self.packed.extend_from_slice(&outgoing.command);
         }
         let replies = connection
-            .req_packed_commands(packed, 0, batch.len())
+            .req_packed_commands(&self.packed, 0, batch.len())
             .map_err(|error| error.to_string())?;
         let required = self.min_subscribers as i64;
         for (heard, reply) in replies.into_iter().enumerate() {
