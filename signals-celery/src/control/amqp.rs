@@ -17,8 +17,8 @@ use lapin::options::{
     BasicConsumeOptions, BasicPublishOptions, ExchangeDeclareOptions, QueueBindOptions,
     QueueDeclareOptions,
 };
-use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-use lapin::{BasicProperties, Channel, Connection, Consumer, ExchangeKind};
+use lapin::types::{AMQPValue, FieldTable, LongString};
+use lapin::{Channel, Connection, Consumer, ExchangeKind};
 
 use super::node::Node;
 use super::request::Request;
@@ -26,7 +26,7 @@ use super::serving::{Flags, Serving};
 use super::MailboxOptions;
 use crate::broker::amqp::AmqpConfigError;
 use crate::broker::amqp::{
-    broker_info, check_url, close, connect, next_delivery, properties, tls_roots, Io, Next,
+    self, broker_info, check_url, close, connect, next_delivery, tls_roots, Io, Next,
     HANDSHAKE_TIMEOUT,
 };
 use crate::broker::Backoff;
@@ -50,7 +50,6 @@ const MAX_REQUEST: usize = 1 << 20;
 /// # Ok::<(), signals_celery::events::AmqpConfigError>(())
 /// ```
 pub struct AmqpMailbox {
-    node: Node,
     serving: Serving,
 }
 
@@ -70,30 +69,27 @@ impl AmqpMailbox {
         let masked = check_url(url)?;
         let roots = tls_roots(options.tls_root_certificates.as_deref())?;
         let io = Io::new(None)?;
-        node.set_broker(broker_info(url));
+        let broker = broker_info(url);
         let url = url.to_owned();
-        let serving = Serving::spawn({
-            let node = node.clone();
-            move |flags| {
-                Server {
-                    node,
-                    io,
-                    url,
-                    masked,
-                    roots,
-                    reconnect_delay: options.reconnect_delay,
-                    flags,
-                }
-                .run()
+        let serving = Serving::spawn(node, broker, move |node, flags| {
+            Server {
+                node,
+                io,
+                url,
+                masked,
+                roots,
+                reconnect_delay: options.reconnect_delay,
+                flags,
             }
+            .run()
         })
         .map_err(AmqpConfigError::Thread)?;
-        Ok(Self { node, serving })
+        Ok(Self { serving })
     }
 
     /// The node served.
     pub fn node(&self) -> &Node {
-        &self.node
+        self.serving.node()
     }
 
     /// Waits up to `timeout` until the node's queue is consumed; `true` if it
@@ -105,10 +101,7 @@ impl AmqpMailbox {
 
 impl std::fmt::Debug for AmqpMailbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AmqpMailbox")
-            .field("node", &self.node)
-            .field("ready", &self.serving.is_ready())
-            .finish_non_exhaustive()
+        self.serving.fmt_as("AmqpMailbox", f)
     }
 }
 
@@ -245,7 +238,7 @@ impl Server {
                 return Ok(());
             }
         };
-        let properties = properties("application/json", "utf-8", headers, 1);
+        let properties = amqp::properties("application/json", "utf-8", headers, 1);
         let published = self.io.block_on(async {
             tokio::time::timeout(
                 HANDSHAKE_TIMEOUT,
@@ -476,7 +469,7 @@ impl AmqpControl {
                 "".into(),
                 BasicPublishOptions::default(),
                 &body,
-                properties("application/json", "utf-8", headers, 1),
+                amqp::properties("application/json", "utf-8", headers, 1),
             )
             .await
             .map_err(masked)?;

@@ -75,7 +75,6 @@ fn open_envelope(payload: &[u8]) -> Result<(Value, Map<String, Value>), String> 
 /// # Ok::<(), signals_celery::events::RedisConfigError>(())
 /// ```
 pub struct RedisMailbox {
-    node: Node,
     serving: Serving,
 }
 
@@ -100,29 +99,25 @@ impl RedisMailbox {
         };
         let redis = client(url, options.tls_root_certificates.as_deref()).map_err(invalid)?;
         let db = database_of(url).map_err(invalid)?;
-        node.set_broker(broker_info(url));
         let channel = format!("/{db}.{}", exchange());
-        let serving = Serving::spawn({
-            let node = node.clone();
-            move |flags| {
-                Server {
-                    node,
-                    client: redis,
-                    channel,
-                    url: masked,
-                    reconnect_delay: options.reconnect_delay,
-                    flags,
-                }
-                .run()
+        let serving = Serving::spawn(node, broker_info(url), move |node, flags| {
+            Server {
+                node,
+                client: redis,
+                channel,
+                url: masked,
+                reconnect_delay: options.reconnect_delay,
+                flags,
             }
+            .run()
         })
         .map_err(RedisConfigError::Thread)?;
-        Ok(Self { node, serving })
+        Ok(Self { serving })
     }
 
     /// The node served.
     pub fn node(&self) -> &Node {
-        &self.node
+        self.serving.node()
     }
 
     /// Waits up to `timeout` until the mailbox is subscribed; `true` if it is.
@@ -133,10 +128,7 @@ impl RedisMailbox {
 
 impl std::fmt::Debug for RedisMailbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisMailbox")
-            .field("node", &self.node)
-            .field("ready", &self.serving.is_ready())
-            .finish_non_exhaustive()
+        self.serving.fmt_as("RedisMailbox", f)
     }
 }
 

@@ -2,10 +2,13 @@
 //! with the flags it shares with its handle, told to stop when the handle is
 //! dropped, and joined then.
 
+use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use super::node::Node;
 
 /// What the serving thread and its handle share.
 #[derive(Clone, Default)]
@@ -26,24 +29,46 @@ impl Flags {
     }
 }
 
-/// The handle: stops and joins the thread when dropped.
+/// The handle: the node served, and the thread, stopped and joined when the
+/// handle is dropped. What a mailbox is, whatever its broker.
 pub(crate) struct Serving {
+    node: Node,
     flags: Flags,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Serving {
-    /// Runs `serve` on a thread of its own.
-    pub(crate) fn spawn(serve: impl FnOnce(Flags) + Send + 'static) -> std::io::Result<Self> {
+    /// Serves `node`, whose `stats` report `broker` as the broker, with
+    /// `serve` on a thread of its own.
+    pub(crate) fn spawn(
+        node: Node,
+        broker: serde_json::Map<String, serde_json::Value>,
+        serve: impl FnOnce(Node, Flags) + Send + 'static,
+    ) -> std::io::Result<Self> {
+        node.set_broker(broker);
         let flags = Flags::default();
-        let shared = flags.clone();
+        let (shared, served) = (flags.clone(), node.clone());
         let thread = std::thread::Builder::new()
             .name("signals-control".into())
-            .spawn(move || serve(shared))?;
+            .spawn(move || serve(served, shared))?;
         Ok(Self {
+            node,
             flags,
             thread: Some(thread),
         })
+    }
+
+    /// The node served.
+    pub(crate) fn node(&self) -> &Node {
+        &self.node
+    }
+
+    /// The mailbox's `Debug`, under its type's `name`.
+    pub(crate) fn fmt_as(&self, name: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct(name)
+            .field("node", &self.node)
+            .field("ready", &self.is_ready())
+            .finish_non_exhaustive()
     }
 
     /// Whether requests are being consumed now.

@@ -1,7 +1,6 @@
 //! Following Celery events on an AMQP broker: a queue of the subscriber's own
 //! bound to the event exchange, declared again after each reconnection.
 
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use lapin::options::{
@@ -13,7 +12,7 @@ use lapin::{Connection, Consumer};
 use super::transport::declare;
 use super::AmqpConfigError;
 use crate::broker::amqp::{self, Io, HANDSHAKE_TIMEOUT};
-use crate::broker::feed::{feed, FeedReader, FeedWriter, Next};
+use crate::broker::feed::{FeedWriter, Next, Subscription};
 use crate::broker::Backoff;
 use crate::events::receiver::{Delivery, EventSource, ReceiveError};
 
@@ -135,8 +134,7 @@ impl Default for AmqpSubscriberOptions {
 pub struct AmqpSubscriber {
     /// For errors, password masked.
     url: String,
-    feed: FeedReader<Delivery>,
-    reader: Option<JoinHandle<()>>,
+    feed: Subscription<Delivery>,
 }
 
 impl AmqpSubscriber {
@@ -153,24 +151,21 @@ impl AmqpSubscriber {
         let masked = amqp::check_url(url)?;
         let roots = amqp::tls_roots(options.tls_root_certificates.as_deref())?;
         let runtime = Io::new(options.runtime.as_ref())?;
-        let (writer, feed) = feed(options.backlog);
-        let reader = Reader {
-            runtime,
-            url: url.to_owned(),
-            masked: masked.clone(),
-            roots,
-            options,
-            feed: writer,
-        };
-        let reader = std::thread::Builder::new()
-            .name("signals-amqp-subscriber".into())
-            .spawn(move || reader.run())
-            .map_err(AmqpConfigError::Thread)?;
-        Ok(Self {
-            url: masked,
-            feed,
-            reader: Some(reader),
+        let (reader_url, reader_masked) = (url.to_owned(), masked.clone());
+        let backlog = options.backlog;
+        let feed = Subscription::spawn("signals-amqp-subscriber", backlog, move |feed| {
+            Reader {
+                runtime,
+                url: reader_url,
+                masked: reader_masked,
+                roots,
+                options,
+                feed,
+            }
+            .run()
         })
+        .map_err(AmqpConfigError::Thread)?;
+        Ok(Self { url: masked, feed })
     }
 
     /// Whether the queue is bound and consumed now.
@@ -223,15 +218,6 @@ impl std::fmt::Debug for AmqpSubscriber {
             .field("url", &self.url)
             .field("subscribed", &self.is_subscribed())
             .finish_non_exhaustive()
-    }
-}
-
-impl Drop for AmqpSubscriber {
-    fn drop(&mut self) {
-        self.feed.stop();
-        if let Some(reader) = self.reader.take() {
-            let _ = reader.join();
-        }
     }
 }
 

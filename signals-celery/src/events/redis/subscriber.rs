@@ -1,11 +1,10 @@
 //! Following Celery events on Redis: a pattern subscription on the event
 //! exchange's fanout channels, kept alive across broker restarts.
 
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use super::RedisConfigError;
-use crate::broker::feed::{feed, FeedReader, FeedWriter, Next};
+use crate::broker::feed::{FeedWriter, Next, Subscription};
 use crate::broker::redis::envelope::{self, EnvelopeError};
 use crate::broker::redis::Endpoint;
 use crate::broker::Backoff;
@@ -74,8 +73,7 @@ impl Default for RedisSubscriberOptions {
 pub struct RedisSubscriber {
     pattern: String,
     url: String,
-    feed: FeedReader<Vec<u8>>,
-    reader: Option<JoinHandle<()>>,
+    feed: Subscription<Vec<u8>>,
 }
 
 impl RedisSubscriber {
@@ -101,23 +99,23 @@ impl RedisSubscriber {
             options.exchange,
             options.routing_key.replace('#', "*")
         );
-        let (writer, feed) = feed(options.backlog);
-        let reader = Reader {
-            client: endpoint.client,
-            pattern: pattern.clone(),
-            url: endpoint.url.clone(),
-            reconnect_delay: options.reconnect_delay,
-            feed: writer,
-        };
-        let reader = std::thread::Builder::new()
-            .name("signals-redis-subscriber".into())
-            .spawn(move || reader.run())
-            .map_err(RedisConfigError::Thread)?;
+        let (client, subscribed, url) = (endpoint.client, pattern.clone(), endpoint.url.clone());
+        let reconnect_delay = options.reconnect_delay;
+        let feed = Subscription::spawn("signals-redis-subscriber", options.backlog, move |feed| {
+            Reader {
+                client,
+                pattern: subscribed,
+                url,
+                reconnect_delay,
+                feed,
+            }
+            .run()
+        })
+        .map_err(RedisConfigError::Thread)?;
         Ok(Self {
             pattern,
             url: endpoint.url,
             feed,
-            reader: Some(reader),
         })
     }
 
@@ -199,15 +197,6 @@ impl std::fmt::Debug for RedisSubscriber {
             .field("pattern", &self.pattern)
             .field("subscribed", &self.is_subscribed())
             .finish_non_exhaustive()
-    }
-}
-
-impl Drop for RedisSubscriber {
-    fn drop(&mut self) {
-        self.feed.stop();
-        if let Some(reader) = self.reader.take() {
-            let _ = reader.join();
-        }
     }
 }
 
