@@ -43,7 +43,7 @@ where
         self.mute_target(None)
     }
 
-    /// Mutes one connection, by its id (from [`Connection::id`], a response
+    /// Mutes one connection, by its id (from [`Connection::id`](crate::Connection::id), a response
     /// or [`connections`](Self::connections)), until the guard drops; the
     /// other receivers are still called. Counted as [`mute`](Self::mute) is.
     ///

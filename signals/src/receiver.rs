@@ -108,7 +108,7 @@ impl<A, S, R> Receiver<A, S, R> {
     ///
     /// [`Signal::asend`](crate::Signal::asend) and
     /// [`asend_robust`](crate::Signal::asend_robust) await it; a sync
-    /// [`send`](crate::Signal::send) cannot, and reports [`AwaitRequired`] as
+    /// [`send`](crate::Signal::send) cannot, and reports [`AwaitRequired`](crate::AwaitRequired) as
     /// its outcome instead. Its identity is that of the function, as for
     /// [`Receiver::new`]: connecting the same `async fn` twice is one receiver.
     ///

@@ -64,7 +64,10 @@ pub(crate) trait Mode<R> {
     const ASYNC: &'static str;
 
     /// What a send that calls no receiver returns.
-    fn nobody() -> Self::Output;
+    #[inline(always)]
+    fn nobody() -> Self::Output {
+        Self::done(Responses::new())
+    }
 
     /// What a send that ran to its end returns.
     fn done(responses: Responses<Self::Item>) -> Self::Output;
@@ -136,11 +139,6 @@ impl<R> Mode<R> for Strict {
     const SYNC: &'static str = "send";
     #[cfg(feature = "tracing-spans")]
     const ASYNC: &'static str = "asend";
-
-    #[inline(always)]
-    fn nobody() -> Self::Output {
-        Ok(Responses::new())
-    }
 
     #[inline(always)]
     fn done(responses: Responses<R>) -> Self::Output {
@@ -241,11 +239,6 @@ impl<R> Mode<R> for Robust {
     const SYNC: &'static str = "send_robust";
     #[cfg(feature = "tracing-spans")]
     const ASYNC: &'static str = "asend_robust";
-
-    #[inline(always)]
-    fn nobody() -> Self::Output {
-        Responses::new()
-    }
 
     #[inline(always)]
     fn done(responses: Self::Output) -> Self::Output {

@@ -1,1 +1,0 @@
-//! Hosts the workspace tests.
