@@ -186,15 +186,10 @@ impl<R> Mode<R> for Strict {
         }
     }
 
+    /// Nothing is caught: the outcome is the receiver's own.
     #[inline(always)]
-    fn settle(
-        outcome: Self::Outcome,
-        _id: impl FnOnce() -> ReceiverId,
-    ) -> ControlFlow<BoxError, R> {
-        match outcome {
-            Ok(response) => ControlFlow::Continue(response),
-            Err(source) => ControlFlow::Break(source),
-        }
+    fn settle(outcome: Self::Outcome, id: impl FnOnce() -> ReceiverId) -> ControlFlow<BoxError, R> {
+        Self::keep(outcome, id)
     }
 
     #[inline(always)]
