@@ -94,6 +94,25 @@ fn a_worker_joins_beats_and_leaves() {
 }
 
 #[test]
+fn without_a_leave_callback_an_offline_worker_is_kept_and_not_alive() {
+    // Celery's `State._event` removes a worker that goes offline only when
+    // `on_node_leave` is set; without one, the worker stays, its heartbeats
+    // cleared (its own `test_worker_online_offline` reads it afterwards).
+    let state = State::new();
+    state.apply(&worker("online", "w1", 100.0, json!({})));
+    state.apply(&worker("heartbeat", "w1", 101.0, json!({"active": 2})));
+    assert!(state.worker("w1").unwrap().alive_at(101.5));
+    state.apply(&worker("offline", "w1", 102.0, json!({})));
+    let w = state.worker("w1").expect("an offline worker is kept");
+    assert!(w.heartbeats.is_empty(), "its heartbeats are cleared");
+    assert!(!w.alive_at(102.0), "and it is not alive");
+    assert_eq!(state.workers().len(), 1);
+    // Back online, it is alive again.
+    state.apply(&worker("online", "w1", 103.0, json!({})));
+    assert!(state.worker("w1").unwrap().alive_at(103.5));
+}
+
+#[test]
 fn heartbeats_out_of_order_are_inserted_in_order_and_default_freq_is_60() {
     let state = State::new();
     let beat = |at: f64| {

@@ -128,10 +128,36 @@ impl State {
         self
     }
 
-    /// Calls `callback` when a worker leaves (`worker-offline`), before it
-    /// is removed.
+    /// Calls `callback` when a worker leaves (`worker-offline`), and from
+    /// then on removes a worker that leaves, as Celery's `State` does with
+    /// an `on_node_leave` callback.
+    ///
+    /// Without one, a worker that leaves stays in the state, no longer
+    /// [`alive`](Worker::alive) (its heartbeats cleared): that is how
+    /// `celery events`, Flower and the exporters show an offline worker.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use signals_celery::events::{Event, State};
+    ///
+    /// let worker = |kind: &str, at: f64| match json!({
+    ///     "type": kind, "hostname": "w1", "timestamp": at, "local_received": at,
+    /// }) {
+    ///     serde_json::Value::Object(fields) => Event::from_fields(fields),
+    ///     _ => unreachable!(),
+    /// };
+    /// let kept = State::new();
+    /// let forgetting = State::new().on_node_leave(|_| {});
+    /// for state in [&kept, &forgetting] {
+    ///     state.apply(&worker("worker-online", 100.0));
+    ///     state.apply(&worker("worker-offline", 101.0));
+    /// }
+    /// assert!(!kept.worker("w1").unwrap().alive());
+    /// assert!(forgetting.worker("w1").is_none());
+    /// ```
     pub fn on_node_leave(mut self, callback: impl Fn(&Worker) + Send + Sync + 'static) -> Self {
         self.on_node_leave = Some(Box::new(callback));
+        self.model.get_mut().forget_offline = true;
         self
     }
 
@@ -378,6 +404,9 @@ struct Model {
     drift_warned: HashSet<String>,
     event_count: u64,
     task_count: u64,
+    /// Whether a worker that goes offline is removed (set with an
+    /// `on_node_leave` callback, as in Celery) rather than kept, not alive.
+    forget_offline: bool,
 }
 
 impl Model {
@@ -392,6 +421,7 @@ impl Model {
             drift_warned: HashSet::default(),
             event_count: 0,
             task_count: 0,
+            forget_offline: false,
         }
     }
 
@@ -450,7 +480,8 @@ impl Model {
         };
         let offline = subject == "offline";
         let mut created = false;
-        // An unknown worker going offline is updated and reported, not kept.
+        // An unknown worker going offline is updated and reported, not kept
+        // (Celery's `_event`).
         let mut gone = None;
         let worker = match self.workers.get_mut(hostname) {
             Some(worker) => worker,
@@ -481,7 +512,7 @@ impl Model {
         if let Some(drift) = drift {
             self.warn_drift(hostname, drift, local_received, timestamp);
         }
-        if offline {
+        if offline && self.forget_offline {
             self.workers.remove(hostname);
         }
         (applied, change)
