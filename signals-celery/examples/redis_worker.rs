@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use serde_json::json;
-use signals_celery::control::{AmqpMailbox, Node, RedisMailbox};
+use signals_celery::control::{AmqpMailbox, DeliveryInfo, Node, RedisMailbox, TaskInfo};
 use signals_celery::events::{
     AmqpTransport, EventDispatcher, EventError, RedisTransport, TaskFailed, TaskStarted,
     TaskSucceeded, Transport, WorkerHeartbeat, WorkerOffline, WorkerOnline,
@@ -49,6 +49,9 @@ struct Options {
     /// sending heartbeats.
     #[arg(long, default_value_t = 0.0)]
     linger: f64,
+    /// Seconds each task runs (heartbeats go on meanwhile).
+    #[arg(long, default_value_t = 0.05, value_parser = positive_seconds)]
+    task_seconds: f64,
 }
 
 fn positive_seconds(text: &str) -> Result<f64, String> {
@@ -173,12 +176,26 @@ fn run(options: &Options) -> Result<(), Box<dyn std::error::Error>> {
         )?;
         worker.send_event(&TaskStarted { uuid: uuid.clone() })?;
         counts.active.fetch_add(1, Ordering::Relaxed);
+        let started = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |since| since.as_secs_f64());
         node.update(|info| {
-            info.active = vec![json!({"id": uuid, "name": "tasks.add",
-                                      "args": [a, b], "kwargs": {}, "hostname": hostname})];
+            info.active = vec![TaskInfo::new(&uuid, "tasks.add", &hostname)
+                .args(json!([a, b]))
+                .started_at(started, std::process::id())
+                .delivery_info(DeliveryInfo::queue("celery"))];
         });
         let began = Instant::now();
-        std::thread::sleep(Duration::from_millis(50)); // the "work"
+        // The "work", with the heartbeats that fall due during it.
+        let done_at = began + Duration::from_secs_f64(options.task_seconds);
+        while let Some(left) = done_at.checked_duration_since(Instant::now()) {
+            std::thread::sleep(left.min(next_heartbeat.saturating_duration_since(Instant::now())));
+            if Instant::now() >= next_heartbeat {
+                worker.send_event(&status!(WorkerHeartbeat, counts))?;
+                flush(&worker)?;
+                next_heartbeat += Duration::from_secs_f64(freq);
+            }
+        }
         if n % 5 == 0 {
             worker.send_event(&TaskFailed {
                 uuid,

@@ -225,8 +225,9 @@ fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
 
 /// A real Flower 2.2 (from the test virtualenv) lists the `redis_worker`
 /// example: `/api/workers` has its stats and registered tasks (from remote
-/// control), `/worker/<name>` renders, and `/workers?json=1` shows its load
-/// average (from its heartbeats).
+/// control), `/worker/<name>` renders with a task in flight (its `active`
+/// entry carries every field of Celery's `Request.info()`), and
+/// `/workers?json=1` shows its load average (from its heartbeats).
 #[test]
 fn flower_shows_the_rust_worker() {
     let server = RedisServer::start();
@@ -254,13 +255,15 @@ fn flower_scenario(url: &str) {
             .arg(format!("--port={port}"))
             .env("FLOWER_UNAUTHENTICATED_API", "true"),
     );
+    // One task that runs for the whole test: the worker page is read while
+    // it is active.
     let _worker = Running::start(Command::new(example("redis_worker")).arg(&url).args([
         "--tasks",
-        "2",
+        "1",
+        "--task-seconds",
+        "600",
         "--interval",
         "1",
-        "--linger",
-        "60",
         "--hostname",
         NAME,
     ]));
@@ -290,8 +293,46 @@ fn flower_scenario(url: &str) {
     );
     assert_eq!(ours["active_queues"][0]["name"], "celery", "{ours}");
 
-    let (status, _) = http_get(port, &format!("/worker/{NAME}")).expect("Flower answers");
-    assert_eq!(status, 200, "the worker's page");
+    // Flower asks a worker for its tasks only when it is named.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let named = loop {
+        let named = http_get(port, &format!("/api/workers?workername={NAME}&refresh=1"))
+            .filter(|(status, _)| *status == 200)
+            .and_then(|(_, body)| serde_json::from_str::<serde_json::Value>(&body).ok());
+        if let Some(named) = named {
+            if named[NAME]["active"]
+                .as_array()
+                .is_some_and(|active| !active.is_empty())
+            {
+                break named;
+            }
+        }
+        assert!(Instant::now() < deadline, "Flower shows no active task");
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let active = &named[NAME]["active"];
+    assert_eq!(active[0]["name"], "tasks.add", "a task in flight: {active}");
+    for field in [
+        "id",
+        "name",
+        "args",
+        "kwargs",
+        "type",
+        "hostname",
+        "time_start",
+        "acknowledged",
+        "delivery_info",
+        "worker_pid",
+    ] {
+        assert!(
+            active[0].get(field).is_some(),
+            "`{field}` missing in {active}"
+        );
+    }
+    let (status, page) = http_get(port, &format!("/worker/{NAME}")).expect("Flower answers");
+    assert_eq!(status, 200, "the worker's page, a task in flight: {page}");
+    let task_id = active[0]["id"].as_str().expect("an id");
+    assert!(page.contains(task_id), "the active task on the page");
 
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {

@@ -47,6 +47,7 @@ mod redis;
 mod request;
 #[cfg(any(feature = "redis", feature = "amqp"))]
 mod serving;
+mod task_info;
 
 #[cfg(feature = "amqp")]
 #[cfg_attr(docsrs, doc(cfg(feature = "amqp")))]
@@ -55,6 +56,7 @@ pub use node::{Node, NodeBuilder, NodeStats, WorkerInfo};
 #[cfg(feature = "redis")]
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub use redis::{RedisControl, RedisMailbox};
+pub use task_info::{DeliveryInfo, ScheduledTask, TaskInfo};
 
 /// Replies by worker name, in the order they came.
 pub type Replies = Vec<(String, serde_json::Value)>;

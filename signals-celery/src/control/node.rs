@@ -13,23 +13,24 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use super::request::Request;
+use super::task_info::{ScheduledTask, TaskInfo};
 use crate::events::LamportClock;
 
 /// What the service reports about itself; the node answers `registered`,
 /// `active`, `reserved`, `scheduled`, `revoked`, `active_queues`, `conf` and
-/// `stats` from it. Task entries are what Celery's `Request.info()` gives
-/// (`id`, `name`, `args`, `kwargs`, `hostname`, `time_start`, ...).
+/// `stats` from it. Task entries are [`TaskInfo`]s, Celery's
+/// `Request.info()` with every field it has.
 #[derive(Clone, Debug, Default)]
 #[non_exhaustive]
 pub struct WorkerInfo {
     /// The task names the worker runs.
     pub registered: Vec<String>,
     /// Tasks running now.
-    pub active: Vec<Value>,
+    pub active: Vec<TaskInfo>,
     /// Tasks received and waiting.
-    pub reserved: Vec<Value>,
+    pub reserved: Vec<TaskInfo>,
     /// Tasks waiting for an ETA.
-    pub scheduled: Vec<Value>,
+    pub scheduled: Vec<ScheduledTask>,
     /// Revoked task ids.
     pub revoked: Vec<String>,
     /// Tasks run, by name (`stats`'s `total`).
