@@ -71,6 +71,9 @@ mod broker;
 pub mod control;
 pub mod events;
 mod pyjson;
+#[cfg(any(feature = "redis", feature = "amqp"))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "redis", feature = "amqp"))))]
+pub mod queues;
 pub mod signals;
 
 /// The message of a panic: its payload when that is a string.

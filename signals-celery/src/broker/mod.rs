@@ -52,7 +52,8 @@ pub(crate) fn mask_password(url: &str) -> String {
 
 #[cfg(any(feature = "redis", feature = "amqp"))]
 /// The waits between reconnection attempts: the first one given, doubled after
-/// each failure up to 2 s, back to the first after a success.
+/// each failure up to 2 s (or up to the first, if that is longer: a wait the
+/// user chose is never shortened), back to the first after a success.
 pub(crate) struct Backoff {
     first: Duration,
     next: Duration,
@@ -74,7 +75,7 @@ impl Backoff {
     /// The wait before the next attempt, after a failure.
     pub(crate) fn next_wait(&mut self) -> Duration {
         let wait = self.next;
-        self.next = (wait * 2).min(Self::MAX);
+        self.next = (wait * 2).min(Self::MAX.max(self.first));
         wait
     }
 }
