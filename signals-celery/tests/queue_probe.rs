@@ -120,6 +120,9 @@ fn a_bad_url_is_a_typed_error_with_the_password_masked() {
     }
 }
 
+/// A queue's messages and consumers.
+type Counts = (u64, Option<u64>);
+
 #[test]
 fn an_amqp_queue_is_declared_passively_with_its_consumers() {
     let mut server = RabbitServer::start();
@@ -180,7 +183,7 @@ fn an_amqp_queue_is_declared_passively_with_its_consumers() {
     let depths = probe
         .depths(&["celery".into(), "missing".into(), "busy".into()])
         .expect("depths");
-    let counts: Vec<(String, Option<(u64, Option<u64>)>)> = depths
+    let counts: Vec<(String, Option<Counts>)> = depths
         .into_iter()
         .map(|(queue, depth)| (queue, depth.map(|depth| (depth.messages, depth.consumers))))
         .collect();
