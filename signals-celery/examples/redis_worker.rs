@@ -14,7 +14,7 @@
 //! ```
 //!
 //! Watch it with `celery -b redis://127.0.0.1:6379/0 events --dump`, Flower, or
-//! `cargo run --example event_dump -- redis://127.0.0.1:6379/0`.
+//! `cargo run -p celeryscope -- dump -b redis://127.0.0.1:6379/0`.
 
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};

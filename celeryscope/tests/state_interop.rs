@@ -4,15 +4,17 @@
 //! Celery's receiver and State (`tests/celery/state_driver.py`) and ours
 //! (`EventReceiver::on_state` on a `RedisSubscriber`) follow the same events.
 //! At the end, the workers' alive flags and every task's state, name, result
-//! or exception, and runtime are equal.
+//! or exception, and runtime are equal; and `celeryscope exporter`, following
+//! the same broker, counts the same tasks under celery-exporter's labels.
 
 #[allow(dead_code)]
-#[path = "support/celery.rs"]
+#[path = "../../signals-celery/tests/support/celery.rs"]
 mod celery;
 #[allow(dead_code)]
-#[path = "support/rabbitmq.rs"]
+#[path = "../../signals-celery/tests/support/rabbitmq.rs"]
 mod rabbitmq;
 #[allow(dead_code)]
+#[path = "../../signals-celery/tests/support/mod.rs"]
 mod support;
 
 use std::io::{BufRead, BufReader};
@@ -37,7 +39,7 @@ impl Drop for Killed {
 }
 
 fn celery_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/celery")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../signals-celery/tests/celery")
 }
 
 /// What we compare, from our State: the same shape the driver prints.
@@ -248,62 +250,70 @@ fn agree_on(state: &State, url: &str, python_url: &str) {
     );
 }
 
-/// The exporter example and the address it serves on.
+/// `celeryscope exporter` and the address it serves on.
 struct Exporter {
     _child: Killed,
     addr: String,
 }
 
 fn start_exporter(url: &str) -> Exporter {
-    let exe = std::env::current_exe().expect("the test binary");
-    let path = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>")
-        .join("examples/exporter");
-    assert!(
-        path.exists(),
-        "{} is missing: cargo build --examples",
-        path.display()
-    );
-    let mut child = Command::new(path)
-        .args([url, "--listen", "127.0.0.1:0"])
+    let mut child = Command::new(env!("CARGO_BIN_EXE_celeryscope"))
+        .args([
+            "exporter",
+            "--broker-url",
+            url,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+        ])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .expect("the exporter starts");
     let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
-    let mut addr = None;
-    for line in lines.by_ref().map_while(Result::ok) {
-        if let Some(rest) = line.strip_prefix("-> serving http://") {
-            addr = rest.strip_suffix("/metrics").map(str::to_owned);
-        }
-        if line == "-> following events" {
-            break;
-        }
-    }
+    let addr = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|line| {
+            line.strip_prefix("listening on http://")
+                .map(|rest| rest.trim_end_matches('/').to_owned())
+        })
+        .expect("the exporter prints its address");
     // Drain the rest so the exporter never blocks on a full pipe.
     std::thread::spawn(move || lines.for_each(drop));
-    Exporter {
+    let exporter = Exporter {
         _child: Killed(child),
-        addr: addr.expect("the exporter prints its address"),
+        addr,
+    };
+    // Following events once /health says the subscription is up.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !get(&exporter, "/health").0.contains(" 200") {
+        assert!(Instant::now() < deadline, "the exporter never got healthy");
+        std::thread::sleep(Duration::from_millis(50));
     }
+    exporter
+}
+
+/// GET `path`, by hand (HTTP/1.0, the body up to the end): the head and
+/// the body.
+fn get(exporter: &Exporter, path: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(&exporter.addr).expect("connects");
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: test\r\n\r\n").expect("request");
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("response");
+    let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+    (head.to_owned(), body.to_owned())
 }
 
 /// GET /metrics, by hand (HTTP/1.0, the body up to the end).
 fn scrape(exporter: &mut Exporter) -> String {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(&exporter.addr).expect("connects");
-    stream
-        .write_all(b"GET /metrics HTTP/1.0\r\nHost: test\r\n\r\n")
-        .expect("request");
-    let mut response = String::new();
-    stream.read_to_string(&mut response).expect("response");
-    let (head, body) = response.split_once("\r\n\r\n").expect("an HTTP response");
+    let (head, body) = get(exporter, "/metrics");
     assert!(
         head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"),
         "{head}"
     );
     assert!(head.contains("text/plain; version=0.0.4"), "{head}");
-    body.to_owned()
+    body
 }

@@ -1,69 +1,48 @@
-//! A terminal view of a Celery cluster in the spirit of `celery events` (the
-//! curses monitor), built on `events::State`: the workers and their state,
-//! and the newest tasks, refreshed in place.
-//!
-//! ```text
-//! cargo run --example top -- redis://127.0.0.1:6379/0
-//! cargo run --example top -- amqp://guest:guest@127.0.0.1:5672/%2f
-//! ```
-//!
+//! `celeryscope top`: the cluster in the terminal, in the spirit of `celery
+//! events` (the curses monitor), built on `events::State`: the workers (an
+//! offline one stays, in red) and the newest tasks, refreshed in place.
 //! `q` or Ctrl-C quits.
 
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use clap::Parser;
+use clap::Args;
 use ratatui::crossterm::event::{self, Event as TermEvent, KeyCode, KeyModifiers};
 use ratatui::layout::{Constraint, Layout};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::Line;
 use ratatui::widgets::{Block, Row, Table};
 use ratatui::Frame;
-use signals_celery::events::{
-    AmqpSubscriber, EventReceiver, RedisSubscriber, State, Task, TaskState,
-};
+use signals_celery::events::{EventReceiver, State, Task, TaskState};
 
-/// Shows the workers and newest tasks of the Celery cluster on a broker.
-#[derive(Parser)]
-#[command(name = "top")]
-struct Options {
-    /// The broker: redis://..., rediss://..., amqp://... or amqps://...
-    url: String,
+use crate::broker::{SubscribeOptions, Watched};
+
+/// `top`'s options.
+#[derive(Args, Clone, Debug)]
+pub(crate) struct TopOptions {
+    /// The broker URL (redis://, rediss://, amqp://, amqps://).
+    #[arg(short = 'b', long, env = "CELERY_BROKER_URL")]
+    pub(crate) broker: String,
     /// Milliseconds between refreshes.
     #[arg(long, default_value_t = 1_000)]
-    refresh_ms: u64,
+    pub(crate) refresh_ms: u64,
 }
 
-fn main() -> ExitCode {
-    let options = Options::parse();
+pub(crate) fn run(options: &TopOptions) -> Result<(), String> {
     let state = Arc::new(State::new());
     let receiver = EventReceiver::builder().on_state(state.clone()).build();
+    let source = Watched::open(&options.broker, &SubscribeOptions::default())
+        .map_err(|error| error.to_string())?;
     // Kept while the view runs: dropping it stops following.
-    let following: Result<Box<dyn std::any::Any>, String> =
-        if options.url.starts_with("amqp://") || options.url.starts_with("amqps://") {
-            AmqpSubscriber::open(&options.url)
-                .map_err(|error| error.to_string())
-                .and_then(|source| receiver.spawn(source).map_err(|error| error.to_string()))
-                .map(|capturing| Box::new(capturing) as Box<dyn std::any::Any>)
-        } else {
-            RedisSubscriber::open(&options.url)
-                .map_err(|error| error.to_string())
-                .and_then(|source| receiver.spawn(source).map_err(|error| error.to_string()))
-                .map(|capturing| Box::new(capturing) as Box<dyn std::any::Any>)
-        };
-    let _following = match following {
-        Ok(following) => following,
-        Err(error) => {
-            eprintln!("top: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let _following = receiver
+        .spawn(source)
+        .map_err(|error| format!("cannot start the event thread: {error}"))?;
+    let shown = crate::exporter::mask(&options.broker);
 
     let mut terminal = ratatui::init();
     let refresh = Duration::from_millis(options.refresh_ms.max(50));
     let result = loop {
-        if let Err(error) = terminal.draw(|frame| draw(frame, &options.url, &state)) {
+        if let Err(error) = terminal.draw(|frame| draw(frame, &shown, &state)) {
             break Err(error);
         }
         match event::poll(refresh) {
@@ -83,13 +62,7 @@ fn main() -> ExitCode {
         }
     };
     ratatui::restore();
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("top: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    result.map_err(|error| error.to_string())
 }
 
 fn now() -> f64 {
@@ -112,7 +85,7 @@ fn draw(frame: &mut Frame<'_>, url: &str, state: &State) {
 
     frame.render_widget(
         Line::from(format!(
-            " signals top | {url} | events: {} | tasks: {} | workers: {} ({alive} online) | q quits",
+            " celeryscope top | {url} | events: {} | tasks: {} | workers: {} ({alive} online) | q quits",
             view.event_count(),
             view.task_len(),
             workers.len(),

@@ -1,0 +1,570 @@
+//! `celeryscope exporter` against a real `redis-server` of the test's own,
+//! fed by a client and a worker that send Celery's events: every
+//! celery-exporter metric with its labels, the flags that change names,
+//! labels and timing, the `CE_*` variables, the Grafana mixin's series,
+//! content negotiation, and `/health` going red when the broker or the
+//! subscription goes away.
+
+mod common;
+#[allow(dead_code)] // not every test uses every helper
+#[path = "../../signals-celery/tests/support/mod.rs"]
+mod support;
+
+use std::time::{Duration, Instant};
+
+use common::{celeryscope, eventually, http_get, samples, total, value, Cluster, Exporter};
+use serde_json::json;
+use support::RedisServer;
+
+/// Pushes `count` messages on the Redis list `key`.
+fn push(url: &str, key: &str, count: usize) {
+    let client = redis::Client::open(url).expect("a client");
+    let mut connection = client.get_connection().expect("connected");
+    for n in 0..count {
+        redis::cmd("LPUSH")
+            .arg(key)
+            .arg(n)
+            .exec(&mut connection)
+            .expect("pushed");
+    }
+}
+
+/// A mix of outcomes: two successes, failures of two exception classes, a
+/// retry, a revoke and a rejection, each on `celery` or `priority`.
+fn run_a_mix(cluster: &Cluster) {
+    cluster.heartbeat("worker-online", 0);
+    cluster.start_task("t1", "tasks.add", "celery");
+    cluster.send(
+        true,
+        "task-succeeded",
+        json!({"uuid": "t1", "result": "4", "runtime": 0.3}),
+    );
+    cluster.start_task("t2", "tasks.add", "celery");
+    cluster.send(
+        true,
+        "task-succeeded",
+        json!({"uuid": "t2", "result": "5", "runtime": 2.0}),
+    );
+    cluster.start_task("t3", "tasks.div", "priority");
+    cluster.send(
+        true,
+        "task-failed",
+        json!({"uuid": "t3", "exception": "ZeroDivisionError('division by zero')", "traceback": "..."}),
+    );
+    cluster.start_task("t4", "tasks.div", "priority");
+    cluster.send(
+        true,
+        "task-failed",
+        json!({"uuid": "t4", "exception": "ValueError('bad')", "traceback": "..."}),
+    );
+    cluster.start_task("t5", "tasks.flaky", "celery");
+    cluster.send(
+        true,
+        "task-retried",
+        json!({"uuid": "t5", "exception": "Retry('again')", "traceback": "..."}),
+    );
+    cluster.start_task("t6", "tasks.slow", "celery");
+    cluster.send(
+        true,
+        "task-revoked",
+        json!({"uuid": "t6", "terminated": true, "signum": 15, "expired": false}),
+    );
+    cluster.start_task("t7", "tasks.add", "celery");
+    cluster.send(
+        true,
+        "task-rejected",
+        json!({"uuid": "t7", "requeue": false}),
+    );
+    cluster.heartbeat("worker-heartbeat", 0);
+}
+
+#[test]
+fn every_metric_is_served_with_celery_exporters_labels() {
+    let server = RedisServer::start();
+    let url = server.url(0);
+    push(&url, "celery", 3);
+    push(&url, "celery\x06\x169", 2);
+    let exporter = Exporter::start(&url, &["-Q", "celery,priority"]);
+    let cluster = Cluster::new(&url, "celery@worker-1");
+    run_a_mix(&cluster);
+    let page = eventually(&exporter, "every event counted", |page| {
+        total(page, "celery_task_rejected_total", &[]) == 1.0
+            && value(page, "celery_worker_up", &[r#"hostname="worker-1""#]) == Some(1.0)
+    });
+
+    let add = [
+        r#"name="tasks.add""#,
+        r#"hostname="worker-1""#,
+        r#"queue_name="celery""#,
+    ];
+    assert_eq!(value(&page, "celery_task_received_total", &add), Some(3.0));
+    assert_eq!(value(&page, "celery_task_started_total", &add), Some(3.0));
+    assert_eq!(value(&page, "celery_task_succeeded_total", &add), Some(2.0));
+    // The client's hostname labels task-sent.
+    assert_eq!(
+        value(
+            &page,
+            "celery_task_sent_total",
+            &[
+                r#"name="tasks.add""#,
+                r#"hostname="client-host""#,
+                r#"queue_name="celery""#
+            ]
+        ),
+        Some(3.0)
+    );
+    for class in ["ZeroDivisionError", "ValueError"] {
+        let exception = format!("exception=\"{class}\"");
+        assert_eq!(
+            value(
+                &page,
+                "celery_task_failed_total",
+                &[
+                    r#"name="tasks.div""#,
+                    &exception,
+                    r#"queue_name="priority""#
+                ]
+            ),
+            Some(1.0),
+            "{class}"
+        );
+    }
+    assert_eq!(
+        total(
+            &page,
+            "celery_task_retried_total",
+            &[r#"name="tasks.flaky""#]
+        ),
+        1.0
+    );
+    assert_eq!(
+        total(
+            &page,
+            "celery_task_revoked_total",
+            &[r#"name="tasks.slow""#]
+        ),
+        1.0
+    );
+    // celery-exporter counts each kind once per event, whatever its labels.
+    assert_eq!(total(&page, "celery_task_sent_total", &[]), 7.0);
+    assert_eq!(total(&page, "celery_task_started_total", &[]), 7.0);
+    assert_eq!(total(&page, "celery_task_failed_total", &[]), 2.0);
+    // The counters a task did not reach exist at zero, failed with an empty
+    // exception; task-sent is never pre-created for a worker.
+    assert_eq!(
+        value(
+            &page,
+            "celery_task_failed_total",
+            &[
+                r#"name="tasks.add""#,
+                r#"hostname="worker-1""#,
+                r#"exception="""#
+            ]
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        value(&page, "celery_task_sent_total", &[r#"hostname="worker-1""#]),
+        None
+    );
+    // Runtime: two observations, 0.3 s and 2.0 s.
+    assert_eq!(value(&page, "celery_task_runtime_count", &add), Some(2.0));
+    assert_eq!(value(&page, "celery_task_runtime_sum", &add), Some(2.3));
+    assert_eq!(
+        value(
+            &page,
+            "celery_task_runtime_bucket",
+            &[add[0], r#"le="0.5""#]
+        ),
+        Some(1.0)
+    );
+    // Queue wait: one observation per started task that was sent.
+    assert_eq!(
+        value(&page, "celery_task_queue_wait_time_count", &add),
+        Some(3.0)
+    );
+    assert_eq!(
+        value(
+            &page,
+            "celery_worker_tasks_active",
+            &[r#"hostname="worker-1""#]
+        ),
+        Some(0.0)
+    );
+    // The queues of -Q: lengths with the priority sub-queues, no worker
+    // answered remote control.
+    assert_eq!(
+        value(&page, "celery_queue_length", &[r#"queue_name="celery""#]),
+        Some(5.0)
+    );
+    assert_eq!(
+        value(&page, "celery_queue_length", &[r#"queue_name="priority""#]),
+        Some(0.0)
+    );
+    assert_eq!(
+        value(
+            &page,
+            "celery_active_worker_count",
+            &[r#"queue_name="celery""#]
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        value(
+            &page,
+            "celery_active_process_count",
+            &[r#"queue_name="celery""#]
+        ),
+        Some(0.0)
+    );
+    // prometheus_client's `_created` series.
+    assert!(
+        page.contains("# TYPE celery_task_received_created gauge"),
+        "{page}"
+    );
+
+    // A worker that goes offline: up 0, active 0.
+    cluster.heartbeat("worker-offline", 0);
+    eventually(&exporter, "the worker down", |page| {
+        value(page, "celery_worker_up", &[r#"hostname="worker-1""#]) == Some(0.0)
+    });
+}
+
+/// The series celery-exporter's celery-mixin (dashboards, alerts, rules)
+/// queries, written down from its `dashboards/*.libsonnet`,
+/// `prometheus_alerts.yaml` and `prometheus_rules.yaml`, with the labels it
+/// reads.
+const MIXIN_SERIES: [(&str, &[&str]); 10] = [
+    (
+        "celery_task_failed_total",
+        &["name", "queue_name", "exception", "hostname"],
+    ),
+    (
+        "celery_task_succeeded_total",
+        &["name", "queue_name", "hostname"],
+    ),
+    ("celery_task_sent_total", &["name", "queue_name"]),
+    ("celery_task_received_total", &["name", "queue_name"]),
+    ("celery_task_retried_total", &["name", "queue_name"]),
+    ("celery_task_revoked_total", &["name", "queue_name"]),
+    ("celery_task_rejected_total", &["name", "queue_name"]),
+    ("celery_task_runtime_bucket", &["name", "queue_name", "le"]),
+    ("celery_worker_up", &["hostname"]),
+    ("celery_queue_length", &["queue_name"]),
+];
+
+#[test]
+fn the_grafana_mixins_series_are_served() {
+    let server = RedisServer::start();
+    let url = server.url(0);
+    let exporter = Exporter::start(&url, &["-Q", "celery"]);
+    let cluster = Cluster::new(&url, "celery@worker-1");
+    run_a_mix(&cluster);
+    let page = eventually(&exporter, "the mix counted", |page| {
+        total(page, "celery_task_rejected_total", &[]) == 1.0
+    });
+    for (name, labels) in MIXIN_SERIES {
+        let found = samples(&page).into_iter().any(|(sample, set, _)| {
+            sample == name
+                && labels.iter().all(|label| {
+                    set.split(',')
+                        .any(|part| part.starts_with(&format!("{label}=\"")))
+                })
+        });
+        assert!(found, "{name} with {labels:?}:\n{page}");
+    }
+    for name in [
+        "celery_worker_tasks_active",
+        "celery_task_queue_wait_time_bucket",
+        "celery_active_worker_count",
+        "celery_active_process_count",
+        "celery_task_started_total",
+    ] {
+        assert!(
+            samples(&page).iter().any(|(sample, ..)| sample == name),
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn prefix_static_labels_and_generic_hostnames_change_every_series() {
+    let server = RedisServer::start();
+    let url = server.url(0);
+    let exporter = Exporter::start(
+        &url,
+        &[
+            "--metric-prefix",
+            "jobs_",
+            "--static-label",
+            "env=test",
+            "--static-label",
+            "team=core",
+            "--generic-hostname-worker-task-metric",
+            "-Q",
+            "celery",
+        ],
+    );
+    let cluster = Cluster::new(&url, "celery@worker-1");
+    run_a_mix(&cluster);
+    let page = eventually(&exporter, "the mix counted", |page| {
+        total(page, "jobs_task_rejected_total", &[]) == 1.0
+    });
+    let all = samples(&page);
+    assert!(!all.is_empty());
+    for (name, labels, _) in &all {
+        assert!(name.starts_with("jobs_"), "{name}");
+        assert!(
+            labels.contains(r#"env="test""#) && labels.contains(r#"team="core""#),
+            "{name}{{{labels}}}"
+        );
+    }
+    // The worker's task counters are generic; task-sent keeps the client's.
+    assert_eq!(
+        value(
+            &page,
+            "jobs_task_succeeded_total",
+            &[r#"hostname="generic""#]
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        value(
+            &page,
+            "jobs_task_succeeded_total",
+            &[r#"hostname="worker-1""#]
+        ),
+        None
+    );
+    assert_eq!(
+        value(
+            &page,
+            "jobs_task_sent_total",
+            &[r#"hostname="client-host""#, r#"name="tasks.add""#]
+        ),
+        Some(3.0)
+    );
+    // The worker gauges keep the real hostname.
+    assert_eq!(
+        value(&page, "jobs_worker_up", &[r#"hostname="worker-1""#]),
+        Some(1.0)
+    );
+    drop(exporter);
+
+    let exporter = Exporter::start(&url, &["--generic-hostname-task-sent-metric"]);
+    run_a_mix(&cluster);
+    let page = eventually(&exporter, "the mix counted", |page| {
+        total(page, "celery_task_rejected_total", &[]) == 1.0
+    });
+    assert_eq!(
+        value(
+            &page,
+            "celery_task_sent_total",
+            &[r#"hostname="generic""#, r#"name="tasks.add""#]
+        ),
+        Some(3.0)
+    );
+    assert_eq!(
+        value(
+            &page,
+            "celery_task_succeeded_total",
+            &[r#"hostname="worker-1""#]
+        ),
+        Some(2.0)
+    );
+}
+
+#[test]
+fn a_silent_worker_times_out_then_its_series_are_purged() {
+    let server = RedisServer::start();
+    let url = server.url(0);
+    let exporter = Exporter::start(
+        &url,
+        &[
+            "--worker-timeout",
+            "1",
+            "--purge-offline-worker-metrics",
+            "4",
+        ],
+    );
+    let cluster = Cluster::new(&url, "celery@worker-9");
+    cluster.heartbeat("worker-heartbeat", 2);
+    cluster.start_task("p1", "tasks.add", "celery");
+    cluster.send(
+        true,
+        "task-succeeded",
+        json!({"uuid": "p1", "result": "1", "runtime": 0.1}),
+    );
+    let host = r#"hostname="worker-9""#;
+    eventually(&exporter, "the worker up", |page| {
+        value(page, "celery_worker_up", &[host]) == Some(1.0)
+            && value(page, "celery_task_succeeded_total", &[host]) == Some(1.0)
+    });
+    // Past the timeout: down, its counters kept.
+    std::thread::sleep(Duration::from_millis(1500));
+    let page = exporter.metrics();
+    assert_eq!(
+        value(&page, "celery_worker_up", &[host]),
+        Some(0.0),
+        "{page}"
+    );
+    assert_eq!(
+        value(&page, "celery_task_succeeded_total", &[host]),
+        Some(1.0)
+    );
+    // Past the purge: every series of the host is gone.
+    std::thread::sleep(Duration::from_secs(3));
+    let page = exporter.metrics();
+    assert!(
+        !samples(&page)
+            .iter()
+            .any(|(_, labels, _)| labels.contains(host)),
+        "{page}"
+    );
+}
+
+#[test]
+fn ce_variables_configure_it_as_click_reads_them() {
+    let server = RedisServer::start();
+    let url = server.url(0);
+    let exporter = Exporter::start_with(
+        celeryscope()
+            .arg("exporter")
+            .env("CE_BROKER_URL", &url)
+            .env("CE_STATIC_LABEL", "env=staging region=eu")
+            .env("CE_METRIC_PREFIX", "ce_")
+            .env("CE_QUEUES", "alpha,beta"),
+        &[],
+    );
+    let page = exporter.metrics();
+    for queue in ["alpha", "beta"] {
+        let label = format!("queue_name=\"{queue}\"");
+        assert_eq!(
+            value(
+                &page,
+                "ce_queue_length",
+                &[&label, r#"env="staging""#, r#"region="eu""#]
+            ),
+            Some(0.0),
+            "{page}"
+        );
+    }
+}
+
+#[test]
+fn openmetrics_is_served_to_a_scraper_that_asks_for_it() {
+    let server = RedisServer::start();
+    let url = server.url(0);
+    let exporter = Exporter::start(&url, &["-Q", "celery"]);
+    let (status, content_type, body) = http_get(
+        exporter.port,
+        "/metrics",
+        Some("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    )
+    .expect("answers");
+    assert_eq!(status, 200);
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
+    assert!(body.ends_with("# EOF\n"), "{body}");
+    assert!(body.contains("# TYPE celery_task_sent counter"), "{body}");
+    let (status, content_type, body) = http_get(exporter.port, "/metrics", None).expect("answers");
+    assert_eq!(status, 200);
+    assert_eq!(content_type, "text/plain; version=0.0.4; charset=utf-8");
+    assert!(
+        body.contains("# TYPE celery_task_sent_total counter"),
+        "{body}"
+    );
+    let (status, _, body) = http_get(exporter.port, "/", None).expect("answers");
+    assert_eq!(status, 200);
+    assert!(body.contains("href=\"/metrics\""), "{body}");
+}
+
+#[test]
+fn health_goes_red_when_the_subscription_is_cut_and_when_redis_stops() {
+    let mut server = RedisServer::start();
+    let url = server.url(0);
+    // A retry interval of 3 s: the subscription stays down that long.
+    let exporter = Exporter::start(&url, &["--retry-interval", "3"]);
+    assert_eq!(exporter.health().0, 200);
+
+    // Cut the subscriber's connection; the broker itself stays up.
+    let client = redis::Client::open(url.as_str()).expect("a client");
+    let mut connection = client.get_connection().expect("connected");
+    let killed: u64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("pubsub")
+        .query(&mut connection)
+        .expect("killed");
+    assert_eq!(killed, 1);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let (status, body) = loop {
+        let (status, body) = exporter.health();
+        if status == 500 || Instant::now() > deadline {
+            break (status, body);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status, 500, "red after the cut: {body}");
+    assert!(body.contains("subscription is down"), "{body}");
+    // It comes back once the subscriber reconnects.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while exporter.health().0 != 200 {
+        assert!(Instant::now() < deadline, "never green again");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // The broker stops: red within the retry interval.
+    server.kill();
+    let (status, body) = exporter.health();
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains("Failed to connect to broker"), "{body}");
+    assert!(!body.contains("secret"), "{body}");
+    let (status, _, body) = http_get(exporter.port, "/metrics", None).expect("answers");
+    assert_eq!(status, 500, "a scrape with no broker fails: {body}");
+    server.restart();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while exporter.health().0 != 200 {
+        assert!(Instant::now() < deadline, "never green after the restart");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn bad_flags_are_clear_errors_not_panics() {
+    for (args, message) in [
+        (vec!["--broker-url", "ftp://host/"], "invalid"),
+        (
+            vec!["--broker-url", "redis://h", "--static-label", "oops"],
+            "KEY=VALUE",
+        ),
+        (
+            vec!["--broker-url", "redis://h", "--buckets", "1,a"],
+            "not a number",
+        ),
+        (
+            vec!["--broker-url", "redis://h", "--port", "70000"],
+            "70000",
+        ),
+    ] {
+        let output = celeryscope()
+            .arg("exporter")
+            .args(&args)
+            .env_remove("CE_BROKER_URL")
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?}");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+    let output = celeryscope()
+        .arg("exporter")
+        .env_remove("CE_BROKER_URL")
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--broker-url"));
+}
