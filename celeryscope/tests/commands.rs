@@ -142,9 +142,16 @@ fn inspect_ping_gets_a_celery_worker_and_ours_in_one_broadcast() {
                 "/../signals-celery/tests/celery"
             ))
             .args([
-                "-A", "app", "-b", &url, "worker", "-n", "py@test", "-c", "1", "--pool", "solo",
+                "-A",
+                "state_tasks",
+                "worker",
+                "-n",
+                "py@test",
+                "--pool",
+                "solo",
             ])
-            .env("CELERY_BROKER_URL", &url),
+            .args(["--loglevel", "ERROR"])
+            .env("STATE_BROKER", &url),
     );
     let node = Node::builder("rust@test").registered(["tasks.add"]).build();
     let mailbox = RedisMailbox::serve(node, &url).expect("serving");

@@ -17,8 +17,8 @@ pub(crate) fn celeryscope() -> Command {
     Command::new(env!("CARGO_BIN_EXE_celeryscope"))
 }
 
-/// A running program whose output lines (stdout and stderr) are collected;
-/// killed when dropped.
+/// A running program whose output lines are collected (its logs, on
+/// stderr, go to the test's); killed when dropped.
 pub(crate) struct Running {
     child: Child,
     lines: Arc<Mutex<Vec<String>>>,
@@ -28,20 +28,17 @@ impl Running {
     pub(crate) fn start(command: &mut Command) -> Self {
         let mut child = command
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stderr(Stdio::inherit())
             .spawn()
             .expect("starts");
         let lines = Arc::new(Mutex::new(Vec::new()));
         let stdout = child.stdout.take().expect("piped");
-        let stderr = child.stderr.take().expect("piped");
-        for stream in [Box::new(stdout) as Box<dyn Read + Send>, Box::new(stderr)] {
-            let sink = lines.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    sink.lock().unwrap().push(line);
-                }
-            });
-        }
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
         Self { child, lines }
     }
 
