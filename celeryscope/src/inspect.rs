@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 use serde_json::{Map, Value};
+use signals_celery::events::python_repr;
 
 use crate::broker::Control;
 
@@ -248,56 +249,6 @@ fn python_str(value: &Value) -> String {
     match value {
         Value::String(text) => text.clone(),
         other => python_repr(other),
-    }
-}
-
-/// Python's `repr()` of a decoded JSON value: single quotes, `True`,
-/// `None`.
-fn python_repr(value: &Value) -> String {
-    match value {
-        Value::Null => "None".into(),
-        Value::Bool(true) => "True".into(),
-        Value::Bool(false) => "False".into(),
-        Value::Number(number) => python_number(number),
-        Value::String(text) => {
-            let quote = if text.contains('\'') && !text.contains('"') {
-                '"'
-            } else {
-                '\''
-            };
-            let mut out = String::from(quote);
-            for c in text.chars() {
-                match c {
-                    '\\' => out.push_str("\\\\"),
-                    '\n' => out.push_str("\\n"),
-                    '\r' => out.push_str("\\r"),
-                    '\t' => out.push_str("\\t"),
-                    c if c == quote => {
-                        out.push('\\');
-                        out.push(c);
-                    }
-                    c => out.push(c),
-                }
-            }
-            out.push(quote);
-            out
-        }
-        Value::Array(items) => format!(
-            "[{}]",
-            items.iter().map(python_repr).collect::<Vec<_>>().join(", ")
-        ),
-        Value::Object(fields) => format!(
-            "{{{}}}",
-            fields
-                .iter()
-                .map(|(key, value)| format!(
-                    "{}: {}",
-                    python_repr(&Value::String(key.clone())),
-                    python_repr(value)
-                ))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
     }
 }
 

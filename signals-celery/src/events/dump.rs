@@ -140,8 +140,17 @@ fn python_str(value: &Value) -> String {
     }
 }
 
-/// A value as Python's `repr()` prints the decoded JSON value.
-fn python_repr(value: &Value) -> String {
+/// A decoded JSON value as Python's `repr()` prints it: single quotes,
+/// `True`, `None`, `1.0` for a whole float. What `celery events --dump` and
+/// `celery inspect` show.
+///
+/// ```
+/// use signals_celery::events::python_repr;
+///
+/// let value = serde_json::json!([true, null, "it's", 2.0]);
+/// assert_eq!(python_repr(&value), r#"[True, None, "it's", 2.0]"#);
+/// ```
+pub fn python_repr(value: &Value) -> String {
     match value {
         Value::Null => "None".into(),
         Value::Bool(true) => "True".into(),

@@ -74,7 +74,7 @@ pub use dispatcher::{
     EventDispatcher, EventDispatcherBuilder, EventError, FlushReport, PublishRetryPolicy,
     SendOptions, Sent, DEFAULT_BUFFER_CAPACITY,
 };
-pub use dump::Dumper;
+pub use dump::{python_repr, Dumper};
 pub use event::{
     anon_nodename, group_from, loadavg, routing_key_for, utcoffset, Event, Fields, OutgoingEvent,
 };
