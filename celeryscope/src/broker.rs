@@ -66,10 +66,17 @@ enum Source {
 }
 
 impl Watched {
+    /// Messages read ahead of the receiver. A monitor that falls behind
+    /// leaves the rest with the broker (Redis's output buffer, RabbitMQ's
+    /// queue) instead of in its own memory; the receiver drains 1,024 in
+    /// about a millisecond.
+    const BACKLOG: usize = 1_024;
+
     /// Subscribes to every event on `url`.
     pub(crate) fn open(url: &str, options: &SubscribeOptions) -> Result<Self, BrokerError> {
         let source = if is_amqp(url) {
             let mut amqp = AmqpSubscriberOptions::default();
+            amqp.backlog = Self::BACKLOG;
             if let Some(delay) = options.reconnect_delay {
                 amqp.reconnect_delay = delay;
             }
@@ -77,6 +84,7 @@ impl Watched {
             Source::Amqp(AmqpSubscriber::with_options(&normalized(url), amqp)?)
         } else {
             let mut redis = RedisSubscriberOptions::default();
+            redis.backlog = Self::BACKLOG;
             if let Some(delay) = options.reconnect_delay {
                 redis.reconnect_delay = delay;
             }

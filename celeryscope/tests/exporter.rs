@@ -12,7 +12,9 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use common::{celeryscope, eventually, http_get, samples, total, value, Cluster, Exporter};
+use common::{
+    celeryscope, eventually, http_get, samples, signal, total, value, Cluster, Exporter,
+};
 use serde_json::json;
 use support::RedisServer;
 
@@ -421,6 +423,40 @@ fn a_silent_worker_times_out_then_its_series_are_purged() {
             .any(|(_, labels, _)| labels.contains(host)),
         "{page}"
     );
+}
+
+/// A stopped and continued process (SIGSTOP then SIGCONT: a debugger, a
+/// frozen container) finds its blocked socket reads cut short (EINTR). The
+/// subscription must carry on over the same connection: Redis holds what was
+/// published meanwhile for that connection only.
+#[test]
+fn an_exporter_stopped_and_continued_counts_what_was_sent_meanwhile() {
+    let server = RedisServer::start();
+    let url = server.url(0);
+    let exporter = Exporter::start(&url, &[]);
+    let cluster = Cluster::new(&url, "celery@worker-s");
+    cluster.heartbeat("worker-online", 0);
+    let host = r#"hostname="worker-s""#;
+    eventually(&exporter, "the worker up", |page| {
+        value(page, "celery_worker_up", &[host]) == Some(1.0)
+    });
+    signal(exporter.running.pid(), "STOP");
+    // Longer than the subscription's read timeout, so a read is under way.
+    std::thread::sleep(Duration::from_millis(800));
+    for n in 0..50 {
+        let uuid = format!("s{n}");
+        cluster.start_task(&uuid, "tasks.add", "celery");
+        cluster.send(
+            true,
+            "task-succeeded",
+            json!({"uuid": uuid, "result": "2", "runtime": 0.01}),
+        );
+    }
+    signal(exporter.running.pid(), "CONT");
+    eventually(&exporter, "all 50 tasks counted", |page| {
+        total(page, "celery_task_succeeded_total", &[host]) == 50.0
+            && total(page, "celery_task_sent_total", &[]) == 50.0
+    });
 }
 
 #[test]

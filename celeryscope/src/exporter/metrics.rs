@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use signals_celery::events::{Event, State};
+use signals_celery::events::{EventRef, State};
 
 use super::registry::{now, FamilyId, Format, Kind, Registry};
 
@@ -174,20 +174,6 @@ impl Metrics {
         }
     }
 
-    /// `values`, then the static labels' values.
-    fn labels(&self, values: &[&str]) -> Vec<String> {
-        values
-            .iter()
-            .map(|value| (*value).to_owned())
-            .chain(
-                self.options
-                    .static_labels
-                    .iter()
-                    .map(|(_, value)| value.clone()),
-            )
-            .collect()
-    }
-
     /// The queues followed: `-Q`'s and those workers named since.
     pub(crate) fn queues(&self) -> Vec<String> {
         self.queues.iter().cloned().collect()
@@ -195,69 +181,64 @@ impl Metrics {
 
     /// A task event, once `state` has applied it: celery-exporter's
     /// `track_task_event`.
-    pub(crate) fn task_event(&mut self, state: &State, event: &Event) {
-        let (Some(kind), Some(uuid)) = (
-            event.kind(),
-            event.get("uuid").and_then(|uuid| uuid.as_str()),
-        ) else {
+    pub(crate) fn task_event(&mut self, state: &State, event: &EventRef<'_>) {
+        let kind = event.kind();
+        let Some(uuid) = event.get("uuid").and_then(|uuid| uuid.as_str()) else {
             return;
         };
         if !self.counters.iter().any(|(counted, _)| *counted == kind) {
             return;
         }
         let view = state.read();
-        let Some(task) = view.task(uuid) else { return };
+        let Some(task) = view.task(&uuid) else { return };
         // Python's `str(None)` for what the task does not know yet.
-        let name = task.name.as_deref().unwrap_or("None").to_owned();
+        let name = task.name.as_deref().unwrap_or("None");
         let queue = task
             .queue
             .as_deref()
-            .unwrap_or(&self.options.default_queue_name)
-            .to_owned();
+            .unwrap_or(&self.options.default_queue_name);
         let generic = if kind == "task-sent" {
             self.options.generic_hostname_task_sent
         } else {
             self.options.generic_hostname_worker_task
         };
+        let nodename = event.hostname();
         let hostname = if generic {
-            "generic".to_owned()
+            "generic"
         } else {
-            host_part(event.hostname().unwrap_or("None")).to_owned()
+            host_part(nodename.as_deref().unwrap_or("None"))
         };
-        let (started, sent, eta, runtime, exception) = (
-            task.started,
-            task.sent,
-            task.eta.as_deref().map(str::to_owned),
-            task.runtime,
-            task.exception.as_deref().map(str::to_owned),
-        );
-        drop(view);
-        let plain = self.labels(&[&name, &hostname, &queue]);
-        for (counted, family) in self.counters.clone() {
-            let labels = if counted == "task-failed" {
-                let exception = if counted == kind {
-                    exception_class(exception.as_deref().unwrap_or(""))
-                } else {
-                    String::new()
-                };
-                self.labels(&[&name, &hostname, &exception, &queue])
-            } else {
-                plain.clone()
-            };
-            if counted == kind {
-                self.registry.inc(family, &labels, 1.0);
+        let statics = &self.options.static_labels;
+        let plain = with_statics(statics, &[name, hostname, queue]);
+        for &(counted, family) in &self.counters {
+            let by = if counted == kind {
+                1.0
             } else if counted != "task-sent" {
                 // Seen at zero, so that rates exist before the first one;
                 // not task-sent, whose clients' hostnames would multiply
                 // the series.
-                self.registry.inc(family, &labels, 0.0);
+                0.0
+            } else {
+                continue;
+            };
+            if counted == "task-failed" {
+                let exception = if counted == kind {
+                    exception_class(task.exception.as_deref().unwrap_or(""))
+                } else {
+                    String::new()
+                };
+                let labels = with_statics(statics, &[name, hostname, &exception, queue]);
+                self.registry.inc(family, &labels, by);
+            } else {
+                self.registry.inc(family, &plain, by);
             }
         }
         if kind == "task-started" {
-            if let (Some(started), Some(sent)) = (started, sent) {
+            if let (Some(started), Some(sent)) = (task.started, task.sent) {
                 // A countdown or retry backoff is an ETA: deliberate delay,
                 // not waiting.
-                let baseline = eta
+                let baseline = task
+                    .eta
                     .as_deref()
                     .and_then(parse_iso8601)
                     .map_or(sent, |eta| eta.max(sent));
@@ -267,23 +248,23 @@ impl Metrics {
             }
         }
         if kind == "task-succeeded" {
-            if let Some(runtime) = runtime {
+            if let Some(runtime) = task.runtime {
                 self.registry.observe(self.task_runtime, &plain, runtime);
             }
         }
     }
 
     /// A `worker-heartbeat`, once `state` has applied it.
-    pub(crate) fn worker_heartbeat(&mut self, state: &State, event: &Event) {
+    pub(crate) fn worker_heartbeat(&mut self, state: &State, event: &EventRef<'_>) {
         let Some(nodename) = event.hostname() else {
             return;
         };
-        let hostname = host_part(nodename).to_owned();
-        self.seen(&hostname);
-        let (up, active) = state.worker(nodename).map_or((false, 0), |worker| {
+        let hostname = host_part(&nodename);
+        self.seen(hostname);
+        let (up, active) = state.worker(&nodename).map_or((false, 0), |worker| {
             (worker.alive(), worker.active.unwrap_or(0))
         });
-        let labels = self.labels(&[&hostname]);
+        let labels = with_statics(&self.options.static_labels, &[hostname]);
         self.registry
             .set(self.worker_up, &labels, f64::from(u8::from(up)));
         self.registry
@@ -291,30 +272,33 @@ impl Metrics {
     }
 
     /// A `worker-online` (`online`) or `worker-offline`.
-    pub(crate) fn worker_status(&mut self, event: &Event, online: bool) {
+    pub(crate) fn worker_status(&mut self, event: &EventRef<'_>, online: bool) {
         let Some(nodename) = event.hostname() else {
             return;
         };
-        let hostname = host_part(nodename).to_owned();
+        let hostname = host_part(&nodename);
         if online {
-            let labels = self.labels(&[&hostname]);
+            let labels = with_statics(&self.options.static_labels, &[hostname]);
             self.registry.set(self.worker_up, &labels, 1.0);
-            self.seen(&hostname);
+            self.seen(hostname);
         } else {
-            self.forget(&hostname);
+            self.forget(hostname);
         }
     }
 
     /// Heard from now (celery-exporter takes the worker's own timestamp;
     /// the time of receipt needs no clock agreement between the hosts).
     fn seen(&mut self, hostname: &str) {
-        self.last_seen.insert(
-            hostname.to_owned(),
-            LastSeen {
-                at: now(),
-                forgotten: false,
-            },
-        );
+        let seen = LastSeen {
+            at: now(),
+            forgotten: false,
+        };
+        match self.last_seen.get_mut(hostname) {
+            Some(last) => *last = seen,
+            None => {
+                self.last_seen.insert(hostname.to_owned(), seen);
+            }
+        }
     }
 
     /// Zeroes a worker's gauges; keeps when it was seen if its metrics are
@@ -324,7 +308,7 @@ impl Metrics {
             return;
         };
         seen.forgotten = true;
-        let labels = self.labels(&[hostname]);
+        let labels = with_statics(&self.options.static_labels, &[hostname]);
         self.registry.set(self.worker_up, &labels, 0.0);
         self.registry.set(self.worker_tasks_active, &labels, 0.0);
         if self.options.purge_after <= 0.0 {
@@ -365,19 +349,19 @@ impl Metrics {
     /// consumers on AMQP.
     pub(crate) fn queue_report(&mut self, report: QueueReport) {
         self.queues.extend(report.seen);
-        for queue in self.queues.clone() {
-            let labels = self.labels(&[&queue]);
-            if let Some(consumers) = report.consumers.get(&queue) {
+        for queue in &self.queues {
+            let labels = with_statics(&self.options.static_labels, &[queue]);
+            if let Some(consumers) = report.consumers.get(queue) {
                 self.registry
                     .set(self.active_consumer_count, &labels, *consumers as f64);
             }
-            let processes = report.processes.get(&queue).copied().unwrap_or(0);
+            let processes = report.processes.get(queue).copied().unwrap_or(0);
             self.registry
                 .set(self.active_process_count, &labels, processes as f64);
-            let workers = report.workers.get(&queue).copied().unwrap_or(0);
+            let workers = report.workers.get(queue).copied().unwrap_or(0);
             self.registry
                 .set(self.active_worker_count, &labels, workers as f64);
-            if let Some(length) = report.lengths.get(&queue) {
+            if let Some(length) = report.lengths.get(queue) {
                 self.registry
                     .set(self.queue_length, &labels, *length as f64);
             }
@@ -392,6 +376,14 @@ impl Metrics {
     pub(crate) fn dropped(&self) -> u64 {
         self.registry.dropped()
     }
+}
+
+/// `values`, then the static labels' values.
+fn with_statics<'a>(statics: &'a [(String, String)], values: &[&'a str]) -> Vec<&'a str> {
+    let mut labels = Vec::with_capacity(values.len() + statics.len());
+    labels.extend_from_slice(values);
+    labels.extend(statics.iter().map(|(_, value)| value.as_str()));
+    labels
 }
 
 /// `celery@host` -> `host` (Celery's `nodesplit`; a name without `@` is a host).

@@ -80,8 +80,8 @@ pub(crate) fn run(mut options: ExporterOptions) -> Result<(), String> {
             // Timestamps as the workers sent them: an ETA is compared with
             // them, and both are UTC.
             .localize(false)
-            .handler("*", move |event| {
-                let Some(kind) = event.kind() else { return };
+            .handler_ref("*", move |event| {
+                let kind = event.kind();
                 let mut metrics = metrics.lock().unwrap_or_else(PoisonError::into_inner);
                 match kind {
                     "worker-heartbeat" => metrics.worker_heartbeat(&state, event),

@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::hash::{BuildHasher, Hasher};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The most series one family keeps.
@@ -49,8 +50,41 @@ pub(crate) struct Family {
     help: String,
     kind: Kind,
     labels: Vec<String>,
-    series: HashMap<Vec<String>, usize>,
+    /// Positions in `order` by a hash of the label values (each candidate
+    /// compared in full), so that a lookup borrows the values it is given.
+    series: HashMap<u64, Vec<usize>>,
     order: Vec<(Vec<String>, Series)>,
+}
+
+/// The hash `Family::series` is keyed by.
+fn key_of<S: AsRef<str>>(values: &[S]) -> u64 {
+    let mut hasher = foldhash::fast::FixedState::with_seed(0x5eed).build_hasher();
+    for value in values {
+        hasher.write(value.as_ref().as_bytes());
+        // A separator, so ("ab", "c") and ("a", "bc") differ.
+        hasher.write_u8(0xff);
+    }
+    hasher.finish()
+}
+
+/// Whether stored label values equal the ones asked for.
+fn same<S: AsRef<str>>(stored: &[String], values: &[S]) -> bool {
+    stored.len() == values.len()
+        && stored
+            .iter()
+            .zip(values)
+            .all(|(stored, value)| stored == value.as_ref())
+}
+
+impl Family {
+    /// The position of the series with `values`.
+    fn position<S: AsRef<str>>(&self, key: u64, values: &[S]) -> Option<usize> {
+        self.series
+            .get(&key)?
+            .iter()
+            .copied()
+            .find(|&at| same(&self.order[at].0, values))
+    }
 }
 
 /// Which family, once registered.
@@ -129,10 +163,11 @@ impl Registry {
 
     /// The series of `family` with `values`, created at zero if new; `None`
     /// when the family is full.
-    fn series(&mut self, family: FamilyId, values: &[String]) -> Option<&mut Series> {
+    fn series<S: AsRef<str>>(&mut self, family: FamilyId, values: &[S]) -> Option<&mut Series> {
         let family_ref = &mut self.families[family.0];
         debug_assert_eq!(values.len(), family_ref.labels.len(), "{}", family_ref.name);
-        if let Some(&at) = family_ref.series.get(values) {
+        let key = key_of(values);
+        if let Some(at) = family_ref.position(key, values) {
             return Some(&mut family_ref.order[at].1);
         }
         if family_ref.order.len() >= MAX_SERIES {
@@ -146,11 +181,10 @@ impl Registry {
             },
             Kind::Counter | Kind::Gauge => Value::Number(0.0),
         };
-        family_ref
-            .series
-            .insert(values.to_vec(), family_ref.order.len());
+        let at = family_ref.order.len();
+        family_ref.series.entry(key).or_default().push(at);
         family_ref.order.push((
-            values.to_vec(),
+            values.iter().map(|value| value.as_ref().to_owned()).collect(),
             Series {
                 value,
                 created: now(),
@@ -160,7 +194,7 @@ impl Registry {
     }
 
     /// Adds `by` to a counter (0 makes the series appear).
-    pub(crate) fn inc(&mut self, family: FamilyId, values: &[String], by: f64) {
+    pub(crate) fn inc<S: AsRef<str>>(&mut self, family: FamilyId, values: &[S], by: f64) {
         if let Some(Series {
             value: Value::Number(value),
             ..
@@ -171,7 +205,7 @@ impl Registry {
     }
 
     /// Sets a gauge.
-    pub(crate) fn set(&mut self, family: FamilyId, values: &[String], to: f64) {
+    pub(crate) fn set<S: AsRef<str>>(&mut self, family: FamilyId, values: &[S], to: f64) {
         if let Some(Series {
             value: Value::Number(value),
             ..
@@ -182,21 +216,20 @@ impl Registry {
     }
 
     /// Observes `sample` in a histogram.
-    pub(crate) fn observe(&mut self, family: FamilyId, values: &[String], sample: f64) {
-        let bounds = match &self.families[family.0].kind {
-            Kind::Histogram(bounds) => bounds.clone(),
-            _ => return,
+    pub(crate) fn observe<S: AsRef<str>>(&mut self, family: FamilyId, values: &[S], sample: f64) {
+        let Kind::Histogram(bounds) = &self.families[family.0].kind else {
+            return;
         };
+        let bucket = bounds
+            .iter()
+            .position(|bound| sample <= *bound)
+            .unwrap_or(bounds.len() - 1);
         if let Some(Series {
             value: Value::Histogram { buckets, sum },
             ..
         }) = self.series(family, values)
         {
-            let at = bounds
-                .iter()
-                .position(|bound| sample <= *bound)
-                .unwrap_or(bounds.len() - 1);
-            buckets[at] += 1;
+            buckets[bucket] += 1;
             *sum += sample;
         }
     }
@@ -205,7 +238,7 @@ impl Registry {
     #[cfg(test)]
     pub(crate) fn get(&self, family: FamilyId, values: &[String]) -> Option<f64> {
         let family = &self.families[family.0];
-        let at = *family.series.get(values)?;
+        let at = family.position(key_of(values), values)?;
         match family.order[at].1.value {
             Value::Number(value) => Some(value),
             Value::Histogram { .. } => None,
@@ -221,12 +254,10 @@ impl Registry {
                 .order
                 .retain(|(values, _)| !values.iter().any(|label| label == value));
             if family.order.len() != before {
-                family.series = family
-                    .order
-                    .iter()
-                    .enumerate()
-                    .map(|(at, (values, _))| (values.clone(), at))
-                    .collect();
+                family.series.clear();
+                for (at, (values, _)) in family.order.iter().enumerate() {
+                    family.series.entry(key_of(values)).or_default().push(at);
+                }
             }
         }
     }

@@ -59,6 +59,11 @@ impl Running {
         self.lines.lock().unwrap().clone()
     }
 
+    /// Its process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Whether it has exited, and how.
     pub(crate) fn exited(&mut self) -> Option<std::process::ExitStatus> {
         self.child.try_wait().ok().flatten()
@@ -125,6 +130,15 @@ impl Exporter {
         let (status, _, body) = http_get(self.port, "/health", None).expect("answers");
         (status, body)
     }
+}
+
+/// Sends `signal` (such as `STOP`, `CONT`) to process `pid`.
+pub(crate) fn signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -{signal} {pid}");
 }
 
 /// `GET path` with an `Accept` header: the status, the content type and the

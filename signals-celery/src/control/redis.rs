@@ -21,7 +21,7 @@ use super::serving::{Flags, Serving};
 use super::{ControlError, MailboxOptions, Replies};
 use crate::broker::redis::envelope::{self, EnvelopeError};
 use crate::broker::redis::RedisConfigError;
-use crate::broker::redis::{broker_info, client, database_of};
+use crate::broker::redis::{broker_info, client, database_of, read_was_cut_short};
 use crate::broker::{mask_password, Backoff};
 use crate::events::LamportClock;
 
@@ -182,7 +182,7 @@ impl Server {
             }
             match pubsub.get_message() {
                 Ok(message) => self.on_message(message.get_payload_bytes(), &mut replies),
-                Err(error) if error.is_timeout() => {}
+                Err(error) if read_was_cut_short(&error) => {}
                 Err(error) => return Err(error.to_string()),
             }
         }

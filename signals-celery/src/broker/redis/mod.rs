@@ -99,6 +99,24 @@ fn channel_prefix(
     Ok(prefix)
 }
 
+/// Whether a blocked pub/sub read ended without the connection failing: its
+/// read timeout passed, or a signal interrupted it (a stopped and continued
+/// process, a debugger). Nothing was read either way, so the next read
+/// carries on where this one stopped; reconnecting would drop whatever
+/// Redis still holds for the subscriber.
+pub(crate) fn read_was_cut_short(error: &redis::RedisError) -> bool {
+    use std::error::Error;
+    // redis-rs keeps the `io::Error` behind an `Arc` it hands out as the source.
+    let io = error.source().and_then(|source| {
+        source.downcast_ref::<std::io::Error>().or_else(|| {
+            source
+                .downcast_ref::<std::sync::Arc<dyn Error + Send + Sync>>()
+                .and_then(|shared| shared.downcast_ref::<std::io::Error>())
+        })
+    });
+    error.is_timeout() || io.is_some_and(|io| io.kind() == std::io::ErrorKind::Interrupted)
+}
+
 /// The database number in a `redis://` URL's path (0 when absent).
 pub(crate) fn database_of(url: &str) -> Result<u32, String> {
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);

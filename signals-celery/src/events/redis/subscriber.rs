@@ -6,7 +6,7 @@ use std::time::Duration;
 use super::RedisConfigError;
 use crate::broker::feed::{FeedWriter, Next, Subscription};
 use crate::broker::redis::envelope::{self, EnvelopeError};
-use crate::broker::redis::Endpoint;
+use crate::broker::redis::{read_was_cut_short, Endpoint};
 use crate::broker::Backoff;
 use crate::events::receiver::{Delivery, EventSource, ReceiveError};
 
@@ -263,7 +263,7 @@ impl Reader {
                         break None;
                     }
                 }
-                Err(error) if error.is_timeout() => {}
+                Err(error) if read_was_cut_short(&error) => {}
                 Err(error) => break Some(error.to_string()),
             }
         };
