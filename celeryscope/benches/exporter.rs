@@ -310,7 +310,11 @@ fn measure(
         .expect("a Redis connection");
     let mut child: Child = command
         .stdout(Stdio::null())
-        .stderr(if std::env::var_os("BENCH_LOGS").is_some() { Stdio::inherit() } else { Stdio::null() })
+        .stderr(if std::env::var_os("BENCH_LOGS").is_some() {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        })
         .spawn()
         .expect("the exporter starts");
     let pid = child.id();

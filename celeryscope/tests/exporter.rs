@@ -12,9 +12,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use common::{
-    celeryscope, eventually, http_get, samples, signal, total, value, Cluster, Exporter,
-};
+use common::{celeryscope, eventually, http_get, samples, signal, total, value, Cluster, Exporter};
 use serde_json::json;
 use support::RedisServer;
 

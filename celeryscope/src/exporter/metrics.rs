@@ -3,11 +3,11 @@
 //! histograms, the worker gauges with their timeout and purge, and the queue
 //! gauges a scrape sets.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use signals_celery::events::{EventRef, State};
 
-use super::registry::{now, FamilyId, Format, Kind, Registry};
+use super::registry::{key_of, now, FamilyId, Format, Kind, Registry};
 
 /// The task events counted, with their help texts (celery-exporter's).
 const TASK_EVENTS: [(&str, &str); 8] = [
@@ -77,6 +77,10 @@ pub(crate) struct Metrics {
     last_seen: HashMap<String, LastSeen>,
     /// Every queue followed: `-Q`'s, then those the workers named.
     queues: BTreeSet<String>,
+    /// The task label sets (by their hash) whose counters have all been
+    /// created at zero, so that an event of a known set touches only its
+    /// own counter. Cleared when a purge removes series.
+    primed: HashSet<u64>,
 }
 
 impl Metrics {
@@ -171,6 +175,7 @@ impl Metrics {
             active_worker_count,
             active_process_count,
             last_seen: HashMap::new(),
+            primed: HashSet::new(),
         }
     }
 
@@ -210,10 +215,11 @@ impl Metrics {
         };
         let statics = &self.options.static_labels;
         let plain = with_statics(statics, &[name, hostname, queue]);
+        let prime = self.primed.insert(key_of(&plain));
         for &(counted, family) in &self.counters {
             let by = if counted == kind {
                 1.0
-            } else if counted != "task-sent" {
+            } else if prime && counted != "task-sent" {
                 // Seen at zero, so that rates exist before the first one;
                 // not task-sent, whose clients' hostnames would multiply
                 // the series.
@@ -339,6 +345,7 @@ impl Metrics {
                     "Have not seen {hostname} for {since:.2} seconds. Purging worker metrics"
                 );
                 self.registry.remove_with_value(&hostname);
+                self.primed.clear();
                 self.last_seen.remove(&hostname);
             }
         }

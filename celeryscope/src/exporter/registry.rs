@@ -57,7 +57,7 @@ pub(crate) struct Family {
 }
 
 /// The hash `Family::series` is keyed by.
-fn key_of<S: AsRef<str>>(values: &[S]) -> u64 {
+pub(crate) fn key_of<S: AsRef<str>>(values: &[S]) -> u64 {
     let mut hasher = foldhash::fast::FixedState::with_seed(0x5eed).build_hasher();
     for value in values {
         hasher.write(value.as_ref().as_bytes());
@@ -184,7 +184,10 @@ impl Registry {
         let at = family_ref.order.len();
         family_ref.series.entry(key).or_default().push(at);
         family_ref.order.push((
-            values.iter().map(|value| value.as_ref().to_owned()).collect(),
+            values
+                .iter()
+                .map(|value| value.as_ref().to_owned())
+                .collect(),
             Series {
                 value,
                 created: now(),

@@ -155,6 +155,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_read_cut_short_is_a_timeout_or_a_signal_not_a_lost_connection() {
+        use std::io::{Error, ErrorKind};
+        let cut = |kind| read_was_cut_short(&redis::RedisError::from(Error::from(kind)));
+        assert!(cut(ErrorKind::TimedOut));
+        assert!(cut(ErrorKind::WouldBlock));
+        assert!(cut(ErrorKind::Interrupted));
+        assert!(!cut(ErrorKind::ConnectionReset));
+        assert!(!cut(ErrorKind::UnexpectedEof));
+    }
+
+    #[test]
     fn database_and_password_masking() {
         assert_eq!(database_of("redis://127.0.0.1:6379/3"), Ok(3));
         assert_eq!(database_of("redis://127.0.0.1:6379"), Ok(0));

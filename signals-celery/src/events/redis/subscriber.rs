@@ -73,7 +73,7 @@ impl Default for RedisSubscriberOptions {
 pub struct RedisSubscriber {
     pattern: String,
     url: String,
-    feed: Subscription<Vec<u8>>,
+    feed: Subscription<Received>,
 }
 
 impl RedisSubscriber {
@@ -147,8 +147,8 @@ impl EventSource for RedisSubscriber {
         timeout: Duration,
         max_size: usize,
     ) -> Result<Option<Delivery>, ReceiveError> {
-        let payload = match self.feed.next(timeout) {
-            Next::Message(payload) => payload,
+        let received = match self.feed.next(timeout) {
+            Next::Message(received) => received,
             Next::Error(error) => return Err(ReceiveError::Source(error)),
             Next::Timeout => return Ok(None),
             Next::Ended => {
@@ -160,13 +160,13 @@ impl EventSource for RedisSubscriber {
         };
         // The envelope is a third larger than the body (base64) plus ~300 bytes.
         let envelope_limit = max_size.saturating_mul(4) / 3 + 1024;
-        if payload.len() > envelope_limit {
+        if received.size > envelope_limit {
             return Err(ReceiveError::TooLarge {
-                size: payload.len(),
+                size: received.size,
                 limit: envelope_limit,
             });
         }
-        let opened = envelope::decode(&payload).map_err(receive_error)?;
+        let opened = received.opened.map_err(receive_error)?;
         Ok(Some(Delivery {
             routing_key: opened.routing_key,
             content_type: opened.content_type,
@@ -200,6 +200,13 @@ impl std::fmt::Debug for RedisSubscriber {
     }
 }
 
+/// A message as the subscription thread hands it over: its envelope's size
+/// and what opening it gave.
+struct Received {
+    size: usize,
+    opened: Result<envelope::Opened<()>, EnvelopeError>,
+}
+
 /// The thread that reads the subscription.
 struct Reader {
     client: redis::Client,
@@ -207,7 +214,7 @@ struct Reader {
     /// For errors, password masked.
     url: String,
     reconnect_delay: Duration,
-    feed: FeedWriter<Vec<u8>>,
+    feed: FeedWriter<Received>,
 }
 
 impl Reader {
@@ -259,7 +266,14 @@ impl Reader {
             }
             match pubsub.get_message() {
                 Ok(message) => {
-                    if !self.feed.deliver(Ok(message.get_payload_bytes().to_vec())) {
+                    let payload = message.get_payload_bytes();
+                    // Opened here, on the subscription's own thread, so that
+                    // the receiver's thread only reads events.
+                    let received = Received {
+                        size: payload.len(),
+                        opened: envelope::decode(payload),
+                    };
+                    if !self.feed.deliver(Ok(received)) {
                         break None;
                     }
                 }
