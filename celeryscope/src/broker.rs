@@ -75,16 +75,20 @@ impl Watched {
     /// Subscribes to every event on `url`.
     pub(crate) fn open(url: &str, options: &SubscribeOptions) -> Result<Self, BrokerError> {
         let source = if is_amqp(url) {
-            let mut amqp = AmqpSubscriberOptions::default();
-            amqp.backlog = Self::BACKLOG;
+            let mut amqp = AmqpSubscriberOptions {
+                backlog: Self::BACKLOG,
+                ..AmqpSubscriberOptions::default()
+            };
             if let Some(delay) = options.reconnect_delay {
                 amqp.reconnect_delay = delay;
             }
             amqp.tls_root_certificates = options.tls_root_certificates.clone();
             Source::Amqp(AmqpSubscriber::with_options(&normalized(url), amqp)?)
         } else {
-            let mut redis = RedisSubscriberOptions::default();
-            redis.backlog = Self::BACKLOG;
+            let mut redis = RedisSubscriberOptions {
+                backlog: Self::BACKLOG,
+                ..RedisSubscriberOptions::default()
+            };
             if let Some(delay) = options.reconnect_delay {
                 redis.reconnect_delay = delay;
             }
