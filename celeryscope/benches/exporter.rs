@@ -30,16 +30,18 @@
 //! the broker URL and a free port; the command runs under `sh -c 'exec …'`,
 //! so its process is the one measured.
 
+#[path = "../tests/common/mod.rs"]
+mod common;
 #[path = "../../signals-celery/tests/support/mod.rs"]
 #[allow(dead_code)]
 mod support;
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{celeryscope, signal, total};
 use serde_json::{json, Value};
 use signals_celery::events::{EventDispatcher, RedisTransport, Transport};
 use support::RedisServer;
@@ -69,7 +71,9 @@ fn options() -> Options {
                     .and_then(|n| n.parse().ok())
                     .expect("--events N")
             }
-            "--multi" => options.multi = args.next().and_then(|n| n.parse().ok()),
+            "--multi" => {
+                options.multi = Some(args.next().and_then(|n| n.parse().ok()).expect("--multi K"))
+            }
             "--peer" => options.peer = args.next(),
             // cargo bench passes --bench; criterion-style filters are ignored.
             _ => {}
@@ -191,39 +195,20 @@ fn free_port() -> u16 {
 
 /// `GET path` on the exporter: its body, if it answered 200.
 fn http_get(port: u16, path: &str) -> Option<String> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .ok()?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let (head, body) = response.split_once("\r\n\r\n")?;
-    head.starts_with("HTTP/1.")
-        .then(|| head.split(' ').nth(1) == Some("200"))
-        .filter(|ok| *ok)
-        .map(|_| body.to_owned())
-}
-
-/// The sum of a counter's samples on a metrics page.
-fn counter_total(page: &str, name: &str) -> u64 {
-    page.lines()
-        .filter(|line| {
-            line.strip_prefix(name)
-                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
-        })
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum::<f64>() as u64
+    common::http_get(port, path, None)
+        .filter(|(status, _, _)| *status == 200)
+        .map(|(_, _, body)| body)
 }
 
 /// The counts an exporter's page shows.
 fn counted(page: &str) -> Expected {
+    let count = |name| total(page, name, &[]) as u64;
     Expected {
-        sent: counter_total(page, "celery_task_sent_total"),
-        received: counter_total(page, "celery_task_received_total"),
-        started: counter_total(page, "celery_task_started_total"),
-        succeeded: counter_total(page, "celery_task_succeeded_total"),
-        failed: counter_total(page, "celery_task_failed_total"),
+        sent: count("celery_task_sent_total"),
+        received: count("celery_task_received_total"),
+        started: count("celery_task_started_total"),
+        succeeded: count("celery_task_succeeded_total"),
+        failed: count("celery_task_failed_total"),
     }
 }
 
@@ -276,14 +261,6 @@ fn subscriber_backlog(redis: &mut redis::Connection) -> Option<u64> {
         }
     }
     found
-}
-
-fn signal(pid: u32, name: &str) {
-    let status = Command::new("kill")
-        .args([&format!("-{name}"), &pid.to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success(), "kill -{name} {pid}");
 }
 
 /// One exporter's figures.
@@ -398,7 +375,7 @@ fn main() {
 
     let mut runs: Vec<(String, Figures)> = Vec::new();
     let port = free_port();
-    let mut ours = Command::new(env!("CARGO_BIN_EXE_celeryscope"));
+    let mut ours = celeryscope();
     ours.args(["exporter", "--broker-url", &url, "--host", "127.0.0.1"])
         .args(["--port", &port.to_string()]);
     runs.push((

@@ -3,11 +3,11 @@
 //! histograms, the worker gauges with their timeout and purge, and the queue
 //! gauges a scrape sets.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 
 use signals_celery::events::{EventRef, State};
 
-use super::registry::{key_of, now, FamilyId, Format, Kind, Registry};
+use super::registry::{now, FamilyId, Format, Kind, Registry};
 
 /// The task events counted, with their help texts (celery-exporter's).
 const TASK_EVENTS: [(&str, &str); 8] = [
@@ -77,10 +77,9 @@ pub(crate) struct Metrics {
     last_seen: HashMap<String, LastSeen>,
     /// Every queue followed: `-Q`'s, then those the workers named.
     queues: BTreeSet<String>,
-    /// The task label sets (by their hash) whose counters have all been
-    /// created at zero, so that an event of a known set touches only its
-    /// own counter. Cleared when a purge removes series.
-    primed: HashSet<u64>,
+    /// `task_received`'s family: every counter of a task label set is
+    /// created at once, so its series tells whether they all exist.
+    received: FamilyId,
 }
 
 impl Metrics {
@@ -100,7 +99,7 @@ impl Metrics {
         };
         let prefix = options.prefix.clone();
         let name = |suffix: &str| format!("{prefix}{suffix}");
-        let counters = TASK_EVENTS
+        let counters: Vec<(&str, FamilyId)> = TASK_EVENTS
             .iter()
             .map(|(kind, help)| {
                 let labels = if *kind == "task-failed" {
@@ -113,6 +112,10 @@ impl Metrics {
                 (*kind, family)
             })
             .collect();
+        let received = counters
+            .iter()
+            .find_map(|(kind, family)| (*kind == "task-received").then_some(*family))
+            .expect("task-received is one of TASK_EVENTS");
         let worker_up = registry.register(
             name("worker_up"),
             "Indicates if a worker has recently sent a heartbeat.",
@@ -175,7 +178,7 @@ impl Metrics {
             active_worker_count,
             active_process_count,
             last_seen: HashMap::new(),
-            primed: HashSet::new(),
+            received,
         }
     }
 
@@ -215,7 +218,9 @@ impl Metrics {
         };
         let statics = &self.options.static_labels;
         let plain = with_statics(statics, &[name, hostname, queue]);
-        let prime = self.primed.insert(key_of(&plain));
+        // Only an event of a new label set touches the other counters, so an
+        // event of a known set costs one lookup.
+        let prime = !self.registry.contains(self.received, &plain);
         for &(counted, family) in &self.counters {
             let by = if counted == kind {
                 1.0
@@ -345,7 +350,6 @@ impl Metrics {
                     "Have not seen {hostname} for {since:.2} seconds. Purging worker metrics"
                 );
                 self.registry.remove_with_value(&hostname);
-                self.primed.clear();
                 self.last_seen.remove(&hostname);
             }
         }

@@ -57,7 +57,7 @@ pub(crate) struct Family {
 }
 
 /// The hash `Family::series` is keyed by.
-pub(crate) fn key_of<S: AsRef<str>>(values: &[S]) -> u64 {
+fn key_of<S: AsRef<str>>(values: &[S]) -> u64 {
     let mut hasher = foldhash::fast::FixedState::with_seed(0x5eed).build_hasher();
     for value in values {
         hasher.write(value.as_ref().as_bytes());
@@ -194,6 +194,12 @@ impl Registry {
             },
         ));
         family_ref.order.last_mut().map(|(_, series)| series)
+    }
+
+    /// Whether `family` has the series with `values`.
+    pub(crate) fn contains<S: AsRef<str>>(&self, family: FamilyId, values: &[S]) -> bool {
+        let family = &self.families[family.0];
+        family.position(key_of(values), values).is_some()
     }
 
     /// Adds `by` to a counter (0 makes the series appear).

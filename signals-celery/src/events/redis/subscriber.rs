@@ -73,7 +73,7 @@ impl Default for RedisSubscriberOptions {
 pub struct RedisSubscriber {
     pattern: String,
     url: String,
-    feed: Subscription<Received>,
+    feed: Subscription<Vec<u8>>,
 }
 
 impl RedisSubscriber {
@@ -147,8 +147,8 @@ impl EventSource for RedisSubscriber {
         timeout: Duration,
         max_size: usize,
     ) -> Result<Option<Delivery>, ReceiveError> {
-        let received = match self.feed.next(timeout) {
-            Next::Message(received) => received,
+        let payload = match self.feed.next(timeout) {
+            Next::Message(payload) => payload,
             Next::Error(error) => return Err(ReceiveError::Source(error)),
             Next::Timeout => return Ok(None),
             Next::Ended => {
@@ -160,13 +160,13 @@ impl EventSource for RedisSubscriber {
         };
         // The envelope is a third larger than the body (base64) plus ~300 bytes.
         let envelope_limit = max_size.saturating_mul(4) / 3 + 1024;
-        if received.size > envelope_limit {
+        if payload.len() > envelope_limit {
             return Err(ReceiveError::TooLarge {
-                size: received.size,
+                size: payload.len(),
                 limit: envelope_limit,
             });
         }
-        let opened = received.opened.map_err(receive_error)?;
+        let opened = envelope::decode(&payload).map_err(receive_error)?;
         Ok(Some(Delivery {
             routing_key: opened.routing_key,
             content_type: opened.content_type,
@@ -200,13 +200,6 @@ impl std::fmt::Debug for RedisSubscriber {
     }
 }
 
-/// A message as the subscription thread hands it over: its envelope's size
-/// and what opening it gave.
-struct Received {
-    size: usize,
-    opened: Result<envelope::Opened<()>, EnvelopeError>,
-}
-
 /// The thread that reads the subscription.
 struct Reader {
     client: redis::Client,
@@ -214,7 +207,7 @@ struct Reader {
     /// For errors, password masked.
     url: String,
     reconnect_delay: Duration,
-    feed: FeedWriter<Received>,
+    feed: FeedWriter<Vec<u8>>,
 }
 
 impl Reader {
@@ -266,14 +259,7 @@ impl Reader {
             }
             match pubsub.get_message() {
                 Ok(message) => {
-                    let payload = message.get_payload_bytes();
-                    // Opened here, on the subscription's own thread, so that
-                    // the receiver's thread only reads events.
-                    let received = Received {
-                        size: payload.len(),
-                        opened: envelope::decode(payload),
-                    };
-                    if !self.feed.deliver(Ok(received)) {
+                    if !self.feed.deliver(Ok(message.get_payload_bytes().to_vec())) {
                         break None;
                     }
                 }
