@@ -38,6 +38,17 @@ struct Got {
 
 impl Monitor {
     fn new(server: &RabbitServer) -> Self {
+        Self::open(server, false)
+    }
+
+    /// A monitor whose queue is durable: declared before the broker stops,
+    /// it is there, bound, when the broker comes back, so nothing published
+    /// after the restart goes unrouted while a new queue is being declared.
+    fn lasting(server: &RabbitServer) -> Self {
+        Self::open(server, true)
+    }
+
+    fn open(server: &RabbitServer, lasting: bool) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -65,10 +76,15 @@ impl Monitor {
                 .expect("celeryev as Celery declares it");
             let queue = channel
                 .queue_declare(
-                    "celeryev.test-monitor".into(),
+                    if lasting {
+                        "celeryev.test-lasting".into()
+                    } else {
+                        "celeryev.test-monitor".into()
+                    },
                     QueueDeclareOptions {
-                        exclusive: true,
-                        auto_delete: true,
+                        exclusive: !lasting,
+                        auto_delete: !lasting,
+                        durable: lasting,
                         ..Default::default()
                     },
                     FieldTable::default(),
@@ -203,6 +219,7 @@ fn events_published_while_the_broker_is_down_arrive_once_it_is_back() {
         reconnect_delay: Duration::from_millis(50),
         ..AmqpOptions::default()
     };
+    drop(Monitor::lasting(&server));
     server.stop();
     let transport = AmqpTransport::with_options(&server.url(), options).expect("a valid URL");
     let dispatcher = EventDispatcher::builder(transport)
@@ -218,7 +235,7 @@ fn events_published_while_the_broker_is_down_arrive_once_it_is_back() {
         "the broker is down: not confirmed"
     );
     server.restart();
-    let mut monitor = Monitor::new(&server);
+    let mut monitor = Monitor::lasting(&server);
     // The transport reconnects on its own and publishes what it kept.
     let mut uuids = Vec::new();
     while uuids.len() < 200 {
