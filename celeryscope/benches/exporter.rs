@@ -263,6 +263,22 @@ fn subscriber_backlog(redis: &mut redis::Connection) -> Option<u64> {
     found
 }
 
+/// Stops an exporter as a service manager would: SIGTERM, then SIGKILL if it
+/// is still running 10 s later (so that a profiler wrapping it, such as
+/// callgrind, writes its figures).
+fn stop(child: &mut Child) {
+    signal(child.id(), "TERM");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if child.try_wait().ok().flatten().is_some() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
 /// One exporter's figures.
 struct Figures {
     idle_kib: u64,
@@ -335,8 +351,7 @@ fn measure(
     let peak_kib = status_kib(pid, "VmHWM:");
     let page = http_get(port, "/metrics").unwrap_or_default();
     let counted = counted(&page);
-    let _ = child.kill();
-    let _ = child.wait();
+    stop(&mut child);
     let complete = counted == expected;
     if !complete {
         eprintln!("{label}: counted {counted:?}, the stream holds {expected:?}");

@@ -52,7 +52,9 @@ pub(crate) struct Family {
     labels: Vec<String>,
     /// Positions in `order` by a hash of the label values (each candidate
     /// compared in full), so that a lookup borrows the values it is given.
-    series: HashMap<u64, Vec<usize>>,
+    /// The key is a hash already: foldhash mixes it in one multiply, where
+    /// std's SipHash would cost more than the comparison.
+    series: HashMap<u64, Vec<usize>, foldhash::fast::FixedState>,
     order: Vec<(Vec<String>, Series)>,
 }
 
@@ -144,7 +146,7 @@ impl Registry {
             help: help.to_owned(),
             kind,
             labels,
-            series: HashMap::new(),
+            series: HashMap::default(),
             order: Vec::new(),
         });
         FamilyId(self.families.len() - 1)

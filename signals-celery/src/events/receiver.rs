@@ -6,6 +6,7 @@ use std::borrow::Cow;
 use std::cell::OnceCell;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
+use std::hash::BuildHasher;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -848,16 +849,22 @@ impl<S> Drop for Capturing<S> {
     }
 }
 
-/// The delivery tags seen last, oldest first out.
+/// The delivery tags seen last, oldest first out, kept as 64-bit digests:
+/// one hash per message and no allocation. The digest is keyed by a seed
+/// drawn for each receiver, so two tags that collide (one chance in 2^64 per
+/// pair) cannot be chosen by a sender.
 struct RecentTags {
-    set: HashSet<Box<str>, foldhash::fast::RandomState>,
-    order: VecDeque<Box<str>>,
+    digest: foldhash::fast::RandomState,
+    // foldhash of a u64 is one multiply: cheap on a digest.
+    set: HashSet<u64, foldhash::fast::FixedState>,
+    order: VecDeque<u64>,
     capacity: usize,
 }
 
 impl RecentTags {
     fn new(capacity: usize) -> Self {
         Self {
+            digest: foldhash::fast::RandomState::default(),
             set: HashSet::default(),
             order: VecDeque::new(),
             capacity,
@@ -869,7 +876,8 @@ impl RecentTags {
         if self.capacity == 0 {
             return true;
         }
-        if self.set.contains(tag) {
+        let digest = self.digest.hash_one(tag);
+        if !self.set.insert(digest) {
             return false;
         }
         if self.order.len() == self.capacity {
@@ -877,9 +885,7 @@ impl RecentTags {
                 self.set.remove(&oldest);
             }
         }
-        let tag: Box<str> = tag.into();
-        self.set.insert(tag.clone());
-        self.order.push_back(tag);
+        self.order.push_back(digest);
         true
     }
 }

@@ -139,6 +139,13 @@ fn json(out: &mut Vec<u8>, value: &(impl Serialize + ?Sized)) -> Result<(), Enve
     crate::pyjson::write(value, out).map_err(EnvelopeError::Unwritable)
 }
 
+/// A base64 body, decoded.
+fn finish_base64(body: &[u8]) -> Result<Vec<u8>, EnvelopeError> {
+    base64_simd::STANDARD
+        .decode_to_vec(body)
+        .map_err(|error| EnvelopeError::Malformed(format!("the body is not base64: {error}")))
+}
+
 /// An opened envelope: the message and what kombu says of it.
 #[derive(Debug, PartialEq)]
 pub(crate) struct Opened<H> {
@@ -158,6 +165,14 @@ pub(crate) struct Opened<H> {
 /// base64-decoded when `properties.body_encoding` says so; a `delivery_tag`
 /// is required, as kombu requires it.
 pub(crate) fn decode(payload: &[u8]) -> Result<Opened<()>, EnvelopeError> {
+    match kombu_shape::decode(payload) {
+        Some(opened) => opened,
+        None => decode_by_serde(payload),
+    }
+}
+
+/// [`decode`] by serde: any shape.
+fn decode_by_serde(payload: &[u8]) -> Result<Opened<()>, EnvelopeError> {
     let opened = decode_with::<IgnoredAny>(payload)?;
     if opened.delivery_tag.is_none() {
         return Err(EnvelopeError::Malformed(
@@ -267,9 +282,7 @@ where
 fn finish<H: Default>(envelope: Envelope<'_, H>, body: &[u8]) -> Result<Opened<H>, EnvelopeError> {
     let body = match envelope.properties.body_encoding.as_deref() {
         None => body.to_vec(),
-        Some("base64") => base64_simd::STANDARD.decode_to_vec(body).map_err(|error| {
-            EnvelopeError::Malformed(format!("the body is not base64: {error}"))
-        })?,
+        Some("base64") => finish_base64(body)?,
         Some(other) => {
             return Err(EnvelopeError::Unsupported(format!(
                 "body encoding `{other}`"
@@ -288,6 +301,233 @@ fn finish<H: Default>(envelope: Envelope<'_, H>, body: &[u8]) -> Result<Opened<H
         body,
         headers: envelope.headers.unwrap_or_default(),
     })
+}
+
+/// The envelope in the shape kombu and our transports write it, read
+/// without serde: the body first, then the fields, every string plain ASCII
+/// without escapes. Anything else (an escape, a byte outside ASCII, a list,
+/// a field twice, text after the object) is left to serde, which reads any
+/// shape and gives a malformed envelope its error.
+mod kombu_shape {
+    use super::{finish_base64, EnvelopeError, Opened};
+
+    /// What the envelope says besides its body.
+    #[derive(Default)]
+    struct Fields<'a> {
+        content_encoding: Option<&'a str>,
+        content_type: Option<&'a str>,
+        body_encoding: Option<&'a str>,
+        delivery_tag: Option<&'a str>,
+        routing_key: Option<&'a str>,
+        /// The known keys met so far (a bit each): serde refuses a second.
+        seen: u16,
+    }
+
+    /// Which object a key belongs to.
+    #[derive(Clone, Copy, PartialEq)]
+    enum Within {
+        Envelope,
+        Properties,
+        DeliveryInfo,
+        /// Headers, or an object no field is read from.
+        Other,
+    }
+
+    /// The opened envelope, or `None` to let serde read it.
+    pub(super) fn decode(payload: &[u8]) -> Option<Result<Opened<()>, EnvelopeError>> {
+        let after_key = payload.strip_prefix(b"{\"body\": \"")?;
+        // Base64 has no quote and no backslash: the first of either ends it.
+        let end = memchr::memchr2(b'"', b'\\', after_key)?;
+        let (body, rest) = (&after_key[..end], &after_key[end..]);
+        // Printable ASCII and spaces only, checked once: every slice of it
+        // is then a `str`, and no string holds a control character.
+        // (A fold without an early exit, which the compiler vectorizes.)
+        let outside = rest.iter().fold(false, |outside, &byte| {
+            outside | !(b' '..0x7f).contains(&byte)
+        });
+        if outside {
+            return None;
+        }
+        let rest = std::str::from_utf8(rest).ok()?;
+        let mut cursor = Cursor { text: rest, at: 1 };
+        let mut fields = Fields::default();
+        if cursor.token()? == b',' {
+            cursor.members(Within::Envelope, &mut fields, 0)?;
+        } else {
+            cursor.at -= 1;
+            cursor.expect(b'}')?;
+        }
+        cursor.skip_space();
+        if cursor.at != rest.len() || fields.body_encoding != Some("base64") {
+            return None;
+        }
+        let delivery_tag = fields.delivery_tag?;
+        Some(finish_base64(body).map(|body| Opened {
+            routing_key: fields.routing_key.unwrap_or_default().to_owned(),
+            content_type: fields.content_type.unwrap_or_default().to_owned(),
+            content_encoding: fields.content_encoding.unwrap_or_default().to_owned(),
+            delivery_tag: Some(delivery_tag.to_owned()),
+            body,
+            headers: (),
+        }))
+    }
+
+    /// The length of the JSON number `text` starts with:
+    /// `-?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?`.
+    fn number_length(text: &[u8]) -> Option<usize> {
+        let digits = |from: usize| {
+            text[from..]
+                .iter()
+                .take_while(|byte| byte.is_ascii_digit())
+                .count()
+        };
+        let mut at = usize::from(text.first() == Some(&b'-'));
+        match (text.get(at), digits(at)) {
+            (Some(b'0'), _) => at += 1,
+            (_, 0) => return None,
+            (_, run) => at += run,
+        }
+        if text.get(at) == Some(&b'.') {
+            let run = digits(at + 1);
+            if run == 0 {
+                return None;
+            }
+            at += 1 + run;
+        }
+        if matches!(text.get(at), Some(b'e' | b'E')) {
+            at += 1;
+            if matches!(text.get(at), Some(b'+' | b'-')) {
+                at += 1;
+            }
+            let run = digits(at);
+            if run == 0 {
+                return None;
+            }
+            at += run;
+        }
+        Some(at)
+    }
+
+    /// A position in printable ASCII JSON text.
+    struct Cursor<'a> {
+        text: &'a str,
+        at: usize,
+    }
+
+    impl<'a> Cursor<'a> {
+        fn skip_space(&mut self) {
+            while self.text.as_bytes().get(self.at) == Some(&b' ') {
+                self.at += 1;
+            }
+        }
+
+        /// The next byte that is not white space, taken.
+        fn token(&mut self) -> Option<u8> {
+            self.skip_space();
+            let byte = *self.text.as_bytes().get(self.at)?;
+            self.at += 1;
+            Some(byte)
+        }
+
+        fn expect(&mut self, byte: u8) -> Option<()> {
+            (self.token()? == byte).then_some(())
+        }
+
+        /// A string without escapes, after its opening quote.
+        fn string(&mut self) -> Option<&'a str> {
+            let start = self.at;
+            let length = memchr::memchr2(b'"', b'\\', &self.text.as_bytes()[start..])?;
+            if self.text.as_bytes()[start + length] != b'"' {
+                return None;
+            }
+            self.at = start + length + 1;
+            self.text.get(start..start + length)
+        }
+
+        /// The members of an object after its `{` (or after a first member's
+        /// comma, for the envelope), through its `}`.
+        fn members(&mut self, within: Within, fields: &mut Fields<'a>, depth: u8) -> Option<()> {
+            if depth > 4 {
+                return None;
+            }
+            if within != Within::Envelope {
+                if self.token()? == b'}' {
+                    return Some(());
+                }
+                self.at -= 1;
+            }
+            loop {
+                self.expect(b'"')?;
+                let key = self.string()?;
+                self.expect(b':')?;
+                // The key's bit among those serde refuses twice, where its
+                // string value goes, and what object its value is.
+                let (known, slot, nested) = match (within, key) {
+                    (Within::Envelope, "content-encoding") => {
+                        (1, Some(&mut fields.content_encoding), Within::Other)
+                    }
+                    (Within::Envelope, "content-type") => {
+                        (2, Some(&mut fields.content_type), Within::Other)
+                    }
+                    (Within::Envelope, "headers") => (4, None, Within::Other),
+                    (Within::Envelope, "properties") => (8, None, Within::Properties),
+                    // A second body is serde's to refuse or read.
+                    (Within::Envelope, "body") => return None,
+                    (Within::Properties, "body_encoding") => {
+                        (16, Some(&mut fields.body_encoding), Within::Other)
+                    }
+                    (Within::Properties, "delivery_tag") => {
+                        (32, Some(&mut fields.delivery_tag), Within::Other)
+                    }
+                    (Within::Properties, "delivery_info") => (64, None, Within::DeliveryInfo),
+                    (Within::DeliveryInfo, "routing_key") => {
+                        (128, Some(&mut fields.routing_key), Within::Other)
+                    }
+                    _ => (0, None, Within::Other),
+                };
+                if fields.seen & known != 0 {
+                    return None;
+                }
+                fields.seen |= known;
+                // `properties` and `delivery_info` must be objects, the
+                // fields read strings; anything else is serde's to judge.
+                let free = slot.is_none() && nested == Within::Other;
+                match self.token()? {
+                    b'"' if slot.is_some() || free => {
+                        let value = self.string()?;
+                        if let Some(slot) = slot {
+                            *slot = Some(value);
+                        }
+                    }
+                    b'{' if slot.is_none() => self.members(nested, fields, depth + 1)?,
+                    byte if free => self.scalar(byte)?,
+                    // null, a number or an object where a string is read:
+                    // serde says what it makes of it.
+                    _ => return None,
+                }
+                match self.token()? {
+                    b',' => {}
+                    b'}' => return Some(()),
+                    _ => return None,
+                }
+            }
+        }
+
+        /// A number, `true`, `false` or `null` that starts with `first`.
+        fn scalar(&mut self, first: u8) -> Option<()> {
+            let start = self.at - 1;
+            let text = &self.text.as_bytes()[start..];
+            let length = match first {
+                b't' if text.starts_with(b"true") => 4,
+                b'f' if text.starts_with(b"false") => 5,
+                b'n' if text.starts_with(b"null") => 4,
+                b'-' | b'0'..=b'9' => number_length(text)?,
+                _ => return None,
+            };
+            self.at = start + length;
+            Some(())
+        }
+    }
 }
 
 #[cfg(test)]
@@ -331,6 +571,30 @@ mod tests {
             decode(not_base64),
             Err(EnvelopeError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn what_the_transports_write_is_read_without_serde() {
+        let message = Message {
+            exchange: "celeryev",
+            routing_key: "task.multi",
+            body: br#"[{"type": "task-started"}]"#,
+            content_type: "application/json",
+            content_encoding: "utf-8",
+            headers: &[("hostname", "w1@h")],
+            delivery_mode: DeliveryMode::Persistent,
+        };
+        let payload = encode(&message).unwrap();
+        let fast = kombu_shape::decode(&payload)
+            .expect("kombu's shape")
+            .unwrap();
+        assert_eq!(fast, decode_by_serde(&payload).unwrap());
+        // kombu's own (Python) writing of an event envelope.
+        let kombu = br#"{"body": "e30=", "content-encoding": "utf-8", "content-type": "application/json", "headers": {"hostname": "celery@h"}, "properties": {"delivery_mode": 2, "delivery_info": {"exchange": "celeryev", "routing_key": "worker.heartbeat"}, "priority": 0, "body_encoding": "base64", "delivery_tag": "5f0e8c6a-0d0b-4c4e-9a43-1f0f3c1c2d55"}}"#;
+        let fast = kombu_shape::decode(kombu).expect("kombu's shape").unwrap();
+        assert_eq!(fast.routing_key, "worker.heartbeat");
+        assert_eq!(fast.body, b"{}");
+        assert_eq!(fast, decode_by_serde(kombu).unwrap());
     }
 
     #[test]
@@ -429,8 +693,88 @@ mod tests {
         );
     }
 
+    /// A piece of an envelope after its body: fields kombu writes, in
+    /// any order, some twice, and values of every JSON kind.
+    fn member() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        let value = prop_oneof![
+            Just("\"utf-8\"".to_owned()),
+            Just("\"base64\"".to_owned()),
+            Just("\"a\\\"b\"".to_owned()),
+            Just("\"\u{e9}\"".to_owned()),
+            Just("null".to_owned()),
+            Just("true".to_owned()),
+            Just("[1]".to_owned()),
+            "-?(0|[1-9][0-9]{0,3}|01)(\\.[0-9]{0,2})?([eE][+-]?[0-9]{0,2})?",
+            Just("{\"exchange\": \"celeryev\", \"routing_key\": \"task.sent\"}".to_owned()),
+            Just("{\"hostname\": \"w@h\", \"n\": {\"d\": [] }}".to_owned()),
+            Just("{}".to_owned()),
+        ];
+        let key = prop_oneof![
+            Just("content-encoding"),
+            Just("content-type"),
+            Just("headers"),
+            Just("body"),
+            Just("other"),
+        ];
+        let properties = proptest::collection::vec(
+            (
+                prop_oneof![
+                    Just("body_encoding"),
+                    Just("delivery_tag"),
+                    Just("delivery_info"),
+                    Just("priority"),
+                ],
+                value.clone(),
+            ),
+            0..5,
+        )
+        .prop_map(|members| {
+            let inner: Vec<String> = members
+                .into_iter()
+                .map(|(key, value)| format!("\"{key}\": {value}"))
+                .collect();
+            format!("\"properties\": {{{}}}", inner.join(", "))
+        });
+        prop_oneof![
+            (key, value).prop_map(|(key, value)| format!("\"{key}\": {value}")),
+            properties,
+        ]
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1024))]
+
+        /// Whatever the hand-written reader of kombu's shape accepts, serde
+        /// reads to the same delivery or the same kind of error.
+        #[test]
+        fn the_kombu_shape_reader_agrees_with_serde(
+            members in proptest::collection::vec(member(), 0..7),
+            tail in proptest::prop_oneof![proptest::strategy::Just(""), proptest::strategy::Just(" "), proptest::strategy::Just(" x")],
+            with_properties in proptest::prelude::any::<bool>(),
+        ) {
+            let mut text = String::from("{\"body\": \"e30=\"");
+            for member in &members {
+                text.push_str(", ");
+                text.push_str(member);
+            }
+            // Most envelopes carry what kombu requires, so that the reader
+            // accepts them and the comparison is made.
+            if with_properties {
+                text.push_str(r#", "properties": {"body_encoding": "base64", "delivery_tag": "t", "delivery_info": {"routing_key": "r"}}"#);
+            }
+            text.push('}');
+            text.push_str(tail);
+            if let Some(fast) = kombu_shape::decode(text.as_bytes()) {
+                let by_serde = decode_by_serde(text.as_bytes());
+                match (fast, by_serde) {
+                    (Ok(fast), Ok(by_serde)) => proptest::prop_assert_eq!(fast, by_serde, "{}", text),
+                    (Err(fast), Err(by_serde)) => proptest::prop_assert_eq!(
+                        std::mem::discriminant(&fast), std::mem::discriminant(&by_serde), "{}", text),
+                    (fast, by_serde) => proptest::prop_assert!(false, "{text}: {fast:?} against {by_serde:?}"),
+                }
+            }
+        }
 
         /// Any bytes a Redis channel may carry decode to a delivery or a
         /// typed error, never a panic.
