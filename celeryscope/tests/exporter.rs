@@ -7,12 +7,16 @@
 
 mod common;
 #[allow(dead_code)] // not every test uses every helper
+#[path = "../../signals-celery/tests/support/rabbitmq.rs"]
+mod rabbitmq;
+#[allow(dead_code)] // not every test uses every helper
 #[path = "../../signals-celery/tests/support/mod.rs"]
 mod support;
 
 use std::time::{Duration, Instant};
 
 use common::{celeryscope, eventually, http_get, samples, signal, total, value, Cluster, Exporter};
+use rabbitmq::RabbitServer;
 use serde_json::json;
 use support::RedisServer;
 
@@ -564,6 +568,47 @@ fn health_goes_red_when_the_subscription_is_cut_and_when_redis_stops() {
         assert!(Instant::now() < deadline, "never green after the restart");
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// `/health`'s status once it is `wanted`, or whatever it is after `within`.
+fn health_within(exporter: &Exporter, wanted: u16, within: Duration) -> (u16, String) {
+    let deadline = Instant::now() + within;
+    loop {
+        let (status, body) = exporter.health();
+        if status == wanted || Instant::now() > deadline {
+            return (status, body);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn health_goes_red_when_rabbitmq_closes_the_connection_and_when_it_stops() {
+    let mut server = RabbitServer::start();
+    let url = server.url();
+    let exporter = Exporter::start(&url, &["--retry-interval", "3"]);
+    assert_eq!(exporter.health().0, 200);
+
+    // The node closes every client connection; it stays up.
+    server.ctl(&["close_all_connections", "closed by the health test"]);
+    let (status, body) = health_within(&exporter, 500, Duration::from_secs(3));
+    assert_eq!(status, 500, "red after the close: {body}");
+    assert!(body.contains("subscription is down"), "{body}");
+    let (status, body) = health_within(&exporter, 200, Duration::from_secs(20));
+    assert_eq!(status, 200, "green once resubscribed: {body}");
+
+    // The node stops: red at once (a fresh connection is refused).
+    server.stop();
+    let (status, body) = exporter.health();
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains("Failed to connect to broker"), "{body}");
+    assert!(
+        body.contains("guest:***@"),
+        "the password is masked: {body}"
+    );
+    server.restart();
+    let (status, body) = health_within(&exporter, 200, Duration::from_secs(30));
+    assert_eq!(status, 200, "green after the restart: {body}");
 }
 
 #[test]

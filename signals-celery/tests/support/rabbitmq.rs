@@ -11,7 +11,9 @@
 //!   started it: the harness starts one on a free loopback port first, and
 //!   stops it after the node.
 //! - `rabbitmqctl` needs the node's cookie, in the `rabbitmq` user's home: the
-//!   harness waits for the AMQP port to answer instead.
+//!   harness waits for the AMQP port to answer instead, and runs
+//!   `rabbitmqctl` (which re-runs itself as that user) only where a test asks
+//!   the node to act, such as closing connections ([`RabbitServer::ctl`]).
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -202,6 +204,21 @@ impl RabbitServer {
 
     fn pid_file(&self) -> PathBuf {
         self.dir.join("node.pid")
+    }
+
+    /// Runs `rabbitmqctl <args>` against the node; its output, or panics with
+    /// it if the command failed.
+    pub(crate) fn ctl(&self, args: &[&str]) -> String {
+        let output = Command::new("rabbitmqctl")
+            .args(["-n", &format!("{}@localhost", self.name)])
+            .args(args)
+            .env("ERL_EPMD_PORT", self.epmd_port.to_string())
+            .output()
+            .expect("rabbitmqctl is installed with rabbitmq-server");
+        let text = String::from_utf8_lossy(&output.stdout).into_owned()
+            + &String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "rabbitmqctl {args:?}: {text}");
+        text
     }
 
     /// Stops the node (as `systemctl stop` would) and waits until it is gone.
