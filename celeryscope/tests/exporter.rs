@@ -13,6 +13,10 @@ mod rabbitmq;
 #[path = "../../signals-celery/tests/support/mod.rs"]
 mod support;
 
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{celeryscope, eventually, http_get, samples, signal, total, value, Cluster, Exporter};
@@ -609,6 +613,96 @@ fn health_goes_red_when_rabbitmq_closes_the_connection_and_when_it_stops() {
     server.restart();
     let (status, body) = health_within(&exporter, 200, Duration::from_secs(30));
     assert_eq!(status, 200, "green after the restart: {body}");
+}
+
+/// A TCP relay to a broker whose connections can be frozen: a frozen
+/// connection stays open at both ends and carries nothing more either way,
+/// as a connection through a vanished host or a firewall that dropped the
+/// flow. Connections made after a freeze pass as before.
+struct FreezingRelay {
+    port: u16,
+    /// Connections numbered below this are frozen.
+    frozen_below: Arc<AtomicU64>,
+    opened: Arc<AtomicU64>,
+}
+
+impl FreezingRelay {
+    fn start(target: u16) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let port = listener.local_addr().expect("bound").port();
+        let frozen_below = Arc::new(AtomicU64::new(0));
+        let opened = Arc::new(AtomicU64::new(0));
+        let (frozen, count) = (frozen_below.clone(), opened.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming().map_while(Result::ok) {
+                let id = count.fetch_add(1, Ordering::SeqCst);
+                let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else {
+                    continue;
+                };
+                let (Ok(client_in), Ok(server_in)) = (client.try_clone(), server.try_clone())
+                else {
+                    continue;
+                };
+                for (mut from, mut to) in [(client_in, server), (server_in, client)] {
+                    let frozen = frozen.clone();
+                    std::thread::spawn(move || {
+                        let mut buffer = [0u8; 16 * 1024];
+                        while let Ok(read @ 1..) = from.read(&mut buffer) {
+                            if id < frozen.load(Ordering::SeqCst) {
+                                // Held, not closed: the test's end closes it.
+                                continue;
+                            }
+                            if to.write_all(&buffer[..read]).is_err() {
+                                break;
+                            }
+                        }
+                    });
+                }
+            }
+        });
+        Self {
+            port,
+            frozen_below,
+            opened,
+        }
+    }
+
+    /// Freezes every connection open now.
+    fn freeze(&self) {
+        let opened = self.opened.load(Ordering::SeqCst);
+        self.frozen_below.store(opened, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn health_goes_red_when_the_subscription_goes_silent_on_a_dead_socket() {
+    let server = RedisServer::start();
+    let direct = server.url(0);
+    let redis_port: u16 = direct
+        .rsplit(':')
+        .next()
+        .and_then(|rest| rest.split('/').next()?.parse().ok())
+        .expect("a port in the URL");
+    let relay = FreezingRelay::start(redis_port);
+    let through_relay = format!("redis://127.0.0.1:{}/0", relay.port);
+    let exporter = Exporter::start(&through_relay, &["--retry-interval", "1"]);
+    assert_eq!(exporter.health().0, 200);
+
+    // The subscription's socket still looks open, but nothing comes through:
+    // a PING on the silent subscription finds it out.
+    relay.freeze();
+    let (status, body) = health_within(&exporter, 500, Duration::from_secs(20));
+    assert_eq!(status, 500, "red once the silence is checked: {body}");
+    assert!(body.contains("subscription is down"), "{body}");
+    let (status, body) = health_within(&exporter, 200, Duration::from_secs(20));
+    assert_eq!(status, 200, "green on a new connection: {body}");
+
+    // Events reach it again.
+    let cluster = Cluster::new(&direct, "celery@w1");
+    cluster.start_task("t1", "tasks.add", "celery");
+    eventually(&exporter, "the task after the new connection", |page| {
+        total(page, "celery_task_started_total", &[]) == 1.0
+    });
 }
 
 #[test]

@@ -9,7 +9,12 @@
 //!   as celery-exporter's does.
 //! - `/health` connects afresh and makes a round trip (a held socket can
 //!   look open after the broker went away), and checks that the event
-//!   subscription is up and the last scrape worked.
+//!   subscription is up and the last scrape worked. On Redis, a
+//!   subscription silent for 5 s is checked with a `PING` whose reply must
+//!   come within 5 s more, so a dead socket that still looks open turns
+//!   `/health` red and is replaced; on AMQP, the connection's heartbeats
+//!   (at the interval the broker asks for: 60 s on RabbitMQ by default) do
+//!   the same.
 
 mod metrics;
 pub(crate) mod options;

@@ -1,7 +1,7 @@
 //! Following Celery events on Redis: a pattern subscription on the event
 //! exchange's fanout channels, kept alive across broker restarts.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::RedisConfigError;
 use crate::broker::feed::{FeedWriter, Next, Subscription};
@@ -31,6 +31,13 @@ pub struct RedisSubscriberOptions {
     /// For `rediss://` (feature `redis-tls`): PEM certificates of the CAs to
     /// trust instead of the system's (default `None`: the system's).
     pub tls_root_certificates: Option<Vec<u8>>,
+    /// How long the subscription may stay silent before it is checked with a
+    /// `PING`, whose reply must then come within the same time, or the
+    /// connection is taken as lost and made again (default 5 s). A socket
+    /// can look open long after its peer is gone (a host that vanished, a
+    /// firewall that dropped the flow): without the check the subscriber
+    /// would wait on it for ever, hearing nothing.
+    pub idle_check: Duration,
 }
 
 impl Default for RedisSubscriberOptions {
@@ -43,6 +50,7 @@ impl Default for RedisSubscriberOptions {
             reconnect_delay: Duration::from_millis(100),
             backlog: 65_536,
             tls_root_certificates: None,
+            idle_check: Duration::from_secs(5),
         }
     }
 }
@@ -100,13 +108,14 @@ impl RedisSubscriber {
             options.routing_key.replace('#', "*")
         );
         let (client, subscribed, url) = (endpoint.client, pattern.clone(), endpoint.url.clone());
-        let reconnect_delay = options.reconnect_delay;
+        let (reconnect_delay, idle_check) = (options.reconnect_delay, options.idle_check);
         let feed = Subscription::spawn("signals-redis-subscriber", options.backlog, move |feed| {
             Reader {
                 client,
                 pattern: subscribed,
                 url,
                 reconnect_delay,
+                idle_check,
                 feed,
             }
             .run()
@@ -207,6 +216,7 @@ struct Reader {
     /// For errors, password masked.
     url: String,
     reconnect_delay: Duration,
+    idle_check: Duration,
     feed: FeedWriter<Vec<u8>>,
 }
 
@@ -253,21 +263,55 @@ impl Reader {
             return Some(error.to_string());
         }
         self.feed.set_subscribed(true);
+        let mut heard = Instant::now();
         let error = loop {
             if self.feed.stopped() {
                 break None;
             }
             match pubsub.get_message() {
                 Ok(message) => {
+                    heard = Instant::now();
                     if !self.feed.deliver(Ok(message.get_payload_bytes().to_vec())) {
                         break None;
                     }
                 }
-                Err(error) if read_was_cut_short(&error) => {}
+                Err(error) if read_was_cut_short(&error) => {
+                    if heard.elapsed() >= self.idle_check {
+                        if let Err(error) = self.check(&mut pubsub) {
+                            break Some(error);
+                        }
+                        heard = Instant::now();
+                    }
+                }
                 Err(error) => break Some(error.to_string()),
             }
         };
         self.feed.set_subscribed(false);
         error
+    }
+
+    /// A `PING` on a silent subscription: `Ok` once Redis answers. Only a
+    /// silent subscription is checked, so the messages that come before the
+    /// reply (which redis-rs keeps for the next reads) are few.
+    fn check(&self, pubsub: &mut redis::PubSub<'_>) -> Result<(), String> {
+        let silent = self.idle_check;
+        let answered = pubsub
+            .set_read_timeout(Some(silent))
+            .and_then(|()| pubsub.ping::<redis::Value>());
+        match answered {
+            Ok(_) => {}
+            Err(error) if error.is_timeout() => {
+                return Err(format!(
+                    "no reply to PING within {silent:?} on a silent subscription"
+                ))
+            }
+            // A signal cut the wait short (a stopped and continued process):
+            // the reply is still to come, and redis-rs skips it.
+            Err(error) if read_was_cut_short(&error) => {}
+            Err(error) => return Err(error.to_string()),
+        }
+        pubsub
+            .set_read_timeout(Some(Self::WAKE))
+            .map_err(|error| error.to_string())
     }
 }
