@@ -18,6 +18,8 @@ command -v openssl >/dev/null 2>&1 || MISSING+=(openssl)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || MISSING+=(python3-venv)
 # The AMQP tests start their own RabbitMQ node (Debian's package) on free ports.
 [ -x /usr/sbin/rabbitmq-server ] || MISSING+=(rabbitmq-server)
+# celeryscope's `top` is tested in a tmux pane.
+command -v tmux >/dev/null 2>&1 || MISSING+=(tmux)
 if [ ${#MISSING[@]} -gt 0 ]; then
     echo "== installing ${MISSING[*]} (apt-get)"
     if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi

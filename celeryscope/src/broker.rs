@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
-use signals_celery::control::{AmqpControl, ControlError, RedisControl, Replies};
+use signals_celery::control::{AmqpControl, ControlError, MailboxOptions, RedisControl, Replies};
 use signals_celery::events::{
     AmqpSubscriber, AmqpSubscriberOptions, Delivery, EventSource, ReceiveError, RedisSubscriber,
     RedisSubscriberOptions,
@@ -151,11 +151,16 @@ pub(crate) enum Control {
 }
 
 impl Control {
-    pub(crate) fn open(url: &str) -> Result<Self, BrokerError> {
+    /// A client of `url` whose TLS connections trust `roots` (PEM), if given.
+    pub(crate) fn open(url: &str, roots: Option<Vec<u8>>) -> Result<Self, BrokerError> {
+        let options = MailboxOptions {
+            tls_root_certificates: roots,
+            ..MailboxOptions::default()
+        };
         Ok(if is_amqp(url) {
-            Self::Amqp(AmqpControl::open(&normalized(url))?)
+            Self::Amqp(AmqpControl::open_with(&normalized(url), &options)?)
         } else {
-            Self::Redis(RedisControl::open(url)?)
+            Self::Redis(RedisControl::open_with(url, &options)?)
         })
     }
 

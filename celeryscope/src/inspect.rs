@@ -70,7 +70,7 @@ const EX_UNAVAILABLE: u8 = 69;
 pub(crate) fn run(options: &InspectOptions) -> Result<(), String> {
     let timeout = Duration::try_from_secs_f64(options.timeout)
         .map_err(|_| format!("--timeout: {} is not a number of seconds", options.timeout))?;
-    let control = Control::open(&options.broker).map_err(|error| error.to_string())?;
+    let control = Control::open(&options.broker, None).map_err(|error| error.to_string())?;
     let destination: Option<Vec<&str>> = options
         .destination
         .as_deref()

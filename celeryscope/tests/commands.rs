@@ -2,7 +2,8 @@
 //! `dump` prints a worker's life as Celery's own `celery events --dump`
 //! does, line for line, on Redis and on RabbitMQ; `inspect ping` gets the
 //! replies of a real Celery worker and of one of ours in one broadcast, in
-//! `celery inspect`'s shape and as JSON; `--help` and bad command lines.
+//! `celery inspect`'s shape and as JSON; `top`, in a tmux pane, shows a
+//! real Celery worker and its tasks; `--help` and bad command lines.
 
 #[allow(dead_code)] // not every test uses every helper
 #[path = "../../signals-celery/tests/support/celery.rs"]
@@ -15,7 +16,7 @@ mod rabbitmq;
 #[path = "../../signals-celery/tests/support/mod.rs"]
 mod support;
 
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{celeryscope, Cluster, Running};
@@ -248,5 +249,115 @@ fn bad_command_lines_exit_with_usage() {
             "{args:?}: {}",
             String::from_utf8_lossy(&output.stderr)
         );
+    }
+}
+
+/// A tmux server of the test's own (its own socket), killed when dropped.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn new() -> Self {
+        let found = Command::new("tmux").arg("-V").output();
+        assert!(
+            found.is_ok_and(|output| output.status.success()),
+            "tmux is missing: ./test.sh installs it (apt-get install tmux)"
+        );
+        Self {
+            socket: format!("celeryscope-test-{}", std::process::id()),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> String {
+        let output = Command::new("tmux")
+            .args(["-L", &self.socket])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("tmux runs");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = self.run(&["kill-server"]);
+    }
+}
+
+#[test]
+fn top_in_a_tmux_pane_shows_a_real_celery_worker_and_its_tasks() {
+    let server = RedisServer::start();
+    let url = server.url(0);
+    let tmux = Tmux::new();
+    let top = format!(
+        "{} top -b {url} --refresh-ms 200",
+        env!("CARGO_BIN_EXE_celeryscope")
+    );
+    tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "top",
+        "-x",
+        "120",
+        "-y",
+        "30",
+        &top,
+    ]);
+    // Following once Redis counts its subscription.
+    celery::wait_for_pattern_subscribers(&url, 1);
+
+    let celery_dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../signals-celery/tests/celery"
+    );
+    let _worker = Running::start(
+        Command::new(celery::venv_program("celery"))
+            .current_dir(celery_dir)
+            .args(["-A", "state_tasks", "worker", "-n", "py@top-host"])
+            .args(["--pool", "solo", "-E", "--loglevel", "ERROR"])
+            .env("STATE_BROKER", &url)
+            .stderr(Stdio::null()),
+    );
+    let sent = Command::new(celery::venv_program("python"))
+        .current_dir(celery_dir)
+        .env("STATE_BROKER", &url)
+        .args([
+            "-c",
+            "from state_tasks import add, fail; add.delay(2, 2); fail.delay()",
+        ])
+        .status()
+        .expect("python runs");
+    assert!(sent.success());
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let screen = loop {
+        let screen = tmux.run(&["capture-pane", "-p", "-t", "top"]);
+        if [
+            "py@top-host",
+            "state_tasks.add",
+            "SUCCESS",
+            "state_tasks.fail",
+            "FAILURE",
+        ]
+        .iter()
+        .all(|shown| screen.contains(shown))
+        {
+            break screen;
+        }
+        assert!(Instant::now() < deadline, "not all shown yet:\n{screen}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    println!("{screen}");
+    assert!(screen.contains(&url), "the broker is named:\n{screen}");
+
+    // `q` quits, and the pane's session ends with it.
+    tmux.run(&["send-keys", "-t", "top", "q"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !tmux.run(&["list-sessions"]).is_empty() {
+        assert!(Instant::now() < deadline, "top did not quit on `q`");
+        std::thread::sleep(Duration::from_millis(100));
     }
 }

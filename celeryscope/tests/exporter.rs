@@ -12,6 +12,9 @@ mod rabbitmq;
 #[allow(dead_code)] // not every test uses every helper
 #[path = "../../signals-celery/tests/support/mod.rs"]
 mod support;
+#[allow(dead_code)] // not every test uses every helper
+#[path = "../../signals-celery/tests/support/tls.rs"]
+mod tls;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -22,7 +25,11 @@ use std::time::{Duration, Instant};
 use common::{celeryscope, eventually, http_get, samples, signal, total, value, Cluster, Exporter};
 use rabbitmq::RabbitServer;
 use serde_json::json;
+use signals_celery::events::{
+    AmqpOptions, AmqpTransport, EventDispatcher, RedisOptions, RedisTransport, Transport,
+};
 use support::RedisServer;
+use tls::{TestCa, TlsRedis, PASSWORD};
 
 /// Pushes `count` messages on the Redis list `key`.
 fn push(url: &str, key: &str, count: usize) {
@@ -703,6 +710,107 @@ fn health_goes_red_when_the_subscription_goes_silent_on_a_dead_socket() {
     eventually(&exporter, "the task after the new connection", |page| {
         total(page, "celery_task_started_total", &[]) == 1.0
     });
+}
+
+/// A task's life over `transport`, as a client and a worker send it.
+fn a_task_over(transport: std::sync::Arc<dyn Transport>) {
+    let dispatcher = EventDispatcher::builder_arc(transport)
+        .hostname("celery@tls-host")
+        .build();
+    for (kind, fields) in [
+        ("worker-online", json!({})),
+        (
+            "task-received",
+            json!({"uuid": "tls-1", "name": "tasks.add", "args": "()", "kwargs": "{}"}),
+        ),
+        ("task-started", json!({"uuid": "tls-1"})),
+        (
+            "task-succeeded",
+            json!({"uuid": "tls-1", "result": "4", "runtime": 0.1}),
+        ),
+    ] {
+        dispatcher
+            .send(kind, fields.as_object().expect("an object"))
+            .expect("sent");
+    }
+    dispatcher.flush(true, true).expect("published over TLS");
+}
+
+/// The exporter on a TLS broker whose certificate only `ca_file` vouches
+/// for: healthy (the probe, the subscription and remote control all trust
+/// it), counting a task sent over TLS, the password never shown.
+fn exporter_over_tls(
+    url: &str,
+    ca_file: &std::path::Path,
+    transport: std::sync::Arc<dyn Transport>,
+) {
+    let ca_option = format!("ca_certs={}", ca_file.display());
+    let exporter = Exporter::start(url, &["--broker-ssl-option", &ca_option]);
+    assert_eq!(exporter.health().0, 200);
+    a_task_over(transport);
+    let page = eventually(&exporter, "the task sent over TLS", |page| {
+        value(
+            page,
+            "celery_task_succeeded_total",
+            &[r#"name="tasks.add""#, r#"hostname="tls-host""#],
+        ) == Some(1.0)
+    });
+    assert_eq!(
+        value(&page, "celery_worker_up", &[r#"hostname="tls-host""#]),
+        Some(1.0)
+    );
+    let (_, health) = exporter.health();
+    assert!(!health.contains(PASSWORD), "{health}");
+
+    // Without the CA, the broker's certificate is refused: red, not a hang.
+    let untrusting = Exporter::start_unhealthy(url, &[]);
+    let (status, body) = untrusting.health();
+    assert_eq!(status, 500, "{body}");
+    assert!(!body.contains(PASSWORD), "{body}");
+}
+
+#[test]
+fn the_exporter_follows_redis_over_tls_with_a_private_ca() {
+    let server = TlsRedis::start();
+    let transport = RedisTransport::with_options(
+        &server.url(),
+        RedisOptions {
+            tls_root_certificates: Some(server.ca.clone()),
+            ..RedisOptions::default()
+        },
+    )
+    .expect("valid URL");
+    exporter_over_tls(
+        &server.url(),
+        &server.dir.join("ca.crt"),
+        std::sync::Arc::new(transport),
+    );
+}
+
+#[test]
+fn the_exporter_follows_rabbitmq_over_tls_with_a_private_ca() {
+    let dir = std::env::temp_dir().join(format!("celeryscope-amqps-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    let ca = TestCa::make(&dir);
+    let server = RabbitServer::start_tls(rabbitmq::TlsFiles {
+        ca: &ca.ca_file,
+        cert: &ca.cert_file,
+        key: &ca.key_file,
+    });
+    let transport = AmqpTransport::with_options(
+        &server.tls_url(),
+        AmqpOptions {
+            tls_root_certificates: Some(ca.ca.clone()),
+            ..AmqpOptions::default()
+        },
+    )
+    .expect("valid URL");
+    exporter_over_tls(
+        &server.tls_url(),
+        &ca.ca_file,
+        std::sync::Arc::new(transport),
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

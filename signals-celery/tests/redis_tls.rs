@@ -6,94 +6,14 @@
 #[path = "support/tls.rs"]
 mod tls;
 
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tls::{TlsRedis, PASSWORD};
 
 use signals_celery::events::{
     EventDispatcher, EventReceiver, RedisOptions, RedisSubscriber, RedisSubscriberOptions,
     RedisTransport, TaskStarted,
 };
-
-const PASSWORD: &str = "tls-s3cret";
-
-/// A TLS-only redis-server with a certificate for 127.0.0.1 signed by a CA of
-/// its own.
-struct TlsRedis {
-    port: u16,
-    ca: Vec<u8>,
-    dir: PathBuf,
-    child: Child,
-}
-
-impl TlsRedis {
-    fn start() -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port")
-            .port();
-        let dir = std::env::temp_dir().join(format!("signals-tls-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let ca = tls::TestCa::make(&dir);
-        let child = Command::new("redis-server")
-            .args([
-                "--port",
-                "0",
-                "--tls-port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-            ])
-            .args([
-                "--tls-cert-file",
-                "server.crt",
-                "--tls-key-file",
-                "server.key",
-            ])
-            .args(["--tls-ca-cert-file", "ca.crt", "--tls-auth-clients", "no"])
-            .args([
-                "--requirepass",
-                PASSWORD,
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .current_dir(&dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server must be installed (./test.sh installs it)");
-        let server = Self {
-            port,
-            ca: ca.ca,
-            dir,
-            child,
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "the TLS redis-server did not start"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        server
-    }
-
-    fn url(&self) -> String {
-        format!("rediss://:{PASSWORD}@127.0.0.1:{}/0", self.port)
-    }
-}
-
-impl Drop for TlsRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 #[test]
 fn events_travel_over_tls_with_a_private_ca() {

@@ -67,10 +67,12 @@ pub(crate) fn run(mut options: ExporterOptions) -> Result<(), String> {
             .map(|value| !matches!(value.to_ascii_lowercase().as_str(), "false" | "0" | "no")),
         tls_root_certificates: roots.clone(),
     };
-    let probe =
-        QueueProbe::with_options(&broker::normalized(&url), queue_options(&settings, roots))
-            .map_err(|error| error.to_string())?;
-    let control = Control::open(&url).map_err(|error| error.to_string())?;
+    let probe = QueueProbe::with_options(
+        &broker::normalized(&url),
+        queue_options(&settings, roots.clone()),
+    )
+    .map_err(|error| error.to_string())?;
+    let control = Control::open(&url, roots).map_err(|error| error.to_string())?;
     let source = Watched::open(&url, &subscribe).map_err(|error| error.to_string())?;
     let subscribed = source.status();
 

@@ -91,18 +91,34 @@ impl Exporter {
         )
     }
 
+    /// Started, without waiting for it to be healthy.
+    pub(crate) fn start_unhealthy(broker_url: &str, args: &[&str]) -> Self {
+        let running = Running::start(
+            celeryscope()
+                .args(["exporter", "--broker-url", broker_url])
+                .args(["--host", "127.0.0.1", "--port", "0"])
+                .args(args),
+        );
+        let port = Self::port_of(&running);
+        Self { running, port }
+    }
+
+    fn port_of(running: &Running) -> u16 {
+        let lines = running.wait_for("listening on http://");
+        lines
+            .iter()
+            .find_map(|line| line.strip_prefix("listening on http://"))
+            .and_then(|rest| rest.trim_end_matches('/').rsplit(':').next()?.parse().ok())
+            .expect("a port")
+    }
+
     pub(crate) fn start_with(command: &mut Command, args: &[&str]) -> Self {
         let running = Running::start(
             command
                 .args(["--host", "127.0.0.1", "--port", "0"])
                 .args(args),
         );
-        let lines = running.wait_for("listening on http://");
-        let port = lines
-            .iter()
-            .find_map(|line| line.strip_prefix("listening on http://"))
-            .and_then(|rest| rest.trim_end_matches('/').rsplit(':').next()?.parse().ok())
-            .expect("a port");
+        let port = Self::port_of(&running);
         let exporter = Self { running, port };
         // Events published before the subscription are not seen (Redis
         // pub/sub): wait until /health says it is up.

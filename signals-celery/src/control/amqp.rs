@@ -370,6 +370,8 @@ pub struct AmqpControl {
     io: Io,
     url: String,
     masked: String,
+    /// PEM certificates of the CAs an `amqps://` connection trusts.
+    roots: Option<String>,
     oid: String,
     clock: Arc<crate::events::LamportClock>,
 }
@@ -377,11 +379,18 @@ pub struct AmqpControl {
 impl AmqpControl {
     /// A client of the broker at `url` (it connects for each broadcast).
     pub fn open(url: &str) -> Result<Self, AmqpConfigError> {
+        Self::open_with(url, &super::MailboxOptions::default())
+    }
+
+    /// A client of the broker at `url` whose `amqps://` connections trust
+    /// `options.tls_root_certificates` (the other options are a mailbox's).
+    pub fn open_with(url: &str, options: &super::MailboxOptions) -> Result<Self, AmqpConfigError> {
         let masked = check_url(url)?;
         Ok(Self {
             io: Io::new(None)?,
             url: url.to_owned(),
             masked,
+            roots: tls_roots(options.tls_root_certificates.as_deref())?,
             oid: uuid::Uuid::new_v4().to_string(),
             clock: crate::events::LamportClock::global(),
         })
@@ -434,7 +443,7 @@ impl AmqpControl {
         limit: Option<usize>,
     ) -> Result<super::Replies, String> {
         let masked = |error: lapin::Error| error.to_string().replace(&self.url, &self.masked);
-        let connection = connect(&self.url, &self.masked, None).await?;
+        let connection = connect(&self.url, &self.masked, self.roots.as_deref()).await?;
         let channel = connection.create_channel().await.map_err(masked)?;
         declare_pidbox(&channel).await.map_err(masked)?;
         let queue = format!("{}.reply.celery.pidbox", self.oid);

@@ -312,12 +312,18 @@ impl RedisControl {
     /// A client of the Redis at `url` (`rediss://` for TLS, with the
     /// `redis-tls` feature, trusting the system's roots).
     pub fn open(url: &str) -> Result<Self, RedisConfigError> {
+        Self::open_with(url, &super::MailboxOptions::default())
+    }
+
+    /// A client of the Redis at `url` whose `rediss://` connections trust
+    /// `options.tls_root_certificates` (the other options are a mailbox's).
+    pub fn open_with(url: &str, options: &super::MailboxOptions) -> Result<Self, RedisConfigError> {
         let masked = mask_password(url);
         let invalid = |reason: String| RedisConfigError::InvalidUrl {
             url: masked.clone(),
             reason: reason.replace(url, &masked),
         };
-        let client = client(url, None).map_err(invalid)?;
+        let client = client(url, options.tls_root_certificates.as_deref()).map_err(invalid)?;
         let db = database_of(url).map_err(invalid)?;
         Ok(Self {
             client,
