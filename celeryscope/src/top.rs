@@ -37,7 +37,7 @@ pub(crate) fn run(options: &TopOptions) -> Result<(), String> {
     let _following = receiver
         .spawn(source)
         .map_err(|error| format!("cannot start the event thread: {error}"))?;
-    let shown = crate::exporter::mask(&options.broker);
+    let shown = signals_celery::mask_password(&options.broker);
 
     let mut terminal = ratatui::init();
     let refresh = Duration::from_millis(options.refresh_ms.max(50));

@@ -76,6 +76,32 @@ mod pyjson;
 pub mod queues;
 pub mod signals;
 
+/// `url` with its password, if any, replaced by `***`: a broker URL as this
+/// crate's errors and logs show it, and as a tool built on it should.
+///
+/// The credentials end at the URL's last `@`, so a password holding an `@`
+/// that was not percent-encoded is still hidden whole.
+///
+/// ```
+/// use signals_celery::mask_password;
+///
+/// assert_eq!(mask_password("redis://:s3cret@10.0.0.1:6379/0"), "redis://:***@10.0.0.1:6379/0");
+/// assert_eq!(mask_password("amqp://guest:p@ss@rabbit//"), "amqp://guest:***@rabbit//");
+/// assert_eq!(mask_password("redis://cache:6379"), "redis://cache:6379");
+/// ```
+pub fn mask_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((credentials, host)) = rest.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    match credentials.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => format!("{scheme}://***@{host}"),
+    }
+}
+
 /// The message of a panic: its payload when that is a string.
 pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     match (

@@ -46,7 +46,7 @@ pub(crate) fn run(mut options: ExporterOptions) -> Result<(), String> {
     let settings = options.settings().map_err(|error| error.to_string())?;
     crate::logging::init(settings.log_level);
     let url = options.broker_url.clone();
-    let masked = mask(&url);
+    let masked = signals_celery::mask_password(&url);
     if options.accept_content.is_some() {
         tracing::info!(
             "Setting celery accept_content {:?} (events are read as JSON)",
@@ -382,20 +382,6 @@ fn read_certificates(path: &str) -> Result<Vec<u8>, String> {
     })
 }
 
-/// `url` with its password hidden, for logs and pages.
-pub(crate) fn mask(url: &str) -> String {
-    match (url.split_once("://"), url.rsplit_once('@')) {
-        (Some((scheme, rest)), Some((_, host))) => {
-            let credentials = &rest[..rest.len() - host.len() - 1];
-            match credentials.split_once(':') {
-                Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-                None => format!("{scheme}://***@{host}"),
-            }
-        }
-        _ => url.to_owned(),
-    }
-}
-
 const INDEX: &str = "<!doctype html>
 <html lang=\"en\">
   <head>
@@ -432,12 +418,5 @@ mod tests {
         assert_eq!(report.processes["celery"], 4);
         assert_eq!(report.processes["high"], 3);
         assert_eq!(report.seen.len(), 2);
-    }
-
-    #[test]
-    fn passwords_are_masked() {
-        assert_eq!(mask("redis://:secret@h:6379/0"), "redis://:***@h:6379/0");
-        assert_eq!(mask("amqp://guest:guest@h//"), "amqp://guest:***@h//");
-        assert_eq!(mask("redis://h"), "redis://h");
     }
 }

@@ -32,23 +32,7 @@ use std::time::Duration;
 pub use message::{Delivery, DeliveryMode, Message, TransportError};
 
 #[cfg(any(feature = "redis", feature = "amqp"))]
-/// `url` with its password, if any, replaced by `***`.
-pub(crate) fn mask_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let Some((credentials, host)) = rest.split_once('@') else {
-        return url.to_owned();
-    };
-    let user = credentials
-        .split_once(':')
-        .map_or(credentials, |(user, _)| user);
-    if credentials.contains(':') {
-        format!("{scheme}://{user}:***@{host}")
-    } else {
-        format!("{scheme}://***@{host}")
-    }
-}
+pub(crate) use crate::mask_password;
 
 #[cfg(any(feature = "redis", feature = "amqp"))]
 /// The waits between reconnection attempts: the first one given, doubled after
