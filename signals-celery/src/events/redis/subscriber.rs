@@ -81,7 +81,8 @@ impl Default for RedisSubscriberOptions {
 pub struct RedisSubscriber {
     pattern: String,
     url: String,
-    feed: Subscription<Vec<u8>>,
+    // The messages as redis-rs read them: the payload is not copied.
+    feed: Subscription<redis::Msg>,
 }
 
 impl RedisSubscriber {
@@ -156,8 +157,8 @@ impl EventSource for RedisSubscriber {
         timeout: Duration,
         max_size: usize,
     ) -> Result<Option<Delivery>, ReceiveError> {
-        let payload = match self.feed.next(timeout) {
-            Next::Message(payload) => payload,
+        let message = match self.feed.next(timeout) {
+            Next::Message(message) => message,
             Next::Error(error) => return Err(ReceiveError::Source(error)),
             Next::Timeout => return Ok(None),
             Next::Ended => {
@@ -169,13 +170,14 @@ impl EventSource for RedisSubscriber {
         };
         // The envelope is a third larger than the body (base64) plus ~300 bytes.
         let envelope_limit = max_size.saturating_mul(4) / 3 + 1024;
+        let payload = message.get_payload_bytes();
         if payload.len() > envelope_limit {
             return Err(ReceiveError::TooLarge {
                 size: payload.len(),
                 limit: envelope_limit,
             });
         }
-        let opened = envelope::decode(&payload).map_err(receive_error)?;
+        let opened = envelope::decode(payload).map_err(receive_error)?;
         Ok(Some(Delivery {
             routing_key: opened.routing_key,
             content_type: opened.content_type,
@@ -217,7 +219,7 @@ struct Reader {
     url: String,
     reconnect_delay: Duration,
     idle_check: Duration,
-    feed: FeedWriter<Vec<u8>>,
+    feed: FeedWriter<redis::Msg>,
 }
 
 impl Reader {
@@ -271,7 +273,7 @@ impl Reader {
             match pubsub.get_message() {
                 Ok(message) => {
                     heard = Instant::now();
-                    if !self.feed.deliver(Ok(message.get_payload_bytes().to_vec())) {
+                    if !self.feed.deliver(Ok(message)) {
                         break None;
                     }
                 }
