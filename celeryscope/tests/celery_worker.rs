@@ -24,22 +24,12 @@ mod support;
 
 use std::io::{BufRead, BufReader, Lines, Write};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdout, Command, Stdio};
+use std::process::{ChildStdout, Command, Stdio};
 
-use common::{eventually, samples, total, value, Exporter};
+use common::{eventually, samples, total, value, Exporter, Killed};
 use rabbitmq::RabbitServer;
 use serde_json::Value;
 use support::RedisServer;
-
-/// A child process killed when the test ends, whatever happened.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn celery_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/celery")

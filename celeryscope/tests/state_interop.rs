@@ -10,6 +10,7 @@
 #[allow(dead_code)]
 #[path = "../../signals-celery/tests/support/celery.rs"]
 mod celery;
+mod common;
 #[allow(dead_code)]
 #[path = "../../signals-celery/tests/support/rabbitmq.rs"]
 mod rabbitmq;
@@ -19,24 +20,15 @@ mod support;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::Killed;
 use rabbitmq::RabbitServer;
 use serde_json::{json, Value};
 use signals_celery::events::{AmqpSubscriber, EventReceiver, RedisSubscriber, State};
 use support::RedisServer;
-
-/// A child process killed when the test ends, whatever happened.
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn celery_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../signals-celery/tests/celery")

@@ -77,6 +77,16 @@ impl Drop for Running {
     }
 }
 
+/// A child process killed when the test ends, whatever happened.
+pub(crate) struct Killed(pub(crate) Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// `celeryscope exporter` on a free port of 127.0.0.1.
 pub(crate) struct Exporter {
     pub(crate) running: Running,

@@ -573,17 +573,22 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn what_the_transports_write_is_read_without_serde() {
-        let message = Message {
+    /// A `.multi` event message from `w@h`, as a transport sends it.
+    fn multi_message(delivery_mode: DeliveryMode) -> Message<'static> {
+        Message {
             exchange: "celeryev",
             routing_key: "task.multi",
             body: br#"[{"type": "task-started"}]"#,
             content_type: "application/json",
             content_encoding: "utf-8",
-            headers: &[("hostname", "w1@h")],
-            delivery_mode: DeliveryMode::Persistent,
-        };
+            headers: &[("hostname", "w@h")],
+            delivery_mode,
+        }
+    }
+
+    #[test]
+    fn what_the_transports_write_is_read_without_serde() {
+        let message = multi_message(DeliveryMode::Persistent);
         let payload = encode(&message).unwrap();
         let fast = kombu_shape::decode(&payload)
             .expect("kombu's shape")
@@ -623,15 +628,7 @@ mod tests {
 
     #[test]
     fn an_encoded_envelope_decodes_to_the_same_message() {
-        let message = Message {
-            exchange: "celeryev",
-            routing_key: "task.multi",
-            body: br#"[{"type": "task-started"}]"#,
-            content_type: "application/json",
-            content_encoding: "utf-8",
-            headers: &[("hostname", "w@h")],
-            delivery_mode: DeliveryMode::Transient,
-        };
+        let message = multi_message(DeliveryMode::Transient);
         let delivery = decode(&encode(&message).unwrap()).unwrap();
         assert_eq!(delivery.routing_key, "task.multi");
         assert_eq!(delivery.content_type, "application/json");
