@@ -479,3 +479,38 @@ fn an_idle_subscription_misses_nothing() {
     let report = receiver.capture(&mut subscriber, Some(3), Some(Duration::from_secs(5)));
     assert_eq!(report.events, 3, "{:?}", receiver.stats());
 }
+
+/// A receiver may allow messages larger than the default limit: the
+/// subscriber hands such a message over unopened, and it is opened and read
+/// under the receiver's own limit; one over that limit is still refused.
+#[test]
+fn a_receiver_with_a_limit_above_the_default_reads_a_larger_message() {
+    use signals_celery::events::DEFAULT_MAX_MESSAGE_SIZE;
+
+    let server = RedisServer::start();
+    let mut subscriber = subscribe(&server);
+    let results = Arc::new(Mutex::new(Vec::new()));
+    let seen = results.clone();
+    let receiver = EventReceiver::builder()
+        .max_message_size(3 * DEFAULT_MAX_MESSAGE_SIZE)
+        .handler("task-succeeded", move |event| {
+            let result = event.fields()["result"].as_str().unwrap_or_default().len();
+            seen.lock().unwrap().push(result);
+        })
+        .build();
+    let dispatcher = dispatcher(&server, "big@host");
+    for size in [2 * DEFAULT_MAX_MESSAGE_SIZE, 4 * DEFAULT_MAX_MESSAGE_SIZE] {
+        let mut fields = serde_json::Map::new();
+        fields.insert("uuid".into(), json!(format!("big-{size}")));
+        fields.insert("result".into(), json!("x".repeat(size)));
+        dispatcher.send("task-succeeded", &fields).expect("sent");
+    }
+    dispatcher.flush(true, true).expect("flushed");
+
+    let report = receiver.capture(&mut subscriber, Some(1), Some(Duration::from_secs(10)));
+    assert_eq!(report.events, 1, "{report:?}");
+    assert_eq!(*results.lock().unwrap(), [2 * DEFAULT_MAX_MESSAGE_SIZE]);
+    let report = receiver.capture(&mut subscriber, None, Some(Duration::from_secs(2)));
+    assert_eq!(report.messages, 1, "{report:?}");
+    assert_eq!(receiver.stats().too_large, 1);
+}

@@ -8,7 +8,7 @@ use crate::broker::feed::{FeedWriter, Next, Subscription};
 use crate::broker::redis::envelope::{self, EnvelopeError};
 use crate::broker::redis::{read_was_cut_short, Endpoint};
 use crate::broker::Backoff;
-use crate::events::receiver::{Delivery, EventSource, ReceiveError};
+use crate::events::receiver::{Delivery, EventSource, ReceiveError, DEFAULT_MAX_MESSAGE_SIZE};
 
 /// Options of a [`RedisSubscriber`].
 #[derive(Clone, Debug)]
@@ -81,8 +81,7 @@ impl Default for RedisSubscriberOptions {
 pub struct RedisSubscriber {
     pattern: String,
     url: String,
-    // The messages as redis-rs read them: the payload is not copied.
-    feed: Subscription<redis::Msg>,
+    feed: Subscription<Received>,
 }
 
 impl RedisSubscriber {
@@ -157,8 +156,8 @@ impl EventSource for RedisSubscriber {
         timeout: Duration,
         max_size: usize,
     ) -> Result<Option<Delivery>, ReceiveError> {
-        let message = match self.feed.next(timeout) {
-            Next::Message(message) => message,
+        let received = match self.feed.next(timeout) {
+            Next::Message(received) => received,
             Next::Error(error) => return Err(ReceiveError::Source(error)),
             Next::Timeout => return Ok(None),
             Next::Ended => {
@@ -168,16 +167,17 @@ impl EventSource for RedisSubscriber {
                 )))
             }
         };
-        // The envelope is a third larger than the body (base64) plus ~300 bytes.
-        let envelope_limit = max_size.saturating_mul(4) / 3 + 1024;
-        let payload = message.get_payload_bytes();
-        if payload.len() > envelope_limit {
-            return Err(ReceiveError::TooLarge {
-                size: payload.len(),
-                limit: envelope_limit,
-            });
+        // The size is checked before anything opened is used.
+        let size = received.size();
+        let limit = envelope_limit(max_size);
+        if size > limit {
+            return Err(ReceiveError::TooLarge { size, limit });
         }
-        let opened = envelope::decode(payload).map_err(receive_error)?;
+        let opened = match received {
+            Received::Opened { opened, .. } => opened,
+            Received::Raw(message) => envelope::decode(message.get_payload_bytes()),
+        }
+        .map_err(receive_error)?;
         Ok(Some(Delivery {
             routing_key: opened.routing_key,
             content_type: opened.content_type,
@@ -185,6 +185,47 @@ impl EventSource for RedisSubscriber {
             delivery_tag: opened.delivery_tag,
             body: opened.body,
         }))
+    }
+}
+
+/// The largest envelope of a body of `max_size` bytes: a third larger than
+/// the body (base64), plus ~300 bytes.
+fn envelope_limit(max_size: usize) -> usize {
+    max_size.saturating_mul(4) / 3 + 1024
+}
+
+/// A message as the subscription thread hands it over.
+enum Received {
+    /// Opened on the subscription thread, which leaves the receiver's thread
+    /// only the events to read: an envelope within the receiver's default
+    /// size limit, with its size.
+    Opened {
+        size: usize,
+        opened: Result<envelope::Opened<()>, EnvelopeError>,
+    },
+    /// A larger envelope, as redis-rs read it: opened only if the receiver's
+    /// own limit allows it.
+    Raw(redis::Msg),
+}
+
+impl Received {
+    fn new(message: redis::Msg) -> Self {
+        let payload = message.get_payload_bytes();
+        if payload.len() <= envelope_limit(DEFAULT_MAX_MESSAGE_SIZE) {
+            Self::Opened {
+                size: payload.len(),
+                opened: envelope::decode(payload),
+            }
+        } else {
+            Self::Raw(message)
+        }
+    }
+
+    fn size(&self) -> usize {
+        match self {
+            Self::Opened { size, .. } => *size,
+            Self::Raw(message) => message.get_payload_bytes().len(),
+        }
     }
 }
 
@@ -219,7 +260,7 @@ struct Reader {
     url: String,
     reconnect_delay: Duration,
     idle_check: Duration,
-    feed: FeedWriter<redis::Msg>,
+    feed: FeedWriter<Received>,
 }
 
 impl Reader {
@@ -273,7 +314,7 @@ impl Reader {
             match pubsub.get_message() {
                 Ok(message) => {
                     heard = Instant::now();
-                    if !self.feed.deliver(Ok(message)) {
+                    if !self.feed.deliver(Ok(Received::new(message))) {
                         break None;
                     }
                 }
