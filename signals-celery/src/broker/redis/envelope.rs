@@ -236,14 +236,7 @@ fn decode_body_first<H>(payload: &[u8]) -> Option<Result<Opened<H>, EnvelopeErro
 where
     H: for<'de> Deserialize<'de> + Default,
 {
-    const BODY_FIRST: &[u8] = b"{\"body\": \"";
-    let after_key = payload.strip_prefix(BODY_FIRST)?;
-    // Base64 has no quote and no backslash: the first of either ends it.
-    let end = memchr::memchr2(b'"', b'\\', after_key)?;
-    if after_key[end] != b'"' {
-        return None;
-    }
-    let (body, after) = (&after_key[..end], &after_key[end + 1..]);
+    let (body, after) = body_first(payload)?;
     let start = after.iter().position(|b| !b.is_ascii_whitespace())?;
     // The other fields, as an object of their own.
     let mut others = Vec::with_capacity(after.len() + 1);
@@ -260,6 +253,19 @@ where
         return None;
     }
     Some(finish(envelope, body))
+}
+
+/// An envelope as kombu writes it, body first, cut in two: the body's text
+/// (still base64) and what follows its closing quote. `None` for any other
+/// start, or a body with a backslash (base64 has no quote and no backslash,
+/// so the first of either ends it, and an escape needs serde to undo it).
+fn body_first(payload: &[u8]) -> Option<(&[u8], &[u8])> {
+    let after_key = payload.strip_prefix(b"{\"body\": \"")?;
+    let end = memchr::memchr2(b'"', b'\\', after_key)?;
+    if after_key[end] != b'"' {
+        return None;
+    }
+    Some((&after_key[..end], &after_key[end + 1..]))
 }
 
 /// The envelope read by serde_json in one go: the reference, and any shape.
@@ -309,7 +315,7 @@ fn finish<H: Default>(envelope: Envelope<'_, H>, body: &[u8]) -> Result<Opened<H
 /// a field twice, text after the object) is left to serde, which reads any
 /// shape and gives a malformed envelope its error.
 mod kombu_shape {
-    use super::{finish_base64, EnvelopeError, Opened};
+    use super::{body_first, finish_base64, EnvelopeError, Opened};
 
     /// What the envelope says besides its body.
     #[derive(Default)]
@@ -335,10 +341,7 @@ mod kombu_shape {
 
     /// The opened envelope, or `None` to let serde read it.
     pub(super) fn decode(payload: &[u8]) -> Option<Result<Opened<()>, EnvelopeError>> {
-        let after_key = payload.strip_prefix(b"{\"body\": \"")?;
-        // Base64 has no quote and no backslash: the first of either ends it.
-        let end = memchr::memchr2(b'"', b'\\', after_key)?;
-        let (body, rest) = (&after_key[..end], &after_key[end..]);
+        let (body, rest) = body_first(payload)?;
         // Printable ASCII and spaces only, checked once: every slice of it
         // is then a `str`, and no string holds a control character.
         // (A fold without an early exit, which the compiler vectorizes.)
@@ -349,7 +352,7 @@ mod kombu_shape {
             return None;
         }
         let rest = std::str::from_utf8(rest).ok()?;
-        let mut cursor = Cursor { text: rest, at: 1 };
+        let mut cursor = Cursor { text: rest, at: 0 };
         let mut fields = Fields::default();
         if cursor.token()? == b',' {
             cursor.members(Within::Envelope, &mut fields, 0)?;
@@ -600,6 +603,11 @@ mod tests {
         assert_eq!(fast.routing_key, "worker.heartbeat");
         assert_eq!(fast.body, b"{}");
         assert_eq!(fast, decode_by_serde(kombu).unwrap());
+        // A backslash in the body is an escape for serde to read (here, one
+        // JSON does not allow): not a body that ends there.
+        let escaped = br#"{"body": "e30=\,", "properties": {"body_encoding": "base64", "delivery_tag": "t"}}"#;
+        assert!(kombu_shape::decode(escaped).is_none());
+        assert!(matches!(decode(escaped), Err(EnvelopeError::NotJson(_))));
     }
 
     #[test]
