@@ -76,11 +76,14 @@ mod pyjson;
 pub mod queues;
 pub mod signals;
 
+pub use broker::failover::{Failover, FailoverStrategy, TopologyError, UnknownStrategy};
+
 /// `url` with its password, if any, replaced by `***`: a broker URL as this
 /// crate's errors and logs show it, and as a tool built on it should.
 ///
 /// The credentials end at the URL's last `@`, so a password holding an `@`
-/// that was not percent-encoded is still hidden whole.
+/// that was not percent-encoded is still hidden whole. A failover list
+/// (kombu's `;`-separated URLs) is masked URL by URL.
 ///
 /// ```
 /// use signals_celery::mask_password;
@@ -88,8 +91,20 @@ pub mod signals;
 /// assert_eq!(mask_password("redis://:s3cret@10.0.0.1:6379/0"), "redis://:***@10.0.0.1:6379/0");
 /// assert_eq!(mask_password("amqp://guest:p@ss@rabbit//"), "amqp://guest:***@rabbit//");
 /// assert_eq!(mask_password("redis://cache:6379"), "redis://cache:6379");
+/// assert_eq!(
+///     mask_password("amqp://u:a@h1//;amqp://u:b@h2//"),
+///     "amqp://u:***@h1//;amqp://u:***@h2//"
+/// );
 /// ```
 pub fn mask_password(url: &str) -> String {
+    if url.contains(';') {
+        return url.split(';').map(mask_one).collect::<Vec<_>>().join(";");
+    }
+    mask_one(url)
+}
+
+/// One URL of a list, masked.
+fn mask_one(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };

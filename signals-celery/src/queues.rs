@@ -38,6 +38,10 @@ pub enum QueueError {
         /// What failed.
         reason: String,
     },
+    /// The broker's topology is wrong: a bad URL list, no sentinel that
+    /// knows the master's name, or a Redis Cluster node.
+    #[error(transparent)]
+    Topology(#[from] crate::TopologyError),
 }
 
 /// How a [`QueueProbe`] finds the queues: kombu's Redis transport options.
@@ -56,6 +60,9 @@ pub struct QueueOptions {
     /// PEM certificates of CAs to trust for `rediss://` or `amqps://`
     /// (default `None`: the system's).
     pub tls_root_certificates: Option<Vec<u8>>,
+    /// How a failover list of URLs or Sentinel is used (default: the list
+    /// round-robin, no Sentinel master name).
+    pub failover: crate::Failover,
 }
 
 impl Default for QueueOptions {
@@ -66,6 +73,7 @@ impl Default for QueueOptions {
             sep: "\x06\x16".into(),
             timeout: Duration::from_secs(5),
             tls_root_certificates: None,
+            failover: crate::Failover::default(),
         }
     }
 }
@@ -104,10 +112,10 @@ pub struct QueueProbe {
 
 enum Broker {
     #[cfg(feature = "redis")]
-    Redis(redis::Client),
+    Redis(crate::broker::redis::Servers),
     #[cfg(feature = "amqp")]
     Amqp {
-        roots: Option<String>,
+        servers: crate::broker::amqp::Servers,
         io: crate::broker::amqp::Io,
     },
 }
@@ -126,21 +134,34 @@ impl QueueProbe {
             url: masked.clone(),
             reason,
         };
-        let scheme = url.split_once("://").map_or("", |(scheme, _)| scheme);
-        let broker = match scheme {
+        let first = url.split(';').next().unwrap_or(url).trim();
+        let broker = match crate::broker::failover::scheme_of(first).as_str() {
             #[cfg(feature = "redis")]
-            "redis" | "rediss" => Broker::Redis(
-                crate::broker::redis::client(url, options.tls_root_certificates.as_deref())
-                    .map_err(invalid)?,
-            ),
+            "redis" | "rediss" | "sentinel" => {
+                use crate::broker::redis::{open_servers, RedisConfigError};
+                let roots = options.tls_root_certificates.as_deref();
+                Broker::Redis(
+                    open_servers(url, &options.failover, roots).map_err(|error| match error {
+                        RedisConfigError::Topology(error) => QueueError::Topology(error),
+                        RedisConfigError::InvalidUrl { url, reason } => {
+                            QueueError::InvalidUrl { url, reason }
+                        }
+                        other => invalid(other.to_string()),
+                    })?,
+                )
+            }
             #[cfg(feature = "amqp")]
             "amqp" | "amqps" => {
-                use crate::broker::amqp;
-                amqp::check_url(url).map_err(|error| invalid(error.to_string()))?;
-                let roots = amqp::tls_roots(options.tls_root_certificates.as_deref())
-                    .map_err(|error| invalid(error.to_string()))?;
+                use crate::broker::amqp::{self, AmqpConfigError};
+                let roots = options.tls_root_certificates.as_deref();
+                let servers = amqp::Servers::open(url, &options.failover, roots).map_err(
+                    |error| match error {
+                        AmqpConfigError::Topology(error) => QueueError::Topology(error),
+                        other => invalid(other.to_string()),
+                    },
+                )?;
                 let io = amqp::Io::new(None).map_err(|error| invalid(error.to_string()))?;
-                Broker::Amqp { roots, io }
+                Broker::Amqp { servers, io }
             }
             _ => {
                 return Err(invalid(format!(
@@ -175,8 +196,8 @@ impl QueueProbe {
                     .map_err(|error| self.unreachable(error.to_string()))
             }
             #[cfg(feature = "amqp")]
-            Broker::Amqp { roots, io } => self.amqp(io, async {
-                let connection = self.amqp_connect(roots).await?;
+            Broker::Amqp { servers, io } => self.amqp(io, async {
+                let connection = servers.connect().await?;
                 let opened = connection.create_channel().await;
                 let _ = connection.close(200, "probed".into()).await;
                 opened.map(drop).map_err(|error| error.to_string())
@@ -221,8 +242,8 @@ impl QueueProbe {
                     .collect())
             }
             #[cfg(feature = "amqp")]
-            Broker::Amqp { roots, io } => self.amqp(io, async {
-                let connection = self.amqp_connect(roots).await?;
+            Broker::Amqp { servers, io } => self.amqp(io, async {
+                let connection = servers.connect().await?;
                 let mut depths = Ok(Vec::with_capacity(queues.len()));
                 for queue in queues {
                     match passive_declare(&connection, queue).await {
@@ -267,10 +288,17 @@ impl QueueProbe {
     }
 
     #[cfg(feature = "redis")]
-    fn redis_connection(&self, client: &redis::Client) -> Result<redis::Connection, QueueError> {
-        let connection = client
-            .get_connection_with_timeout(self.options.timeout)
-            .map_err(|error| self.unreachable(error.to_string()))?;
+    fn redis_connection(
+        &self,
+        servers: &crate::broker::redis::Servers,
+    ) -> Result<redis::Connection, QueueError> {
+        use crate::broker::failover::ConnectError;
+        let connection = servers
+            .connect(self.options.timeout)
+            .map_err(|error| match error {
+                ConnectError::Topology(error) => QueueError::Topology(error),
+                ConnectError::Unreachable(reason) => self.unreachable(reason),
+            })?;
         connection
             .set_read_timeout(Some(self.options.timeout))
             .and_then(|()| connection.set_write_timeout(Some(self.options.timeout)))
@@ -293,16 +321,20 @@ impl QueueProbe {
         }
     }
 
-    /// A fresh AMQP connection.
-    #[cfg(feature = "amqp")]
-    async fn amqp_connect(&self, roots: &Option<String>) -> Result<lapin::Connection, String> {
-        crate::broker::amqp::connect(&self.secret_url, &self.url, roots.as_deref()).await
-    }
-
+    /// The broker did not answer; `reason` with every URL of the list in
+    /// it masked.
     fn unreachable(&self, reason: String) -> QueueError {
+        let reason = self
+            .secret_url
+            .split(';')
+            .map(str::trim)
+            .filter(|url| !url.is_empty())
+            .fold(reason, |reason, url| {
+                reason.replace(url, &mask_password(url))
+            });
         QueueError::Unreachable {
             url: self.url.clone(),
-            reason: reason.replace(&self.secret_url, &self.url),
+            reason,
         }
     }
 }

@@ -6,6 +6,7 @@
 //!   queue, the thread that sends it in batches, reconnection with a
 //!   backoff, and flush on drop; a broker supplies only how a batch is sent
 //!   ([`publisher::Link`]);
+//! - [`failover`]: a broker given as a list of URLs, and the node in use;
 //! - [`feed`]: the hand-off from a subscriber's reader thread;
 //! - per broker ([`redis`], [`amqp`]): the connection, the URL's checks, the
 //!   message codec, and what Celery's `stats` reports of it.
@@ -13,6 +14,10 @@
 //! A broker added here needs its connection and its codec; the publisher, the
 //! outbox, the backoff and the options are shared.
 
+// The failover options are public whatever the brokers built; the lists
+// themselves are read only by a broker's code.
+#[cfg_attr(not(any(feature = "redis", feature = "amqp")), allow(dead_code))]
+pub(crate) mod failover;
 #[cfg(any(feature = "redis", feature = "amqp"))]
 pub(crate) mod feed;
 mod message;

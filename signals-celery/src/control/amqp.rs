@@ -26,8 +26,7 @@ use super::serving::{Flags, Serving};
 use super::MailboxOptions;
 use crate::broker::amqp::AmqpConfigError;
 use crate::broker::amqp::{
-    self, broker_info, check_url, close, connect, next_delivery, tls_roots, Io, Next,
-    HANDSHAKE_TIMEOUT,
+    self, broker_info, close, next_delivery, Io, Next, Servers, HANDSHAKE_TIMEOUT,
 };
 use crate::broker::Backoff;
 
@@ -66,18 +65,18 @@ impl AmqpMailbox {
         url: &str,
         options: MailboxOptions,
     ) -> Result<Self, AmqpConfigError> {
-        let masked = check_url(url)?;
-        let roots = tls_roots(options.tls_root_certificates.as_deref())?;
+        let servers = Servers::open(
+            url,
+            &options.failover,
+            options.tls_root_certificates.as_deref(),
+        )?;
         let io = Io::new(None)?;
-        let broker = broker_info(url);
-        let url = url.to_owned();
+        let broker = broker_info(servers.first_url());
         let serving = Serving::spawn(node, broker, move |node, flags| {
             Server {
                 node,
                 io,
-                url,
-                masked,
-                roots,
+                servers,
                 reconnect_delay: options.reconnect_delay,
                 flags,
             }
@@ -108,10 +107,7 @@ impl std::fmt::Debug for AmqpMailbox {
 struct Server {
     node: Node,
     io: Io,
-    url: String,
-    masked: String,
-    /// Extra root certificates (PEM) for `amqps://`.
-    roots: Option<String>,
+    servers: Servers,
     reconnect_delay: Duration,
     flags: Flags,
 }
@@ -134,20 +130,23 @@ impl Server {
                     self.flags.set_ready(true);
                     let error = self.listen(&channel, &mut consumer);
                     self.flags.set_ready(false);
+                    if let Some(error) = &error {
+                        self.servers.lost(error);
+                    }
                     close(&self.io, &connection);
                     error
                 }
                 Err(error) => Some(error),
             };
             let Some(error) = error else { return };
-            tracing::warn!(url = %self.masked, %error, "control mailbox lost its connection; reconnecting");
+            tracing::warn!(url = %self.servers.describe(), %error, "control mailbox lost its connection; reconnecting");
             std::thread::sleep(backoff.next_wait());
         }
     }
 
     async fn subscribe(&self) -> Result<(Connection, Channel, Consumer), String> {
-        let masked = |error: lapin::Error| error.to_string().replace(&self.url, &self.masked);
-        let connection = connect(&self.url, &self.masked, self.roots.as_deref()).await?;
+        let masked = |error: lapin::Error| self.servers.hide(error);
+        let connection = self.servers.connect().await?;
         let channel = connection.create_channel().await.map_err(masked)?;
         declare_pidbox(&channel).await.map_err(masked)?;
         let queue = format!("{}.celery.pidbox", self.node.hostname());
@@ -368,10 +367,7 @@ fn number(value: &AMQPValue) -> Option<f64> {
 /// ```
 pub struct AmqpControl {
     io: Io,
-    url: String,
-    masked: String,
-    /// PEM certificates of the CAs an `amqps://` connection trusts.
-    roots: Option<String>,
+    servers: Servers,
     oid: String,
     clock: Arc<crate::events::LamportClock>,
 }
@@ -385,12 +381,13 @@ impl AmqpControl {
     /// A client of the broker at `url` whose `amqps://` connections trust
     /// `options.tls_root_certificates` (the other options are a mailbox's).
     pub fn open_with(url: &str, options: &super::MailboxOptions) -> Result<Self, AmqpConfigError> {
-        let masked = check_url(url)?;
         Ok(Self {
             io: Io::new(None)?,
-            url: url.to_owned(),
-            masked,
-            roots: tls_roots(options.tls_root_certificates.as_deref())?,
+            servers: Servers::open(
+                url,
+                &options.failover,
+                options.tls_root_certificates.as_deref(),
+            )?,
             oid: uuid::Uuid::new_v4().to_string(),
             clock: crate::events::LamportClock::global(),
         })
@@ -429,7 +426,7 @@ impl AmqpControl {
             .unwrap_or_else(|_| Err("the broker did not answer in time".into()))
         });
         outcome.map_err(|reason| super::ControlError::Broker {
-            url: self.masked.clone(),
+            url: self.servers.describe(),
             reason,
         })
     }
@@ -442,8 +439,8 @@ impl AmqpControl {
         deadline: Instant,
         limit: Option<usize>,
     ) -> Result<super::Replies, String> {
-        let masked = |error: lapin::Error| error.to_string().replace(&self.url, &self.masked);
-        let connection = connect(&self.url, &self.masked, self.roots.as_deref()).await?;
+        let masked = |error: lapin::Error| self.servers.hide(error);
+        let connection = self.servers.connect().await?;
         let channel = connection.create_channel().await.map_err(masked)?;
         declare_pidbox(&channel).await.map_err(masked)?;
         let queue = format!("{}.reply.celery.pidbox", self.oid);
@@ -524,7 +521,7 @@ impl AmqpControl {
 impl std::fmt::Debug for AmqpControl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AmqpControl")
-            .field("url", &self.masked)
+            .field("url", &self.servers.describe())
             .field("oid", &self.oid)
             .finish_non_exhaustive()
     }

@@ -76,6 +76,10 @@ pub enum ControlError {
     /// The request could not be written as JSON; nothing was sent.
     #[error("the control request cannot be written as JSON: {0}")]
     Unwritable(String),
+    /// The broker's topology is wrong: no sentinel knows the master's name,
+    /// or the server is a Redis Cluster node.
+    #[error(transparent)]
+    Topology(#[from] crate::TopologyError),
 }
 
 /// Options of a mailbox that serves a [`Node`] ([`RedisMailbox`],
@@ -99,6 +103,9 @@ pub struct MailboxOptions {
     /// For `rediss://` (feature `redis-tls`) and `amqps://`: PEM certificates
     /// of CAs to trust (default `None`: the system's).
     pub tls_root_certificates: Option<Vec<u8>>,
+    /// How a failover list of URLs or Sentinel is used (default: the list
+    /// round-robin, no Sentinel master name).
+    pub failover: crate::Failover,
 }
 
 impl Default for MailboxOptions {
@@ -106,6 +113,7 @@ impl Default for MailboxOptions {
         Self {
             reconnect_delay: std::time::Duration::from_millis(100),
             tls_root_certificates: None,
+            failover: crate::Failover::default(),
         }
     }
 }

@@ -19,9 +19,10 @@ use super::node::Node;
 use super::request::Request;
 use super::serving::{Flags, Serving};
 use super::{ControlError, MailboxOptions, Replies};
+use crate::broker::failover::ConnectError;
 use crate::broker::redis::envelope::{self, EnvelopeError};
 use crate::broker::redis::RedisConfigError;
-use crate::broker::redis::{broker_info, client, database_of, read_was_cut_short};
+use crate::broker::redis::{broker_info, database_of, open_servers, read_was_cut_short, Servers};
 use crate::broker::{mask_password, Backoff};
 use crate::events::LamportClock;
 
@@ -92,20 +93,19 @@ impl RedisMailbox {
         url: &str,
         options: MailboxOptions,
     ) -> Result<Self, RedisConfigError> {
-        let masked = mask_password(url);
-        let invalid = |reason: String| RedisConfigError::InvalidUrl {
-            url: masked.clone(),
-            reason: reason.replace(url, &masked),
-        };
-        let redis = client(url, options.tls_root_certificates.as_deref()).map_err(invalid)?;
-        let db = database_of(url).map_err(invalid)?;
-        let channel = format!("/{db}.{}", exchange());
-        let serving = Serving::spawn(node, broker_info(url), move |node, flags| {
+        let servers = open_servers(
+            url,
+            &options.failover,
+            options.tls_root_certificates.as_deref(),
+        )?;
+        let channel = channel_of(&servers)?;
+        let info = broker_info(servers.first_url());
+        let serving = Serving::spawn(node, info, move |node, flags| {
             Server {
                 node,
-                client: redis,
+                url: servers.describe(),
+                servers,
                 channel,
-                url: masked,
                 reconnect_delay: options.reconnect_delay,
                 flags,
             }
@@ -132,9 +132,20 @@ impl std::fmt::Debug for RedisMailbox {
     }
 }
 
+/// The mailbox's fanout channel, `/<db>.celery.pidbox`, on the database of
+/// the servers' first URL.
+fn channel_of(servers: &Servers) -> Result<String, RedisConfigError> {
+    let first = servers.first_url();
+    let db = database_of(first).map_err(|reason| RedisConfigError::InvalidUrl {
+        url: mask_password(first),
+        reason,
+    })?;
+    Ok(format!("/{db}.{}", exchange()))
+}
+
 struct Server {
     node: Node,
-    client: redis::Client,
+    servers: Servers,
     channel: String,
     url: String,
     reconnect_delay: Duration,
@@ -162,12 +173,12 @@ impl Server {
     fn serve(&self) -> Result<(), String> {
         let timeout = Duration::from_secs(5);
         let mut replies = self
-            .client
-            .get_connection_with_timeout(timeout)
+            .servers
+            .connect(timeout)
             .map_err(|error| error.to_string())?;
         let mut listening = self
-            .client
-            .get_connection_with_timeout(timeout)
+            .servers
+            .connect(timeout)
             .map_err(|error| error.to_string())?;
         let mut pubsub = listening.as_pubsub();
         pubsub
@@ -183,7 +194,10 @@ impl Server {
             match pubsub.get_message() {
                 Ok(message) => self.on_message(message.get_payload_bytes(), &mut replies),
                 Err(error) if read_was_cut_short(&error) => {}
-                Err(error) => return Err(error.to_string()),
+                Err(error) => {
+                    self.servers.lost(&error);
+                    return Err(error.to_string());
+                }
             }
         }
     }
@@ -300,7 +314,7 @@ fn deliver(
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct RedisControl {
-    client: redis::Client,
+    servers: Servers,
     channel: String,
     url: String,
     /// kombu's `oid`: this client's routing key on the reply exchange.
@@ -318,17 +332,15 @@ impl RedisControl {
     /// A client of the Redis at `url` whose `rediss://` connections trust
     /// `options.tls_root_certificates` (the other options are a mailbox's).
     pub fn open_with(url: &str, options: &super::MailboxOptions) -> Result<Self, RedisConfigError> {
-        let masked = mask_password(url);
-        let invalid = |reason: String| RedisConfigError::InvalidUrl {
-            url: masked.clone(),
-            reason: reason.replace(url, &masked),
-        };
-        let client = client(url, options.tls_root_certificates.as_deref()).map_err(invalid)?;
-        let db = database_of(url).map_err(invalid)?;
+        let servers = open_servers(
+            url,
+            &options.failover,
+            options.tls_root_certificates.as_deref(),
+        )?;
         Ok(Self {
-            client,
-            channel: format!("/{db}.{}", exchange()),
-            url: masked,
+            channel: channel_of(&servers)?,
+            url: servers.describe(),
+            servers,
             oid: uuid::Uuid::new_v4().to_string(),
             clock: LamportClock::global(),
         })
@@ -356,14 +368,23 @@ impl RedisControl {
         timeout: Duration,
         limit: Option<usize>,
     ) -> Result<Replies, ControlError> {
-        let broker = |error: redis::RedisError| ControlError::Broker {
-            url: self.url.clone(),
-            reason: error.to_string(),
+        let broker = |error: redis::RedisError| {
+            self.servers.lost(&error);
+            ControlError::Broker {
+                url: self.url.clone(),
+                reason: error.to_string(),
+            }
         };
         let mut connection = self
-            .client
-            .get_connection_with_timeout(Duration::from_secs(5))
-            .map_err(broker)?;
+            .servers
+            .connect(Duration::from_secs(5))
+            .map_err(|error| match error {
+                ConnectError::Topology(error) => ControlError::Topology(error),
+                ConnectError::Unreachable(reason) => ControlError::Broker {
+                    url: self.url.clone(),
+                    reason,
+                },
+            })?;
         let reply_queue = format!("{}.{}", self.oid, reply_exchange());
         let member = [self.oid.as_str(), "", reply_queue.as_str()].join(SEP);
         redis::pipe()
@@ -431,10 +452,7 @@ impl RedisControl {
 impl Drop for RedisControl {
     fn drop(&mut self) {
         // Unbind and remove the reply queue, as kombu's expiry would.
-        if let Ok(mut connection) = self
-            .client
-            .get_connection_with_timeout(Duration::from_secs(1))
-        {
+        if let Ok(mut connection) = self.servers.connect(Duration::from_secs(1)) {
             let reply_queue = format!("{}.{}", self.oid, reply_exchange());
             let member = [self.oid.as_str(), "", reply_queue.as_str()].join(SEP);
             let _ = redis::pipe()

@@ -3,6 +3,7 @@
 //! executor that drives it from a plain thread ([`Io`]), a consumer's next
 //! message, and what Celery's `stats` reports of the broker.
 
+use super::failover::{Failover, Nodes, TopologyError};
 use super::{mask_password, BrokerInfo};
 
 /// Why an AMQP transport, subscriber, mailbox or control client could not be
@@ -22,6 +23,15 @@ pub enum AmqpConfigError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A quorum queue was asked for without a durable queue's name: a
+    /// quorum queue is durable, and shared across reconnections by its name.
+    #[error(
+        "a quorum queue needs `durable_queue`, its name (see `AmqpSubscriberOptions::quorum`)"
+    )]
+    QuorumNeedsDurableQueue,
+    /// The URL list cannot be used.
+    #[error(transparent)]
+    Topology(#[from] TopologyError),
     /// The background thread or the I/O runtime could not be started.
     #[error("cannot start the AMQP background thread: {0}")]
     Thread(#[source] std::io::Error),
@@ -80,6 +90,70 @@ pub(crate) async fn connect(
         Err(error) => Err(error),
     };
     connection.map_err(|error| error.to_string().replace(url, masked))
+}
+
+/// The nodes of an AMQP broker (one URL, or kombu's failover list of a
+/// cluster's nodes) and the roots their TLS connections trust.
+pub(crate) struct Servers {
+    nodes: Nodes,
+    roots: Option<String>,
+}
+
+impl Servers {
+    /// Reads `url` (one URL or a `;`-separated list) and checks each URL;
+    /// nothing connects yet.
+    pub(crate) fn open(
+        url: &str,
+        failover: &Failover,
+        roots: Option<&[u8]>,
+    ) -> Result<Self, AmqpConfigError> {
+        let same_broker = |first: &str, other: &str| {
+            let amqp = |scheme: &str| matches!(scheme, "amqp" | "amqps");
+            first == other || amqp(first) && amqp(other)
+        };
+        let nodes = Nodes::parse(url, failover.strategy, same_broker)?;
+        for node in 0..nodes.len() {
+            check_url(nodes.url(node))?;
+        }
+        Ok(Self {
+            nodes,
+            roots: tls_roots(roots)?,
+        })
+    }
+
+    /// A connection to the node in use, or to the next one of the list that
+    /// answers.
+    pub(crate) async fn connect(&self) -> Result<lapin::Connection, String> {
+        let nodes = &self.nodes;
+        let roots = self.roots.as_deref();
+        nodes
+            .connect_async(|node| connect(nodes.url(node), nodes.masked(node), roots))
+            .await
+    }
+
+    /// A connection that was up failed: the next one goes to the next node.
+    pub(crate) fn lost(&self, error: &dyn std::fmt::Display) {
+        self.nodes.lost(error);
+    }
+
+    /// The URL or list, passwords masked.
+    pub(crate) fn describe(&self) -> String {
+        self.nodes.describe()
+    }
+
+    /// The first URL as given: what `stats` reports.
+    pub(crate) fn first_url(&self) -> &str {
+        self.nodes.url(0)
+    }
+
+    /// `error`'s text with any URL of the list in it masked.
+    pub(crate) fn hide(&self, error: impl std::fmt::Display) -> String {
+        let mut text = error.to_string();
+        for node in 0..self.nodes.len() {
+            text = text.replace(self.nodes.url(node), self.nodes.masked(node));
+        }
+        text
+    }
 }
 
 /// Closes `connection` politely, giving up after a few seconds (a broker

@@ -4,8 +4,11 @@
 //! of the broker.
 
 pub(crate) mod envelope;
+pub(crate) mod servers;
 
+use super::failover::{Failover, TopologyError};
 use super::{mask_password, BrokerInfo};
+pub(crate) use servers::Servers;
 
 /// Why a Redis transport, subscriber, mailbox or control client could not
 /// be created.
@@ -22,15 +25,18 @@ pub enum RedisConfigError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The URL list or the Sentinel settings cannot be used.
+    #[error(transparent)]
+    Topology(#[from] TopologyError),
     /// The background thread that talks to Redis could not be started.
     #[error("cannot start the Redis background thread: {0}")]
     Thread(#[source] std::io::Error),
 }
 
-/// A Redis server as both directions reach it: the client, what every channel
-/// starts with, and the URL as errors and logs show it.
+/// A Redis server as both directions reach it: the servers to connect to,
+/// what every channel starts with, and the URL as errors and logs show it.
 pub(crate) struct Endpoint {
-    pub(crate) client: redis::Client,
+    pub(crate) servers: Servers,
     /// `<global_keyprefix>/<db>.` (see [`channel_prefix`]).
     pub(crate) channel_prefix: String,
     /// The URL with its password masked.
@@ -38,24 +44,42 @@ pub(crate) struct Endpoint {
 }
 
 impl Endpoint {
-    /// Checks `url` and builds its client (nothing connects yet).
+    /// Checks `url` (one URL, a `;`-separated failover list, or sentinels)
+    /// and builds its clients (nothing connects yet).
     pub(crate) fn open(
         url: &str,
+        failover: &Failover,
         tls_root_certificates: Option<&[u8]>,
         global_keyprefix: &str,
         fanout_prefix: bool,
     ) -> Result<Self, RedisConfigError> {
-        let invalid = |reason: String| RedisConfigError::InvalidUrl {
-            url: mask_password(url),
+        let servers = open_servers(url, failover, tls_root_certificates)?;
+        let channel_prefix = channel_prefix(servers.first_url(), global_keyprefix, fanout_prefix)
+            .map_err(|reason| RedisConfigError::InvalidUrl {
+            url: mask_password(servers.first_url()),
             reason,
-        };
+        })?;
         Ok(Self {
-            client: client(url, tls_root_certificates).map_err(invalid)?,
-            channel_prefix: channel_prefix(url, global_keyprefix, fanout_prefix)
-                .map_err(invalid)?,
-            url: mask_password(url),
+            url: servers.describe(),
+            servers,
+            channel_prefix,
         })
     }
+}
+
+/// The servers of `url` (one URL, a failover list, or sentinels), each
+/// plain server's client trusting `roots` for `rediss://`.
+pub(crate) fn open_servers(
+    url: &str,
+    failover: &Failover,
+    roots: Option<&[u8]>,
+) -> Result<Servers, RedisConfigError> {
+    Servers::open(url, failover, |url| client(url, roots)).map_err(|error| match error {
+        servers::ServersError::Topology(error) => RedisConfigError::Topology(error),
+        servers::ServersError::InvalidUrl { url, reason } => {
+            RedisConfigError::InvalidUrl { url, reason }
+        }
+    })
 }
 
 /// A client for `url`: plain, or TLS for `rediss://` (feature `redis-tls`),

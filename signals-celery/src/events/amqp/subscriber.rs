@@ -43,6 +43,11 @@ pub struct AmqpSubscriberOptions {
     /// place of Celery's `<prefix>.<uuid4>` (default `None`); see
     /// [`durable`](Self::durable).
     pub durable_queue: Option<String>,
+    /// Declares the [durable queue](Self::durable_queue) as a quorum queue
+    /// (`x-queue-type: quorum`), replicated over a RabbitMQ cluster's nodes
+    /// so that it survives the loss of a minority of them (default
+    /// `false`: a classic queue, on one node). See [`quorum`](Self::quorum).
+    pub quorum: bool,
     /// For `amqps://`: PEM certificates of CAs to trust besides the system's,
     /// such as a private CA's (default `None`).
     pub tls_root_certificates: Option<Vec<u8>>,
@@ -50,6 +55,8 @@ pub struct AmqpSubscriberOptions {
     /// a hidden runtime of one thread (default `None`: the hidden one). It
     /// must have I/O and time enabled; see [the executor](crate::events::AmqpTransport#the-executor).
     pub runtime: Option<tokio::runtime::Handle>,
+    /// How a failover list of URLs is used (default round-robin).
+    pub failover: crate::Failover,
 }
 
 impl AmqpSubscriberOptions {
@@ -86,6 +93,35 @@ impl AmqpSubscriberOptions {
             ..Self::default()
         }
     }
+
+    /// Options for a [durable](Self::durable) queue named `queue` that is a
+    /// quorum queue, for a RabbitMQ cluster.
+    ///
+    /// What each kind of queue loses:
+    ///
+    /// | queue | broker restart | the queue's node lost | subscriber away |
+    /// |---|---|---|---|
+    /// | Celery's own (exclusive, the default) | what is published while it reconnects | the same | everything meanwhile |
+    /// | durable classic | nothing | everything until that node is back (the queue lives on it alone) | nothing |
+    /// | quorum | nothing | nothing while a majority of its nodes is up | nothing |
+    ///
+    /// Give the subscriber every node's URL as a failover list
+    /// (`amqp://n1;amqp://n2;amqp://n3`), so that it moves to a node that
+    /// is up; the dispatcher's transport likewise.
+    ///
+    /// ```
+    /// use signals_celery::events::AmqpSubscriberOptions;
+    ///
+    /// let options = AmqpSubscriberOptions::quorum("monitoring.events");
+    /// assert!(options.quorum);
+    /// assert_eq!(options.durable_queue.as_deref(), Some("monitoring.events"));
+    /// ```
+    pub fn quorum(queue: impl Into<String>) -> Self {
+        Self {
+            quorum: true,
+            ..Self::durable(queue)
+        }
+    }
 }
 
 impl Default for AmqpSubscriberOptions {
@@ -99,8 +135,10 @@ impl Default for AmqpSubscriberOptions {
             reconnect_delay: Duration::from_millis(100),
             backlog: 65_536,
             durable_queue: None,
+            quorum: false,
             tls_root_certificates: None,
             runtime: None,
+            failover: crate::Failover::default(),
         }
     }
 }
@@ -148,17 +186,21 @@ impl AmqpSubscriber {
         url: &str,
         options: AmqpSubscriberOptions,
     ) -> Result<Self, AmqpConfigError> {
-        let masked = amqp::check_url(url)?;
-        let roots = amqp::tls_roots(options.tls_root_certificates.as_deref())?;
+        if options.quorum && options.durable_queue.is_none() {
+            return Err(AmqpConfigError::QuorumNeedsDurableQueue);
+        }
+        let servers = amqp::Servers::open(
+            url,
+            &options.failover,
+            options.tls_root_certificates.as_deref(),
+        )?;
+        let masked = servers.describe();
         let runtime = Io::new(options.runtime.as_ref())?;
-        let (reader_url, reader_masked) = (url.to_owned(), masked.clone());
         let backlog = options.backlog;
         let feed = Subscription::spawn("signals-amqp-subscriber", backlog, move |feed| {
             Reader {
                 runtime,
-                url: reader_url,
-                masked: reader_masked,
-                roots,
+                servers,
                 options,
                 feed,
             }
@@ -224,11 +266,7 @@ impl std::fmt::Debug for AmqpSubscriber {
 /// The thread that consumes the queue.
 struct Reader {
     runtime: Io,
-    url: String,
-    /// For errors, password masked.
-    masked: String,
-    /// Extra root certificates (PEM) for `amqps://`.
-    roots: Option<String>,
+    servers: amqp::Servers,
     options: AmqpSubscriberOptions,
     feed: FeedWriter<Delivery>,
 }
@@ -259,13 +297,19 @@ impl Reader {
                     self.feed.set_subscribed(true);
                     let error = self.listen(&mut consumer);
                     self.feed.set_subscribed(false);
+                    if let Some(error) = &error {
+                        self.servers.lost(error);
+                    }
                     amqp::close(&self.runtime, &connection);
                     error
                 }
                 Err(error) => Some(error),
             };
             let Some(error) = error else { return };
-            if !self.feed.deliver(Err(format!("{}: {error}", self.masked))) {
+            if !self
+                .feed
+                .deliver(Err(format!("{}: {error}", self.servers.describe())))
+            {
                 return;
             }
             self.feed.pause(backoff.next_wait());
@@ -275,8 +319,8 @@ impl Reader {
     /// Connects, declares the exchange and a queue of our own, binds it and
     /// starts consuming.
     async fn subscribe(&self) -> Result<(Connection, Consumer), String> {
-        let masked = |error: lapin::Error| error.to_string().replace(&self.url, &self.masked);
-        let connection = amqp::connect(&self.url, &self.masked, self.roots.as_deref()).await?;
+        let masked = |error: lapin::Error| self.servers.hide(error);
+        let connection = self.servers.connect().await?;
         let channel = connection.create_channel().await.map_err(masked)?;
         declare(&channel, &self.options.exchange).await?;
         let mut arguments = FieldTable::default();
@@ -287,6 +331,12 @@ impl Reader {
             arguments.insert("x-expires".into(), AMQPValue::LongLongInt(millis(expires)));
         }
         let durable = self.options.durable_queue.is_some();
+        if self.options.quorum {
+            arguments.insert(
+                "x-queue-type".into(),
+                AMQPValue::LongString("quorum".into()),
+            );
+        }
         let name = match &self.options.durable_queue {
             Some(name) => name.clone(),
             None => format!("{}.{}", self.options.queue_prefix, uuid::Uuid::new_v4()),

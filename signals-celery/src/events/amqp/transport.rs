@@ -49,6 +49,8 @@ pub struct AmqpOptions {
     /// a hidden runtime of one thread (default `None`: the hidden one). It
     /// must have I/O and time enabled; see [the executor](AmqpTransport#the-executor).
     pub runtime: Option<tokio::runtime::Handle>,
+    /// How a failover list of URLs is used (default round-robin).
+    pub failover: crate::Failover,
 }
 
 impl Default for AmqpOptions {
@@ -60,6 +62,7 @@ impl Default for AmqpOptions {
             reconnect_delay: Duration::from_millis(100),
             tls_root_certificates: None,
             runtime: None,
+            failover: crate::Failover::default(),
         }
     }
 }
@@ -150,14 +153,16 @@ impl AmqpTransport {
 
     /// Connects lazily to `url` with `options`.
     pub fn with_options(url: &str, options: AmqpOptions) -> Result<Self, AmqpConfigError> {
-        let masked = amqp::check_url(url)?;
-        let roots = amqp::tls_roots(options.tls_root_certificates.as_deref())?;
+        let servers = amqp::Servers::open(
+            url,
+            &options.failover,
+            options.tls_root_certificates.as_deref(),
+        )?;
+        let masked = servers.describe();
         let runtime = Io::new(options.runtime.as_ref())?;
         let link = AmqpLink {
             runtime,
-            url: url.to_owned(),
-            masked: masked.clone(),
-            roots,
+            servers,
             link: None,
         };
         let publisher = Publisher::spawn(
@@ -202,11 +207,7 @@ struct AmqpLink {
     /// Drives lapin's I/O on its own thread; the publisher's thread blocks
     /// on it.
     runtime: Io,
-    url: String,
-    /// For errors, password masked.
-    masked: String,
-    /// Extra root certificates (PEM) for `amqps://`.
-    roots: Option<String>,
+    servers: amqp::Servers,
     link: Option<Connected>,
 }
 
@@ -241,7 +242,14 @@ impl Link for AmqpLink {
                 self.link = link;
                 Ok(())
             }
-            Err(error) => Err(Unsent::none(error)),
+            Err(error) => {
+                // The connection was made, then failed: the next one goes to
+                // the next node of a list.
+                if link.is_some() {
+                    self.servers.lost(&error);
+                }
+                Err(Unsent::none(error))
+            }
         }
     }
 
@@ -325,8 +333,8 @@ impl AmqpLink {
     }
 
     async fn connect(&self) -> Result<Connected, String> {
-        let masked = |error: lapin::Error| error.to_string().replace(&self.url, &self.masked);
-        let connection = amqp::connect(&self.url, &self.masked, self.roots.as_deref()).await?;
+        let masked = |error: lapin::Error| self.servers.hide(error);
+        let connection = self.servers.connect().await?;
         let channel = connection.create_channel().await.map_err(masked)?;
         channel
             .confirm_select(ConfirmSelectOptions::default())

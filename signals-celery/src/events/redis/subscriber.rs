@@ -6,9 +6,10 @@ use std::time::{Duration, Instant};
 use super::RedisConfigError;
 use crate::broker::feed::{FeedWriter, Next, Subscription};
 use crate::broker::redis::envelope::{self, EnvelopeError};
-use crate::broker::redis::{read_was_cut_short, Endpoint};
+use crate::broker::redis::{read_was_cut_short, Endpoint, Servers};
 use crate::broker::Backoff;
 use crate::events::receiver::{Delivery, EventSource, ReceiveError, DEFAULT_MAX_MESSAGE_SIZE};
+use crate::Failover;
 
 /// Options of a [`RedisSubscriber`].
 #[derive(Clone, Debug)]
@@ -38,6 +39,9 @@ pub struct RedisSubscriberOptions {
     /// firewall that dropped the flow): without the check the subscriber
     /// would wait on it for ever, hearing nothing.
     pub idle_check: Duration,
+    /// How a failover list of URLs or Sentinel is used (default: the
+    /// list round-robin, no Sentinel master name).
+    pub failover: Failover,
 }
 
 impl Default for RedisSubscriberOptions {
@@ -51,6 +55,7 @@ impl Default for RedisSubscriberOptions {
             backlog: 65_536,
             tls_root_certificates: None,
             idle_check: Duration::from_secs(5),
+            failover: Failover::default(),
         }
     }
 }
@@ -97,6 +102,7 @@ impl RedisSubscriber {
     ) -> Result<Self, RedisConfigError> {
         let endpoint = Endpoint::open(
             url,
+            &options.failover,
             options.tls_root_certificates.as_deref(),
             &options.global_keyprefix,
             options.fanout_prefix,
@@ -107,11 +113,11 @@ impl RedisSubscriber {
             options.exchange,
             options.routing_key.replace('#', "*")
         );
-        let (client, subscribed, url) = (endpoint.client, pattern.clone(), endpoint.url.clone());
+        let (servers, subscribed, url) = (endpoint.servers, pattern.clone(), endpoint.url.clone());
         let (reconnect_delay, idle_check) = (options.reconnect_delay, options.idle_check);
         let feed = Subscription::spawn("signals-redis-subscriber", options.backlog, move |feed| {
             Reader {
-                client,
+                servers,
                 pattern: subscribed,
                 url,
                 reconnect_delay,
@@ -254,7 +260,7 @@ impl std::fmt::Debug for RedisSubscriber {
 
 /// The thread that reads the subscription.
 struct Reader {
-    client: redis::Client,
+    servers: Servers,
     pattern: String,
     /// For errors, password masked.
     url: String,
@@ -274,7 +280,11 @@ impl Reader {
             let error = match self.connect() {
                 Ok(mut connection) => {
                     backoff.reset();
-                    self.listen(&mut connection)
+                    let lost = self.listen(&mut connection);
+                    if let Some(error) = &lost {
+                        self.servers.lost(error);
+                    }
+                    lost
                 }
                 Err(error) => Some(error),
             };
@@ -287,8 +297,8 @@ impl Reader {
     }
 
     fn connect(&self) -> Result<redis::Connection, String> {
-        self.client
-            .get_connection_with_timeout(Duration::from_secs(5))
+        self.servers
+            .connect(Duration::from_secs(5))
             .map_err(|error| error.to_string())
     }
 

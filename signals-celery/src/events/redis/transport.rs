@@ -18,9 +18,12 @@ use std::time::Duration;
 
 use super::RedisConfigError;
 use crate::broker::publisher::{Link, Publisher, Unsent};
+use crate::broker::redis::servers::is_demoted;
+use crate::broker::redis::Servers;
 use crate::broker::redis::{envelope, Endpoint};
 use crate::broker::PublisherOptions;
 use crate::events::transport::{Message, Transport, TransportError};
+use crate::Failover;
 
 /// Options of a [`RedisTransport`], as kombu's transport options.
 #[derive(Clone, Debug)]
@@ -48,6 +51,9 @@ pub struct RedisOptions {
     /// For `rediss://` (feature `redis-tls`): PEM certificates of the CAs to
     /// trust instead of the system's (default `None`: the system's).
     pub tls_root_certificates: Option<Vec<u8>>,
+    /// How a failover list of URLs or Sentinel is used (default: the
+    /// list round-robin, no Sentinel master name).
+    pub failover: Failover,
 }
 
 impl RedisOptions {
@@ -73,6 +79,7 @@ impl Default for RedisOptions {
             reconnect_delay: Duration::from_millis(100),
             min_subscribers: 0,
             tls_root_certificates: None,
+            failover: Failover::default(),
         }
     }
 }
@@ -133,12 +140,13 @@ impl RedisTransport {
     pub fn with_options(url: &str, options: RedisOptions) -> Result<Self, RedisConfigError> {
         let endpoint = Endpoint::open(
             url,
+            &options.failover,
             options.tls_root_certificates.as_deref(),
             &options.global_keyprefix,
             options.fanout_prefix,
         )?;
         let link = RedisLink {
-            client: endpoint.client,
+            servers: endpoint.servers,
             connection: None,
             packed: Vec::new(),
             min_subscribers: options.min_subscribers,
@@ -193,7 +201,7 @@ impl Transport for RedisTransport {
 /// Sends batches to Redis in pipelines, on a connection it opens when it has
 /// none.
 struct RedisLink {
-    client: redis::Client,
+    servers: Servers,
     connection: Option<redis::Connection>,
     /// One buffer for every pipeline, grown to the largest batch.
     packed: Vec<u8>,
@@ -231,14 +239,17 @@ impl Link for RedisLink {
 }
 
 impl RedisLink {
+    /// How long connecting may take before the next URL is tried.
+    const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
     /// Sends one batch in one pipeline: one write, then one reply per message.
     fn pipeline(&mut self, batch: &[Outgoing]) -> Result<Sent, String> {
         use redis::ConnectionLike as _;
         let connection = match &mut self.connection {
             Some(connection) => connection,
             None => self.connection.insert(
-                self.client
-                    .get_connection()
+                self.servers
+                    .connect(Self::CONNECT_TIMEOUT)
                     .map_err(|error| error.to_string())?,
             ),
         };
@@ -246,9 +257,13 @@ impl RedisLink {
         for outgoing in batch {
             self.packed.extend_from_slice(&outgoing.command);
         }
-        let replies = connection
-            .req_packed_commands(&self.packed, 0, batch.len())
-            .map_err(|error| error.to_string())?;
+        let replies = match connection.req_packed_commands(&self.packed, 0, batch.len()) {
+            Ok(replies) => replies,
+            Err(error) => {
+                self.servers.lost(&error);
+                return Err(error.to_string());
+            }
+        };
         let required = self.min_subscribers as i64;
         for (heard, reply) in replies.into_iter().enumerate() {
             match reply {
@@ -257,7 +272,11 @@ impl RedisLink {
                 }
                 redis::Value::Int(_) => {}
                 redis::Value::ServerError(error) => {
-                    return Err(redis::RedisError::from(error).to_string())
+                    let error = redis::RedisError::from(error);
+                    if is_demoted(&error) {
+                        self.servers.lost(&error);
+                    }
+                    return Err(error.to_string());
                 }
                 other => return Err(format!("unexpected reply to PUBLISH: {other:?}")),
             }
