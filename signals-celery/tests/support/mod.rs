@@ -10,19 +10,31 @@ use std::time::{Duration, Instant};
 pub(crate) struct RedisServer {
     pub(crate) port: u16,
     child: Option<Child>,
+    /// Arguments after the port, binding and persistence.
+    extra: Vec<String>,
 }
 
 impl RedisServer {
     /// Starts `redis-server` on a free 127.0.0.1 port and waits until it answers.
     /// A port taken between choosing it and the server binding it (another
     /// test's broker may open connections meanwhile) is replaced by another.
+    #[allow(dead_code)] // not every test binary starts a plain server
     pub(crate) fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// [`Self::start`] with more arguments for `redis-server`.
+    pub(crate) fn start_with(extra: &[&str]) -> Self {
         for _ in 0..5 {
             let port = TcpListener::bind("127.0.0.1:0")
                 .and_then(|listener| listener.local_addr())
                 .expect("a free loopback port")
                 .port();
-            let mut server = Self { port, child: None };
+            let mut server = Self {
+                port,
+                child: None,
+                extra: extra.iter().map(|arg| (*arg).to_owned()).collect(),
+            };
             if server.launch() {
                 return server;
             }
@@ -60,6 +72,7 @@ impl RedisServer {
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--protected-mode", "yes"])
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
