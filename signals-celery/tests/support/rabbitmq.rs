@@ -133,6 +133,91 @@ impl RabbitServer {
         format!("amqps://guest:guest@127.0.0.1:{port}/%2f")
     }
 
+    /// Starts `count` nodes that form one cluster: one port mapper for all
+    /// of them, the cookie of the `rabbitmq` user they all run as, and
+    /// classic-config peer discovery naming every node. The first node
+    /// starts alone, the others together once it runs, and join it; returns
+    /// once every node counts every other as running.
+    pub(crate) fn start_cluster(count: usize) -> Vec<Self> {
+        assert!(
+            std::path::Path::new(SERVER).exists(),
+            "{SERVER} is missing: ./test.sh installs it (apt-get install rabbitmq-server)"
+        );
+        let epmd_port = free_port();
+        let mut nodes: Vec<Self> = (0..count)
+            .map(|_| {
+                let port = free_port();
+                let name = format!("signals-cluster-{}-{port}", std::process::id());
+                let dir = std::env::temp_dir().join(&name);
+                std::fs::create_dir_all(dir.join("mnesia")).expect("a temporary directory");
+                std::fs::create_dir_all(dir.join("log")).expect("a temporary directory");
+                Self {
+                    port,
+                    dist_port: free_port(),
+                    epmd_port,
+                    dir,
+                    name,
+                    child: None,
+                    tls_port: None,
+                }
+            })
+            .collect();
+        let mut config = String::from(
+            "cluster_formation.peer_discovery_backend = classic_config\n\
+             cluster_formation.randomized_startup_delay_range.min = 0\n\
+             cluster_formation.randomized_startup_delay_range.max = 1\n",
+        );
+        for (index, node) in nodes.iter().enumerate() {
+            config.push_str(&format!(
+                "cluster_formation.classic_config.nodes.{} = {}@localhost\n",
+                index + 1,
+                node.name
+            ));
+        }
+        for node in &nodes {
+            std::fs::write(node.dir.join("rabbitmq.conf"), &config)
+                .expect("the node's configuration");
+            let status = Command::new("chown")
+                .args(["-R", "rabbitmq:rabbitmq"])
+                .arg(&node.dir)
+                .status()
+                .expect("chown runs");
+            assert!(
+                status.success(),
+                "cannot hand {} to the rabbitmq user",
+                node.dir.display()
+            );
+        }
+        nodes[0].start_epmd();
+        nodes[0].start_node();
+        std::thread::scope(|scope| {
+            for node in nodes.iter_mut().skip(1) {
+                scope.spawn(|| node.start_node());
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let status = nodes[0].ctl(&["cluster_status", "--formatter", "json"]);
+            let running = nodes
+                .iter()
+                .filter(|node| status.contains(&format!("\"{}@localhost\"", node.name)))
+                .count();
+            let listed = status
+                .split("\"running_nodes\"")
+                .nth(1)
+                .and_then(|rest| rest.split(']').next())
+                .map_or(0, |list| list.matches("@localhost").count());
+            if running == count && listed == count {
+                return nodes;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the {count} nodes did not form one cluster within 60 s: {status}"
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
     fn start_epmd(&self) {
         let status = Command::new("epmd")
             .args([
@@ -223,6 +308,16 @@ impl RabbitServer {
 
     /// Stops the node (as `systemctl stop` would) and waits until it is gone.
     pub(crate) fn stop(&mut self) {
+        self.end("-TERM");
+    }
+
+    /// Kills the node (`SIGKILL`, as a crash or a lost machine would) and
+    /// waits until it is gone.
+    pub(crate) fn kill(&mut self) {
+        self.end("-KILL");
+    }
+
+    fn end(&mut self, signal: &str) {
         let Some(mut child) = self.child.take() else {
             return;
         };
@@ -233,7 +328,7 @@ impl RabbitServer {
             .and_then(|pid| pid.trim().parse::<u32>().ok());
         if let Some(pid) = pid {
             let _ = Command::new("kill")
-                .args(["-TERM", &pid.to_string()])
+                .args([signal, &pid.to_string()])
                 .stderr(Stdio::null())
                 .status();
             let deadline = Instant::now() + Duration::from_secs(30);
