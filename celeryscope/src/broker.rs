@@ -2,6 +2,7 @@
 //! subscription (its state shared with `/health`), the remote-control
 //! client and the queue probe, on Redis or RabbitMQ alike.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +13,7 @@ use signals_celery::events::{
     AmqpSubscriber, AmqpSubscriberOptions, Delivery, EventSource, ReceiveError, RedisSubscriber,
     RedisSubscriberOptions,
 };
+use signals_celery::{Failover, UnknownStrategy};
 
 /// Why a broker could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +27,63 @@ pub(crate) enum BrokerError {
         path: String,
         source: std::io::Error,
     },
+    #[error("--broker-transport-option failover_strategy: {0}")]
+    Strategy(#[from] UnknownStrategy),
+    #[error("--broker-transport-option sentinel_kwargs: `{0}` is not a JSON object (such as {{\"password\": \"...\"}})")]
+    SentinelKwargs(String),
+}
+
+/// The broker of `top`, `dump` and `inspect`.
+#[derive(clap::Args, Clone, Debug)]
+pub(crate) struct BrokerArgs {
+    /// The broker URL (redis://, rediss://, sentinel://, amqp://, amqps://),
+    /// or kombu's `;`-separated failover list of them.
+    #[arg(short = 'b', long = "broker", env = "CELERY_BROKER_URL")]
+    pub(crate) url: String,
+    /// A kombu transport option, KEY=VALUE (repeatable): `master_name` and
+    /// `sentinel_kwargs` for sentinel:// URLs, `failover_strategy` for a list.
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub(crate) broker_transport_option: Vec<String>,
+}
+
+impl BrokerArgs {
+    /// How the URL list or Sentinel is used, from the transport options.
+    pub(crate) fn failover(&self) -> Result<Failover, String> {
+        let mut options = BTreeMap::new();
+        for pair in &self.broker_transport_option {
+            let Some((key, value)) = pair.split_once('=') else {
+                return Err(format!(
+                    "--broker-transport-option: `{pair}` is not KEY=VALUE"
+                ));
+            };
+            options.insert(key.to_owned(), value.to_owned());
+        }
+        failover_of(&options).map_err(|error| error.to_string())
+    }
+}
+
+/// kombu's options that say how a URL list or Redis Sentinel is used:
+/// the transport options `master_name` and `sentinel_kwargs` (JSON, of which
+/// `password` is read), and `failover_strategy` (kombu's connection option,
+/// Celery's `broker_failover_strategy`, taken here as a transport option).
+pub(crate) fn failover_of(options: &BTreeMap<String, String>) -> Result<Failover, BrokerError> {
+    let mut failover = Failover {
+        master_name: options.get("master_name").cloned(),
+        ..Failover::default()
+    };
+    if let Some(strategy) = options.get("failover_strategy") {
+        failover.strategy = strategy.parse()?;
+    }
+    if let Some(kwargs) = options.get("sentinel_kwargs") {
+        let Ok(Value::Object(kwargs)) = serde_json::from_str::<Value>(kwargs) else {
+            return Err(BrokerError::SentinelKwargs(kwargs.clone()));
+        };
+        failover.sentinel_password = kwargs
+            .get("password")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+    }
+    Ok(failover)
 }
 
 /// Whether `url` names an AMQP broker (else Redis).
@@ -32,12 +91,16 @@ pub(crate) fn is_amqp(url: &str) -> bool {
     url.starts_with("amqp://") || url.starts_with("amqps://") || url.starts_with("pyamqp://")
 }
 
-/// kombu accepts `pyamqp://` for its default AMQP client: the same broker.
+/// kombu accepts `pyamqp://` for its default AMQP client: the same broker
+/// (in each URL of a failover list).
 pub(crate) fn normalized(url: &str) -> String {
-    match url.strip_prefix("pyamqp://") {
-        Some(rest) => format!("amqp://{rest}"),
-        None => url.to_owned(),
-    }
+    url.split(';')
+        .map(|url| match url.trim().strip_prefix("pyamqp://") {
+            Some(rest) => format!("amqp://{rest}"),
+            None => url.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(";")
 }
 
 /// How the event subscription is made.
@@ -51,6 +114,8 @@ pub(crate) struct SubscribeOptions {
     pub(crate) fanout_prefix: Option<bool>,
     /// PEM certificates of the CAs to trust.
     pub(crate) tls_root_certificates: Option<Vec<u8>>,
+    /// How a URL list or Sentinel is used.
+    pub(crate) failover: Failover,
 }
 
 /// An event subscription whose state the caller can watch once a receiver
@@ -83,6 +148,7 @@ impl Watched {
                 amqp.reconnect_delay = delay;
             }
             amqp.tls_root_certificates = options.tls_root_certificates.clone();
+            amqp.failover = options.failover.clone();
             Source::Amqp(AmqpSubscriber::with_options(&normalized(url), amqp)?)
         } else {
             let mut redis = RedisSubscriberOptions {
@@ -99,6 +165,7 @@ impl Watched {
                 redis.fanout_prefix = fanout;
             }
             redis.tls_root_certificates = options.tls_root_certificates.clone();
+            redis.failover = options.failover.clone();
             Source::Redis(RedisSubscriber::with_options(url, redis)?)
         };
         Ok(Self {
@@ -151,10 +218,16 @@ pub(crate) enum Control {
 }
 
 impl Control {
-    /// A client of `url` whose TLS connections trust `roots` (PEM), if given.
-    pub(crate) fn open(url: &str, roots: Option<Vec<u8>>) -> Result<Self, BrokerError> {
+    /// A client of `url` whose TLS connections trust `roots` (PEM), if
+    /// given, and which uses a URL list or Sentinel by `failover`.
+    pub(crate) fn open(
+        url: &str,
+        roots: Option<Vec<u8>>,
+        failover: Failover,
+    ) -> Result<Self, BrokerError> {
         let options = MailboxOptions {
             tls_root_certificates: roots,
+            failover,
             ..MailboxOptions::default()
         };
         Ok(if is_amqp(url) {

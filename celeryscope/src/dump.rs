@@ -15,9 +15,8 @@ use crate::broker::{is_amqp, normalized};
 /// `dump`'s options.
 #[derive(Args, Clone, Debug)]
 pub(crate) struct DumpOptions {
-    /// The broker URL (redis://, rediss://, amqp://, amqps://).
-    #[arg(short = 'b', long, env = "CELERY_BROKER_URL")]
-    pub(crate) broker: String,
+    #[command(flatten)]
+    pub(crate) broker: crate::broker::BrokerArgs,
     /// Only events whose routing key matches (AMQP style: `task.#`).
     #[arg(long, default_value = "#")]
     pub(crate) routing_key: String,
@@ -35,13 +34,16 @@ fn seconds(text: &str) -> Result<Duration, String> {
 }
 
 pub(crate) fn run(options: &DumpOptions) -> Result<(), String> {
-    if is_amqp(&options.broker) {
+    let failover = options.broker.failover()?;
+    if is_amqp(&options.broker.url) {
         let subscription = AmqpSubscriberOptions {
             routing_key: options.routing_key.clone(),
+            failover,
             ..AmqpSubscriberOptions::default()
         };
-        let mut source = AmqpSubscriber::with_options(&normalized(&options.broker), subscription)
-            .map_err(|error| error.to_string())?;
+        let mut source =
+            AmqpSubscriber::with_options(&normalized(&options.broker.url), subscription)
+                .map_err(|error| error.to_string())?;
         // Events sent before the queue is bound are not seen.
         if !source.wait_subscribed(Duration::from_secs(10)) {
             eprintln!("-> not subscribed yet after 10 s; going on");
@@ -51,9 +53,10 @@ pub(crate) fn run(options: &DumpOptions) -> Result<(), String> {
     } else {
         let subscription = RedisSubscriberOptions {
             routing_key: options.routing_key.clone(),
+            failover,
             ..RedisSubscriberOptions::default()
         };
-        let mut source = RedisSubscriber::with_options(&options.broker, subscription)
+        let mut source = RedisSubscriber::with_options(&options.broker.url, subscription)
             .map_err(|error| error.to_string())?;
         println!("-> evdump: starting capture on {}...", source.pattern());
         follow(&mut source, options);

@@ -47,9 +47,8 @@ impl Method {
 /// `celery inspect`'s options.
 #[derive(Args, Clone, Debug)]
 pub(crate) struct InspectOptions {
-    /// The broker URL (redis://, rediss://, amqp://, amqps://).
-    #[arg(short = 'b', long, env = "CELERY_BROKER_URL")]
-    pub(crate) broker: String,
+    #[command(flatten)]
+    pub(crate) broker: crate::broker::BrokerArgs,
     /// The command to send.
     #[arg(value_enum)]
     pub(crate) method: Method,
@@ -70,7 +69,8 @@ const EX_UNAVAILABLE: u8 = 69;
 pub(crate) fn run(options: &InspectOptions) -> Result<(), String> {
     let timeout = Duration::try_from_secs_f64(options.timeout)
         .map_err(|_| format!("--timeout: {} is not a number of seconds", options.timeout))?;
-    let control = Control::open(&options.broker, None).map_err(|error| error.to_string())?;
+    let control = Control::open(&options.broker.url, None, options.broker.failover()?)
+        .map_err(|error| error.to_string())?;
     let destination: Option<Vec<&str>> = options
         .destination
         .as_deref()

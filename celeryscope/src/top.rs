@@ -20,9 +20,8 @@ use crate::broker::{SubscribeOptions, Watched};
 /// `top`'s options.
 #[derive(Args, Clone, Debug)]
 pub(crate) struct TopOptions {
-    /// The broker URL (redis://, rediss://, amqp://, amqps://).
-    #[arg(short = 'b', long, env = "CELERY_BROKER_URL")]
-    pub(crate) broker: String,
+    #[command(flatten)]
+    pub(crate) broker: crate::broker::BrokerArgs,
     /// Milliseconds between refreshes.
     #[arg(long, default_value_t = 1_000)]
     pub(crate) refresh_ms: u64,
@@ -31,13 +30,17 @@ pub(crate) struct TopOptions {
 pub(crate) fn run(options: &TopOptions) -> Result<(), String> {
     let state = Arc::new(State::new());
     let receiver = EventReceiver::builder().on_state(state.clone()).build();
-    let source = Watched::open(&options.broker, &SubscribeOptions::default())
-        .map_err(|error| error.to_string())?;
+    let subscribe = SubscribeOptions {
+        failover: options.broker.failover()?,
+        ..SubscribeOptions::default()
+    };
+    let source =
+        Watched::open(&options.broker.url, &subscribe).map_err(|error| error.to_string())?;
     // Kept while the view runs: dropping it stops following.
     let _following = receiver
         .spawn(source)
         .map_err(|error| format!("cannot start the event thread: {error}"))?;
-    let shown = signals_celery::mask_password(&options.broker);
+    let shown = signals_celery::mask_password(&options.broker.url);
 
     let mut terminal = ratatui::init();
     let refresh = Duration::from_millis(options.refresh_ms.max(50));

@@ -10,6 +10,7 @@
 //! ```text
 //! cargo run --example redis_worker -- redis://127.0.0.1:6379/0 [--tasks N] [--interval SECONDS] [--hostname NAME]
 //! cargo run --example redis_worker -- amqp://guest:guest@127.0.0.1:5672/%2f
+//! cargo run --example redis_worker -- 'sentinel://127.0.0.1:26379;sentinel://127.0.0.1:26380' --master-name mymaster
 //! cargo run --example redis_worker -- --help
 //! ```
 //!
@@ -23,19 +24,29 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use serde_json::json;
-use signals_celery::control::{AmqpMailbox, DeliveryInfo, Node, RedisMailbox, TaskInfo};
-use signals_celery::events::{
-    AmqpTransport, EventDispatcher, EventError, RedisTransport, TaskFailed, TaskStarted,
-    TaskSucceeded, Transport, WorkerHeartbeat, WorkerOffline, WorkerOnline,
+use signals_celery::control::{
+    AmqpMailbox, DeliveryInfo, MailboxOptions, Node, RedisMailbox, TaskInfo,
 };
+use signals_celery::events::{
+    AmqpOptions, AmqpTransport, EventDispatcher, EventError, RedisOptions, RedisTransport,
+    TaskFailed, TaskStarted, TaskSucceeded, Transport, WorkerHeartbeat, WorkerOffline,
+    WorkerOnline,
+};
+use signals_celery::Failover;
 
 /// Sends a Rust worker's life as Celery events, as a Celery worker does.
 #[derive(Parser)]
 #[command(name = "redis_worker")]
 struct Options {
-    /// The broker: redis://[:password@]host[:port][/db], rediss://..., or
-    /// amqp://user:password@host[:port]/vhost (amqps:// for TLS).
+    /// The broker: redis://[:password@]host[:port][/db], rediss://...,
+    /// sentinel://host:port (with --master-name), or
+    /// amqp://user:password@host[:port]/vhost (amqps:// for TLS); or kombu's
+    /// `;`-separated failover list of them.
     url: String,
+    /// For sentinel:// URLs: the name the sentinels know the master by
+    /// (kombu's `master_name` transport option).
+    #[arg(long)]
+    master_name: Option<String>,
     /// How many tasks to run (every fifth fails).
     #[arg(long, default_value_t = 6)]
     tasks: u32,
@@ -74,11 +85,22 @@ fn is_amqp(url: &str) -> bool {
 }
 
 /// The transport for `url`, chosen by its scheme.
-fn transport(url: &str) -> Result<Arc<dyn Transport>, Box<dyn std::error::Error>> {
+fn transport(
+    url: &str,
+    failover: &Failover,
+) -> Result<Arc<dyn Transport>, Box<dyn std::error::Error>> {
     if is_amqp(url) {
-        Ok(Arc::new(AmqpTransport::open(url)?))
+        let options = AmqpOptions {
+            failover: failover.clone(),
+            ..AmqpOptions::default()
+        };
+        Ok(Arc::new(AmqpTransport::with_options(url, options)?))
     } else {
-        Ok(Arc::new(RedisTransport::open(url)?))
+        let options = RedisOptions {
+            failover: failover.clone(),
+            ..RedisOptions::default()
+        };
+        Ok(Arc::new(RedisTransport::with_options(url, options)?))
     }
 }
 
@@ -101,8 +123,12 @@ fn run(options: &Options) -> Result<(), Box<dyn std::error::Error>> {
             host.split('@').nth(1).unwrap_or("localhost")
         )
     });
+    let failover = Failover {
+        master_name: options.master_name.clone(),
+        ..Failover::default()
+    };
     let worker = Arc::new(
-        EventDispatcher::builder_arc(transport(&options.url)?)
+        EventDispatcher::builder_arc(transport(&options.url, &failover)?)
             .hostname(hostname.clone())
             .build(),
     );
@@ -150,17 +176,24 @@ fn run(options: &Options) -> Result<(), Box<dyn std::error::Error>> {
             }
         })
         .build();
+    let mailbox_options = MailboxOptions {
+        failover,
+        ..MailboxOptions::default()
+    };
     let _mailbox: Box<dyn std::any::Any> = if is_amqp(&options.url) {
-        let mailbox = AmqpMailbox::serve(node.clone(), &options.url)?;
+        let mailbox = AmqpMailbox::serve_with(node.clone(), &options.url, mailbox_options)?;
         mailbox.wait_ready(Duration::from_secs(10));
         Box::new(mailbox)
     } else {
-        let mailbox = RedisMailbox::serve(node.clone(), &options.url)?;
+        let mailbox = RedisMailbox::serve_with(node.clone(), &options.url, mailbox_options)?;
         mailbox.wait_ready(Duration::from_secs(5));
         Box::new(mailbox)
     };
     worker.send_event(&status!(WorkerOnline, counts))?;
-    println!("{hostname} online, sending to {}", mask(&options.url));
+    println!(
+        "{hostname} online, sending to {}",
+        signals_celery::mask_password(&options.url)
+    );
 
     let mut next_heartbeat = Instant::now() + Duration::from_secs_f64(freq);
     for n in 1..=options.tasks {
@@ -240,12 +273,4 @@ fn run(options: &Options) -> Result<(), Box<dyn std::error::Error>> {
 
 fn flush(worker: &EventDispatcher) -> Result<(), EventError> {
     worker.flush(true, true).map(|_| ())
-}
-
-/// The URL without its password, for printing.
-fn mask(url: &str) -> String {
-    match (url.split_once("://"), url.rsplit_once('@')) {
-        (Some((scheme, _)), Some((_, host))) => format!("{scheme}://***@{host}"),
-        _ => url.to_owned(),
-    }
 }

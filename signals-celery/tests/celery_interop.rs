@@ -4,13 +4,19 @@
 //! - Celery's own `EventReceiver` and monitor `State` (what `celery events` and
 //!   Flower use) receive the events our dispatcher sends (Redis and AMQP);
 //! - our `EventReceiver` receives what Celery's own `EventDispatcher` sends
-//!   (Redis and AMQP).
+//!   (Redis and AMQP);
+//! - through Redis Sentinel (`sentinel://` URLs and `master_name`): Celery's
+//!   `State` sees our worker example, and our receiver follows a real Celery
+//!   worker.
 
 #[path = "support/celery.rs"]
 mod celery;
 #[allow(dead_code)] // not every test uses every helper
 #[path = "support/rabbitmq.rs"]
 mod rabbitmq;
+#[allow(dead_code)] // not every test uses every helper
+#[path = "support/sentinel.rs"]
+mod sentinel;
 mod support;
 
 use std::io::{BufRead, BufReader};
@@ -414,4 +420,158 @@ fn we_follow_celerys_dispatcher(source: &mut impl EventSource, python_url: &str)
         "the blind event was given a clock"
     );
     assert!(clock.value() >= 15, "{}", clock.value());
+}
+
+/// A program of `target/<profile>/examples/` (`cargo test` builds them).
+fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>");
+    let path = dir.join("examples").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing (cargo test builds the examples)",
+        path.display()
+    );
+    path
+}
+
+/// A child process killed when the test ends.
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn celerys_state_sees_our_worker_example_through_sentinel() {
+    let set = sentinel::Sentinels::start();
+    let url = set.url(0);
+    let options = format!(r#"{{"master_name": "{}"}}"#, sentinel::MASTER_NAME);
+    // worker-online, then three tasks' received, started and succeeded.
+    const EVENTS: usize = 10;
+    let mut follower = Script::start(
+        "follow.py",
+        &[&url, &EVENTS.to_string(), "30"],
+        &[("BROKER_TRANSPORT_OPTIONS", &options)],
+    );
+    assert_eq!(follower.line(), "READY");
+    let master = format!(
+        "redis://127.0.0.1:{}/0",
+        set.master_port().expect("a master")
+    );
+    celery::wait_for_pattern_subscribers(&master, 1);
+
+    let status = Command::new(example("redis_worker"))
+        .arg(&url)
+        .args(["--master-name", sentinel::MASTER_NAME])
+        .args(["--tasks", "3", "--hostname", "rust@sentinel"])
+        .stdout(Stdio::null())
+        .status()
+        .expect("the example runs");
+    assert!(status.success());
+
+    let output = follower.finish();
+    let summary: Value = serde_json::from_str(
+        output
+            .iter()
+            .find_map(|line| line.strip_prefix("SUMMARY "))
+            .expect("a summary"),
+    )
+    .expect("JSON");
+    assert!(
+        summary["workers"]["rust@sentinel"].is_object(),
+        "Celery's State knows the worker: {summary}"
+    );
+    let tasks = summary["tasks"].as_object().expect("tasks");
+    assert_eq!(tasks.len(), 3, "{summary}");
+    for task in tasks.values() {
+        assert_eq!(task["state"], "SUCCESS", "{summary}");
+        assert_eq!(task["name"], "tasks.add", "{summary}");
+        assert_eq!(task["worker"], "rust@sentinel", "{summary}");
+    }
+}
+
+#[test]
+fn our_receiver_follows_a_celery_worker_through_sentinel() {
+    use signals_celery::events::TaskState;
+    let set = sentinel::Sentinels::start();
+    let url = set.url(0);
+    let failover = signals_celery::Failover {
+        master_name: Some(sentinel::MASTER_NAME.into()),
+        ..signals_celery::Failover::default()
+    };
+    let subscriber = RedisSubscriber::with_options(
+        &url,
+        signals_celery::events::RedisSubscriberOptions {
+            failover,
+            ..Default::default()
+        },
+    )
+    .expect("a sentinel URL");
+    assert!(subscriber.wait_subscribed(Duration::from_secs(10)));
+    let state = Arc::new(signals_celery::events::State::new());
+    let receiver = EventReceiver::builder().on_state(state.clone()).build();
+    let _capturing = receiver.spawn(subscriber).expect("a receiver thread");
+
+    let options = format!(r#"{{"master_name": "{}"}}"#, sentinel::MASTER_NAME);
+    let celery_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/celery");
+    let _worker = Killed(
+        Command::new(celery::venv_program("celery"))
+            .current_dir(celery_dir)
+            .args(["-A", "state_tasks", "worker", "-n", "py@sentinel"])
+            .args(["--pool", "solo", "-E", "--loglevel", "ERROR"])
+            .env("STATE_BROKER", &url)
+            .env("STATE_TRANSPORT_OPTIONS", &options)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("celery starts"),
+    );
+    let sent = Command::new(celery::venv_program("python"))
+        .current_dir(celery_dir)
+        .env("STATE_BROKER", &url)
+        .env("STATE_TRANSPORT_OPTIONS", &options)
+        .args([
+            "-c",
+            "from state_tasks import add, fail\n[add.delay(2, 2) for _ in range(3)]\nfail.delay()",
+        ])
+        .status()
+        .expect("python runs");
+    assert!(sent.success());
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let tasks = state.tasks_by_time(100);
+        let succeeded = tasks
+            .iter()
+            .filter(|task| task.state == TaskState::Success && task.result.as_deref() == Some("4"))
+            .count();
+        let failed = tasks
+            .iter()
+            .filter(|task| {
+                task.state == TaskState::Failure
+                    && task
+                        .exception
+                        .as_deref()
+                        .is_some_and(|e| e.starts_with("ValueError"))
+            })
+            .count();
+        let worker = state
+            .worker("py@sentinel")
+            .is_some_and(|worker| worker.alive());
+        if succeeded == 3 && failed == 1 && worker {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{succeeded} of 3 succeeded, {failed} of 1 failed, worker seen: {worker}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

@@ -57,6 +57,8 @@ pub(crate) fn run(mut options: ExporterOptions) -> Result<(), String> {
         Some(path) => Some(read_certificates(path)?),
         None => None,
     };
+    let failover =
+        broker::failover_of(&settings.transport_options).map_err(|error| error.to_string())?;
     let subscribe = SubscribeOptions {
         reconnect_delay: (options.retry_interval > 0.0)
             .then(|| Duration::from_secs_f64(options.retry_interval)),
@@ -66,13 +68,17 @@ pub(crate) fn run(mut options: ExporterOptions) -> Result<(), String> {
             .get("fanout_prefix")
             .map(|value| !matches!(value.to_ascii_lowercase().as_str(), "false" | "0" | "no")),
         tls_root_certificates: roots.clone(),
+        failover: failover.clone(),
     };
     let probe = QueueProbe::with_options(
         &broker::normalized(&url),
-        queue_options(&settings, roots.clone()),
+        QueueOptions {
+            failover: failover.clone(),
+            ..queue_options(&settings, roots.clone())
+        },
     )
     .map_err(|error| error.to_string())?;
-    let control = Control::open(&url, roots).map_err(|error| error.to_string())?;
+    let control = Control::open(&url, roots, failover).map_err(|error| error.to_string())?;
     let source = Watched::open(&url, &subscribe).map_err(|error| error.to_string())?;
     let subscribed = source.status();
 

@@ -2,12 +2,16 @@
 
 Usage: follow.py BROKER_URL LIMIT TIMEOUT_SECONDS
 
+The broker's transport options (JSON, such as Sentinel's `master_name`) come
+from BROKER_TRANSPORT_OPTIONS if set.
+
 Prints each event as Celery's receiver hands it over (`EVENT <json>`) and as
 `celery events --dump` prints it (`DUMP <line>`), then `SUMMARY <json>`: the workers and tasks as celery.events.state.State saw
 them, which is what `celery events` and Flower show.
 """
 import io
 import json
+import os
 import sys
 
 from celery import Celery
@@ -15,6 +19,9 @@ from celery.events.dumper import Dumper
 
 url, limit, timeout = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 app = Celery(broker=url)
+app.conf.broker_transport_options = json.loads(
+    os.environ.get("BROKER_TRANSPORT_OPTIONS", "{}")
+)
 state = app.events.State()
 dump = io.StringIO()
 dumper = Dumper(out=dump)

@@ -1,8 +1,11 @@
 """Tasks for the cluster-state interop test (tests/state_interop.rs): one that
 succeeds, one that fails, one retried once, and `add` again for a revoked id.
 
-The broker comes from STATE_BROKER; task events (and task-sent) are on.
+The broker comes from STATE_BROKER, its transport options (JSON, such as
+Sentinel's `master_name`) from STATE_TRANSPORT_OPTIONS if set; task events
+(and task-sent) are on.
 """
+import json
 import os
 
 from celery import Celery
@@ -12,6 +15,9 @@ app.conf.worker_send_task_events = True
 app.conf.task_send_sent_event = True
 app.conf.worker_hijack_root_logger = False
 app.conf.broker_connection_retry_on_startup = True
+app.conf.broker_transport_options = json.loads(
+    os.environ.get("STATE_TRANSPORT_OPTIONS", "{}")
+)
 
 
 @app.task
