@@ -235,8 +235,7 @@ mod sentinel {
                 }
                 Err(error) => {
                     return Err(ConnectError::Unreachable(format!(
-                        "no sentinel of {} named a reachable master: {error}",
-                        self.describe()
+                        "no sentinel named a reachable master: {error}"
                     )))
                 }
             };
@@ -265,8 +264,7 @@ mod sentinel {
                     })
                 }
                 _ => ConnectError::Unreachable(format!(
-                    "the sentinels of {} name no master `{}` that is up (a failover may be under way)",
-                    self.describe(),
+                    "the sentinels name no master `{}` that is up (a failover may be under way)",
                     self.master_name
                 )),
             }
