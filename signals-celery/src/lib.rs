@@ -20,6 +20,7 @@
 //! |---|---|
 //! | `redis` | `RedisTransport`, `RedisSubscriber`, `RedisMailbox`, `RedisControl`: kombu's Redis wire format |
 //! | `redis-tls` | `rediss://` URLs (rustls, ring), with a custom root certificate if needed |
+//! | `redis-sentinel` | `sentinel://` URLs: the master that Redis Sentinel names (see [Broker topologies](#broker-topologies)) |
 //! | `amqp` | `AmqpTransport`, `AmqpSubscriber`, `AmqpMailbox`, `AmqpControl`: RabbitMQ, Celery's default broker |
 //!
 //! Both directions are tested against real Celery 5.7, Redis and RabbitMQ.
@@ -52,6 +53,68 @@
 //! let event = TaskSucceeded { uuid: "42".into(), result: "3".into(), runtime: 0.01, ..Default::default() };
 //! dispatcher.send_event(&event).unwrap();
 //! assert_eq!(broker.drain()[0].routing_key, "task.succeeded");
+//! ```
+//!
+//! # Broker topologies
+//!
+//! Every transport, subscriber, mailbox, control client and queue probe
+//! takes one broker URL or a list of them, as kombu writes it, with a
+//! [`Failover`] in its options (kombu's `failover_strategy`, `master_name`
+//! and `sentinel_kwargs`):
+//!
+//! - **A failover list**, `amqp://n1//;amqp://n2//;amqp://n3//` (or
+//!   `redis://h1/0;redis://h2/0`): the nodes of one broker. A connection
+//!   goes to the node in use; when it fails, at connect or later, the next
+//!   one goes to the next URL, [round-robin or shuffled](FailoverStrategy).
+//!   The wait between attempts comes only after a whole cycle of the list
+//!   failed. Each move is logged once (`tracing`, at WARN), with the URL's
+//!   password masked. Unlike Celery's producers (Celery #5906), a
+//!   long-lived publisher or subscriber moves too.
+//! - **Redis Sentinel** (feature `redis-sentinel`),
+//!   `sentinel://s1:26379;sentinel://s2:26379` with
+//!   [`master_name`](Failover::master_name): each connection asks the
+//!   sentinels for the master and checks that it calls itself master. A
+//!   lost connection, or a `READONLY` reply from a demoted master, makes the
+//!   next connection ask again. The URL's password and database are the
+//!   master's; [`sentinel_password`](Failover::sentinel_password) is the
+//!   sentinels' own. TLS to the master is not supported through Sentinel.
+//! - **Redis pub/sub keeps nothing** for a subscriber between its
+//!   connections. What is published while a receiver moves to the new
+//!   master is not delivered to it, exactly as for Celery's own receiver.
+//!   A [`RedisTransport`](events::RedisTransport) with
+//!   [`min_subscribers: 1`](events::RedisOptions::min_subscribers) holds
+//!   each event until a subscriber hears it instead, so every event reaches
+//!   the receiver once (the receiver drops the copies a re-sent batch
+//!   makes). The transport's own queue loses nothing either way: what it
+//!   could not send is sent again on the new master.
+//! - **A RabbitMQ cluster**: give every node's URL as a list, and follow
+//!   the events with a [quorum queue](events::AmqpSubscriberOptions::quorum),
+//!   which survives the loss of a minority of the nodes. The table there
+//!   says what each kind of queue loses.
+//! - **Redis Cluster** is not supported, as in kombu: Celery's keys and
+//!   channels are not laid out for cluster slots. A URL of a cluster node
+//!   is refused when it connects, with [`TopologyError::RedisCluster`],
+//!   never a hang.
+//!
+//! A list that mixes brokers, an empty entry, `sentinel://` without a
+//! master name, and a master name no sentinel knows are each a
+//! [`TopologyError`].
+//!
+//! ```no_run
+//! use signals_celery::events::{RedisOptions, RedisTransport};
+//! use signals_celery::Failover;
+//!
+//! let options = RedisOptions {
+//!     failover: Failover {
+//!         master_name: Some("mymaster".into()),
+//!         ..Failover::default()
+//!     },
+//!     ..RedisOptions::default()
+//! };
+//! let transport =
+//!     RedisTransport::with_options("sentinel://10.0.0.1:26379;sentinel://10.0.0.2:26379", options)?;
+//! # drop(transport);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! # `serde_json` and your build
