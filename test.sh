@@ -54,7 +54,7 @@ echo "== each published crate with no feature and with each feature alone (lib o
 # core's one feature, tracing-spans, gets its own step below.
 echo "   signals-dispatch: no features"
 cargo clippy -p signals-dispatch --no-default-features -- -D warnings
-for features in "" redis redis-tls amqp; do
+for features in "" redis redis-tls redis-sentinel amqp; do
     echo "   signals-celery: ${features:-no features}"
     cargo clippy -p signals-celery --no-default-features ${features:+--features "$features"} -- -D warnings
 done
