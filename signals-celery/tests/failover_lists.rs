@@ -290,3 +290,45 @@ fn lists_that_cannot_be_used_are_typed_errors() {
         Err(AmqpConfigError::Topology(TopologyError::EmptyList { .. }))
     ));
 }
+
+#[test]
+fn remote_control_leaves_a_server_that_stopped_taking_writes() {
+    let _ = log();
+    let first = RedisServer::start();
+    let second = RedisServer::start();
+    let list = format!("{};{}", first.url(0), second.url(0));
+    let options = MailboxOptions {
+        reconnect_delay: Duration::from_millis(50),
+        ..MailboxOptions::default()
+    };
+    let mailbox = RedisMailbox::serve_with(Node::builder("moving@rust").build(), &list, options)
+        .expect("a valid list");
+    assert!(mailbox.wait_ready(Duration::from_secs(10)));
+    let control = RedisControl::open(&list).expect("a valid list");
+    let pong = |control: &RedisControl| {
+        control
+            .ping(Duration::from_secs(1))
+            .is_ok_and(|replies| replies.iter().any(|(name, _)| name == "moving@rust"))
+    };
+    assert!(pong(&control), "both on the first server");
+
+    // The first server becomes a replica, as a demoted master does: its
+    // connections stay open, but writes (the replies' LPUSH, the client's
+    // binding) are refused with READONLY.
+    let client = redis::Client::open(first.url(0)).expect("URL");
+    let mut admin = client.get_connection().expect("connects");
+    redis::cmd("REPLICAOF")
+        .arg("127.0.0.1")
+        .arg(second.port)
+        .query::<()>(&mut admin)
+        .expect("REPLICAOF");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !pong(&control) {
+        assert!(
+            Instant::now() < deadline,
+            "the mailbox and the client did not move to the writable server: {}",
+            logged()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

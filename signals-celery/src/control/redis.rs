@@ -21,6 +21,7 @@ use super::serving::{Flags, Serving};
 use super::{ControlError, MailboxOptions, Replies};
 use crate::broker::failover::ConnectError;
 use crate::broker::redis::envelope::{self, EnvelopeError};
+use crate::broker::redis::servers::is_demoted;
 use crate::broker::redis::RedisConfigError;
 use crate::broker::redis::{broker_info, database_of, open_servers, read_was_cut_short, Servers};
 use crate::broker::{mask_password, Backoff};
@@ -192,7 +193,15 @@ impl Server {
                 return Ok(());
             }
             match pubsub.get_message() {
-                Ok(message) => self.on_message(message.get_payload_bytes(), &mut replies),
+                Ok(message) => {
+                    if let Err(error) = self.on_message(message.get_payload_bytes(), &mut replies) {
+                        // The replies' connection is gone, or its server no
+                        // longer takes writes (a demoted master): connect
+                        // again, to the master in use now.
+                        self.servers.lost(&error);
+                        return Err(error.to_string());
+                    }
+                }
                 Err(error) if read_was_cut_short(&error) => {}
                 Err(error) => {
                     self.servers.lost(&error);
@@ -203,15 +212,20 @@ impl Server {
     }
 
     /// One message: decoded, checked, handled, answered. Nothing in it can
-    /// stop the mailbox.
-    fn on_message(&self, payload: &[u8], replies: &mut redis::Connection) {
+    /// stop the mailbox; an error is a reply connection that must be made
+    /// again.
+    fn on_message(
+        &self,
+        payload: &[u8],
+        replies: &mut redis::Connection,
+    ) -> Result<(), redis::RedisError> {
         // Celery's worker forwards its clock for each request: clients rarely
         // carry a useful one.
         self.node.clock().forward();
         if payload.len() > MAX_REQUEST {
             self.node.count_malformed();
             tracing::warn!(size = payload.len(), "control request too large; dropped");
-            return;
+            return Ok(());
         }
         let request = open_envelope(payload).and_then(|(body, headers)| {
             serde_json::from_value::<Request>(body)
@@ -223,7 +237,7 @@ impl Server {
             Err(error) => {
                 self.node.count_malformed();
                 tracing::warn!(%error, "malformed control message; dropped");
-                return;
+                return Ok(());
             }
         };
         let expires = headers
@@ -233,13 +247,13 @@ impl Server {
         if expires > 0.0 && now() > expires {
             self.node.count_expired();
             tracing::debug!(method = %request.method, "expired control request; dropped");
-            return;
+            return Ok(());
         }
         let Some(reply) = self.node.handle(&request) else {
-            return;
+            return Ok(());
         };
         let (Some(reply_to), Some(ticket)) = (&request.reply_to, &request.ticket) else {
-            return;
+            return Ok(());
         };
         let headers = json!({"ticket": ticket, "clock": self.node.clock().forward()});
         let payload = match envelope::encode_json(
@@ -252,7 +266,7 @@ impl Server {
             Err(error) => {
                 self.node.count_reply_failure();
                 tracing::warn!(method = %request.method, %error, "control reply not sent");
-                return;
+                return Ok(());
             }
         };
         match deliver(replies, &reply_to.exchange, &reply_to.routing_key, &payload) {
@@ -265,8 +279,12 @@ impl Server {
             Err(error) => {
                 self.node.count_reply_failure();
                 tracing::warn!(%error, "could not send a control reply");
+                if error.is_io_error() || error.is_connection_dropped() || is_demoted(&error) {
+                    return Err(error);
+                }
             }
         }
+        Ok(())
     }
 }
 
