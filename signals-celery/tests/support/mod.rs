@@ -72,6 +72,11 @@ impl RedisServer {
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--protected-mode", "yes"])
+            // A replica writes what it loads from its master; never into the
+            // source tree.
+            .arg("--dir")
+            .arg(std::env::temp_dir())
+            .args(["--dbfilename", &format!("signals-test-{}.rdb", self.port)])
             .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())

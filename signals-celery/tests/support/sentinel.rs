@@ -91,9 +91,14 @@ fn connect(port: u16) -> redis::RedisResult<redis::Connection> {
 }
 
 fn server_args(port: u16) -> Vec<String> {
+    let dir = std::env::temp_dir().display().to_string();
+    let file = format!("signals-sentinel-test-{port}.rdb");
+    // A replica writes what it loads from its master: into the temporary
+    // directory, never the source tree.
     ["--port", &port.to_string(), "--bind", "127.0.0.1"]
         .into_iter()
         .chain(["--save", "", "--appendonly", "no"])
+        .chain(["--dir", &dir, "--dbfilename", &file])
         .map(str::to_owned)
         .collect()
 }
