@@ -58,6 +58,10 @@ for features in "" redis redis-tls redis-sentinel amqp; do
     echo "   signals-celery: ${features:-no features}"
     cargo clippy -p signals-celery --no-default-features ${features:+--features "$features"} -- -D warnings
 done
+for features in "" redis redis-tls amqp; do
+    echo "   signals-celery-rs: ${features:-no features}"
+    cargo clippy -p signals-celery-rs --no-default-features ${features:+--features "$features"} -- -D warnings
+done
 echo "== cargo test (unit, integration, doc tests)"
 # Release mode: the stress and million-cycle tests run in seconds instead of minutes.
 cargo test --workspace --release
