@@ -36,6 +36,9 @@ pub struct Observed<T: Task + 'static> {
     request: Request<Self>,
     options: TaskOptions,
     observer: Option<std::sync::Arc<Shared>>,
+    /// The parameters as Python's positional arguments and their `repr`,
+    /// worked out once (only with an observer).
+    args: (Value, String),
 }
 
 impl<T: Task + 'static> Observed<T> {
@@ -46,13 +49,11 @@ impl<T: Task + 'static> Observed<T> {
 
     /// The request as the events carry it.
     fn received(&self) -> Received<'_> {
-        let args = serde_json::to_value(&self.request.params).unwrap_or(Value::Null);
-        let (positional, args_repr) = positional_args(&args, T::ARGS);
         Received {
             uuid: &self.request.id,
             name: T::NAME,
-            args: positional,
-            args_repr,
+            args: &self.args.0,
+            args_repr: &self.args.1,
             kwargs_repr: "{}".to_owned(),
             retries: self.request.retries,
             eta: self.request.eta.map(|eta| eta.to_rfc3339()),
@@ -144,11 +145,20 @@ impl<T: Task + 'static> Task for Observed<T> {
             },
             options,
         );
+        let observer = current();
+        let args = match &observer {
+            Some(_) => positional_args(
+                &serde_json::to_value(&request.params).unwrap_or(Value::Null),
+                T::ARGS,
+            ),
+            None => (Value::Null, String::new()),
+        };
         let observed = Self {
             inner,
             request,
             options,
-            observer: current(),
+            observer,
+            args,
         };
         if let Some(observer) = &observed.observer {
             observer.received(&observed.received());

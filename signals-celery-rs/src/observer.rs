@@ -6,7 +6,6 @@
 //! one that [`Observed`](crate::Observed) tasks report to, and stopping it
 //! uninstalls it.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -19,6 +18,9 @@ use signals_celery::events::{
     EventDispatcher, EventError, TaskFailed, TaskReceived, TaskRetried, TaskStarted, TaskSucceeded,
     Transport, WorkerHeartbeat, WorkerOffline, WorkerOnline,
 };
+
+/// The longest a task event waits in its group's buffer.
+const FLUSH_EVERY: Duration = Duration::from_millis(50);
 
 /// The observer the observed tasks of this process report to.
 static CURRENT: RwLock<Option<Arc<Shared>>> = RwLock::new(None);
@@ -107,9 +109,12 @@ impl ObserverBuilder {
             return Err(ObserverError::AlreadyRunning);
         }
         let transport = transport(&self.broker_url, &self.failover)?;
+        // Task events go out in `task.multi` messages of up to 24, as a
+        // Celery worker sends them, flushed at least every FLUSH_EVERY.
         let dispatcher = Arc::new(
             EventDispatcher::builder_arc(transport)
                 .hostname(self.hostname.clone())
+                .buffer_group(["task"])
                 .build(),
         );
         let queues = if self.queues.is_empty() {
@@ -122,10 +127,10 @@ impl ObserverBuilder {
             dispatcher: Arc::clone(&dispatcher),
             hostname: self.hostname.clone(),
             queue: queues[0].clone(),
-            active: Mutex::new(HashMap::new()),
+            active: AtomicU64::new(0),
             processed: AtomicU64::new(0),
             freq,
-            node: Mutex::new(None),
+            node: std::sync::OnceLock::new(),
         });
         let mut node = Node::builder(self.hostname.clone()).registered(self.tasks);
         for queue in &queues {
@@ -157,7 +162,7 @@ impl ObserverBuilder {
                 }
             })
             .build();
-        *shared.node.lock() = Some(node.clone());
+        let _ = shared.node.set(node.clone());
         let mailbox = mailbox(node, &self.broker_url, &self.failover)?;
         dispatcher.send_event(&shared.status::<WorkerOnline>())?;
 
@@ -166,13 +171,19 @@ impl ObserverBuilder {
             let (shared, stop) = (Arc::clone(&shared), Arc::clone(&stop));
             let interval = self.heartbeat;
             std::thread::Builder::new()
-                .name("celery-rs-heartbeat".into())
+                .name("celery-rs-events".into())
                 .spawn(move || {
                     let (stopped, wake) = &*stop;
                     let mut stopped = stopped.lock();
+                    let mut next_heartbeat = std::time::Instant::now() + interval;
                     while !*stopped {
-                        if wake.wait_for(&mut stopped, interval).timed_out() {
+                        if !wake.wait_for(&mut stopped, FLUSH_EVERY).timed_out() {
+                            continue;
+                        }
+                        shared.flush_tasks();
+                        if std::time::Instant::now() >= next_heartbeat {
                             shared.heartbeat();
+                            next_heartbeat += interval;
                         }
                     }
                 })
@@ -304,19 +315,20 @@ pub(crate) struct Shared {
     hostname: String,
     /// The first queue consumed: where `active` says a task came from.
     queue: String,
-    /// The tasks running now, by id, as `active` reports them.
-    active: Mutex<HashMap<String, TaskInfo>>,
+    /// How many tasks run now (the node's `active` lists them).
+    active: AtomicU64,
     processed: AtomicU64,
     freq: f64,
-    node: Mutex<Option<Node>>,
+    /// Set once, when the observer starts.
+    node: std::sync::OnceLock<Node>,
 }
 
 /// What a task's request says, as the events carry it.
 pub(crate) struct Received<'a> {
     pub(crate) uuid: &'a str,
     pub(crate) name: &'a str,
-    pub(crate) args: Value,
-    pub(crate) args_repr: String,
+    pub(crate) args: &'a Value,
+    pub(crate) args_repr: &'a str,
     pub(crate) kwargs_repr: String,
     pub(crate) retries: u32,
     pub(crate) eta: Option<String>,
@@ -344,9 +356,18 @@ impl Shared {
     fn status<E: WorkerStatus>(&self) -> E {
         E::new(
             self.freq,
-            self.active.lock().len() as u64,
+            self.active.load(Ordering::Relaxed),
             self.processed.load(Ordering::Relaxed),
         )
+    }
+
+    /// Sends the buffered task events.
+    fn flush_tasks(&self) {
+        if self.dispatcher.buffered() > 0 {
+            if let Err(error) = self.dispatcher.flush(false, true) {
+                tracing::debug!(%error, "task events not flushed");
+            }
+        }
     }
 
     fn heartbeat(&self) {
@@ -364,7 +385,7 @@ impl Shared {
         let event = TaskReceived {
             uuid: task.uuid.to_owned(),
             name: task.name.to_owned(),
-            args: task.args_repr.clone(),
+            args: task.args_repr.to_owned(),
             kwargs: task.kwargs_repr.clone(),
             retries: task.retries,
             eta: task.eta.clone(),
@@ -381,10 +402,9 @@ impl Shared {
             .args(task.args.clone())
             .started_at(now(), std::process::id())
             .delivery_info(DeliveryInfo::queue(self.queue.clone()));
-        {
-            let mut active = self.active.lock();
-            active.insert(task.uuid.to_owned(), info);
-            self.publish_active(&active);
+        self.active.fetch_add(1, Ordering::Relaxed);
+        if let Some(node) = self.node.get() {
+            node.update(|worker| worker.active.push(info));
         }
         self.send(&TaskStarted {
             uuid: task.uuid.to_owned(),
@@ -393,14 +413,18 @@ impl Shared {
 
     /// The task's end: its event, and the counts.
     pub(crate) fn finished(&self, uuid: &str, name: &str, outcome: Outcome) {
-        {
-            let mut active = self.active.lock();
-            active.remove(uuid);
-            self.processed.fetch_add(1, Ordering::Relaxed);
-            self.publish_active(&active);
-            if let Some(node) = &*self.node.lock() {
-                node.update(|info| *info.total.entry(name.to_owned()).or_default() += 1);
-            }
+        self.active.fetch_sub(1, Ordering::Relaxed);
+        self.processed.fetch_add(1, Ordering::Relaxed);
+        if let Some(node) = self.node.get() {
+            node.update(|worker| {
+                worker.active.retain(|task| task.id != uuid);
+                match worker.total.get_mut(name) {
+                    Some(count) => *count += 1,
+                    None => {
+                        worker.total.insert(name.to_owned(), 1);
+                    }
+                }
+            });
         }
         let uuid = uuid.to_owned();
         match outcome {
@@ -425,13 +449,6 @@ impl Shared {
                 exception,
                 traceback,
             }),
-        }
-    }
-
-    /// The node's `active` list, from `active`.
-    fn publish_active(&self, active: &HashMap<String, TaskInfo>) {
-        if let Some(node) = &*self.node.lock() {
-            node.update(|info| info.active = active.values().cloned().collect());
         }
     }
 

@@ -4,7 +4,8 @@
 //! retried once, one with an ETA, and 1,000 no-ops); Celery's `EventReceiver`
 //! and `State` show the worker alive and every task's final state, name,
 //! result or exception and runtime; `celery inspect ping` and `registered`
-//! reach it; each no-op ends with exactly one `task-succeeded`.
+//! reach it; each no-op ends with exactly one `task-succeeded`; a real
+//! Flower 2.2 lists the worker and shows its tasks.
 
 #[allow(dead_code)]
 #[path = "../../signals-celery/tests/support/celery.rs"]
@@ -16,9 +17,10 @@ mod rabbitmq;
 #[path = "../../signals-celery/tests/support/mod.rs"]
 mod support;
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -50,10 +52,52 @@ impl Drop for Killed {
     }
 }
 
+/// `GET path` on 127.0.0.1:`port`: the status and the body.
+fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.split(' ').nth(1)?.parse().ok()?;
+    let body = response.split_once("\r\n\r\n").map_or("", |(_, body)| body);
+    Some((status, body.to_owned()))
+}
+
+/// A real Flower (from the test virtualenv) on `url`, on a free port.
+fn flower(url: &str) -> (Killed, u16) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port();
+    let child = Command::new(celery_venv::venv_program("celery"))
+        .args(["-b", url, "flower", "--address=127.0.0.1"])
+        .arg(format!("--port={port}"))
+        .env("FLOWER_UNAUTHENTICATED_API", "true")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("flower starts");
+    let flower = Killed(child);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while http_get(port, "/healthcheck").is_none_or(|(status, _)| status != 200) {
+        assert!(Instant::now() < deadline, "Flower did not start");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    (flower, port)
+}
+
 /// Runs the Rust worker on `rust_url` and the Python driver on
-/// `python_url`; returns the driver's summary.
-fn run(rust_url: &str, python_url: &str, hostname: &str) -> Value {
-    let _worker = Killed(
+/// `python_url`; returns the driver's summary, and the worker, still
+/// running.
+fn run(rust_url: &str, python_url: &str, hostname: &str) -> (Value, Killed) {
+    let worker = Killed(
         Command::new(example("observed_worker"))
             .arg(rust_url)
             .args(["--hostname", hostname, "--queue", "rust"])
@@ -80,7 +124,7 @@ fn run(rust_url: &str, python_url: &str, hostname: &str) -> Value {
     );
     let summary = summary.expect("a summary");
     eprintln!("Celery's view: {summary}");
-    serde_json::from_str(&summary).expect("JSON")
+    (serde_json::from_str(&summary).expect("JSON"), worker)
 }
 
 fn check(summary: &Value, hostname: &str) {
@@ -125,9 +169,76 @@ fn check(summary: &Value, hostname: &str) {
 
 #[test]
 fn celery_sees_a_celery_rs_worker_on_redis() {
+    const NAME: &str = "rust@redis-interop";
     let server = support::RedisServer::start();
-    let summary = run(&server.url(0), &server.url(0), "rust@redis-interop");
-    check(&summary, "rust@redis-interop");
+    let (_flower, port) = flower(&server.url(0));
+    let (summary, worker) = run(&server.url(0), &server.url(0), NAME);
+    check(&summary, NAME);
+
+    // Flower lists the worker, with what remote control told it...
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let workers: Value = loop {
+        let listed = http_get(port, "/api/workers?refresh=1")
+            .filter(|(status, _)| *status == 200)
+            .and_then(|(_, body)| serde_json::from_str::<Value>(&body).ok());
+        if let Some(workers) = listed.filter(|workers| workers[NAME]["registered"].is_array()) {
+            break workers;
+        }
+        assert!(Instant::now() < deadline, "Flower did not list {NAME}");
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert_eq!(
+        workers[NAME]["registered"],
+        serde_json::json!(["add", "fail", "flaky", "noop"]),
+        "{workers}"
+    );
+    assert_eq!(
+        workers[NAME]["active_queues"][0]["name"], "rust",
+        "{workers}"
+    );
+    // ...and each task as its events told it.
+    for (label, state) in [
+        ("add", "SUCCESS"),
+        ("fail", "FAILURE"),
+        ("flaky", "SUCCESS"),
+    ] {
+        let id = summary["ids"][label].as_str().expect("an id");
+        let (status, body) =
+            http_get(port, &format!("/api/task/info/{id}")).expect("Flower answers");
+        assert_eq!(status, 200, "{label}: {body}");
+        let info: Value = serde_json::from_str(&body).expect("JSON");
+        assert_eq!(info["state"], state, "{label}: {info}");
+        assert_eq!(info["worker"], NAME, "{label}: {info}");
+        let (status, page) = http_get(port, &format!("/task/{id}")).expect("Flower answers");
+        assert_eq!(status, 200, "{label}'s page");
+        assert!(
+            page.contains(id) && page.contains(state),
+            "{label}'s page shows it"
+        );
+    }
+
+    // A clean stop (SIGINT, celery-rs's warm shutdown) sends worker-offline.
+    let mut events = signals_celery::events::RedisSubscriber::open(&server.url(0)).expect("URL");
+    assert!(events.wait_subscribed(Duration::from_secs(5)));
+    let status = Command::new("kill")
+        .args(["-INT", &worker.0.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let offline = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen = offline.clone();
+    let receiver = signals_celery::events::EventReceiver::builder()
+        .handler("worker-offline", move |event| {
+            if event.fields()["hostname"] == NAME {
+                seen.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        })
+        .build();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !offline.load(std::sync::atomic::Ordering::SeqCst) {
+        assert!(Instant::now() < deadline, "no worker-offline after SIGINT");
+        receiver.capture(&mut events, Some(1), Some(Duration::from_millis(500)));
+    }
 }
 
 #[test]
@@ -135,6 +246,6 @@ fn celery_sees_a_celery_rs_worker_on_rabbitmq() {
     let server = rabbitmq::RabbitServer::start();
     // kombu names the default virtual host `/` as `//`.
     let kombu_url = format!("amqp://guest:guest@127.0.0.1:{}//", server.port);
-    let summary = run(&server.url(), &kombu_url, "rust@amqp-interop");
+    let (summary, _worker) = run(&server.url(), &kombu_url, "rust@amqp-interop");
     check(&summary, "rust@amqp-interop");
 }

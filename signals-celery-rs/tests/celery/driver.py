@@ -105,6 +105,7 @@ summary = {
             seen["succeeded"].get(uuid, 0) + seen["failed"].get(uuid, 0) for uuid in noops
         ),
     },
+    "ids": ids,
     "ping": inspect.ping(),
     "registered": inspect.registered(),
 }
