@@ -1,8 +1,10 @@
 //! What the adapter costs a celery-rs worker: no-op tasks per second with the
 //! task registered as itself and as `Observed<T>` (with an `Observer`
 //! running, publishing every event), in the same run, on one redis-server of
-//! the bench's own. Rounds alternate between the two, and the medians are
-//! compared.
+//! the bench's own. Rounds alternate between the two, after one warm-up round
+//! of each, and the medians are compared. The process's CPU time per task
+//! (user and system, every thread: the worker's and the adapter's) is
+//! reported beside, as the steadier measure on a shared machine.
 //!
 //! ```text
 //! cargo bench -p signals-celery-rs --bench overhead [-- --tasks 5000 --rounds 5]
@@ -37,9 +39,36 @@ fn arg(flag: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
-/// Queues `tasks` no-ops, then runs a worker until they have all run:
-/// tasks per second.
-async fn round(url: &str, tasks: usize, observed: bool) -> Result<f64, Box<dyn std::error::Error>> {
+/// The process's CPU time so far (user and system), from `/proc/self/stat`.
+fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the command name, which is in parentheses.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&at| fields.get(at).and_then(|field| field.parse::<u64>().ok()))
+        .sum();
+    // The kernel's USER_HZ is 100 on Linux.
+    Duration::from_millis(ticks * 10)
+}
+
+/// One round's figures.
+struct Round {
+    per_second: f64,
+    /// CPU time per task, in microseconds.
+    cpu_per_task: f64,
+}
+
+/// Queues `tasks` no-ops, then runs a worker until they have all run.
+async fn round(
+    url: &str,
+    tasks: usize,
+    observed: bool,
+) -> Result<Round, Box<dyn std::error::Error>> {
     let queue = "bench";
     macro_rules! measure {
         ($task:ty) => {{
@@ -62,6 +91,7 @@ async fn round(url: &str, tasks: usize, observed: bool) -> Result<f64, Box<dyn s
             };
             RUN.store(0, Ordering::Relaxed);
             let started = Instant::now();
+            let cpu = cpu_time();
             let worker = {
                 let app = app.clone();
                 tokio::spawn(async move { app.consume_from(&["bench"]).await })
@@ -74,10 +104,14 @@ async fn round(url: &str, tasks: usize, observed: bool) -> Result<f64, Box<dyn s
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
             let elapsed = started.elapsed();
+            let cpu = cpu_time().saturating_sub(cpu);
             worker.abort();
             drop(observer);
             app.close().await?;
-            tasks as f64 / elapsed.as_secs_f64()
+            Round {
+                per_second: tasks as f64 / elapsed.as_secs_f64(),
+                cpu_per_task: cpu.as_secs_f64() * 1e6 / tasks as f64,
+            }
         }};
     }
     Ok(if observed {
@@ -98,27 +132,37 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rounds = arg("--rounds", 5);
     let server = support::RedisServer::start();
     let url = server.url(0);
+    // Warm-up: the server's memory and the process's allocator.
+    round(&url, tasks, false).await?;
+    round(&url, tasks, true).await?;
     let (mut plain, mut observed) = (Vec::new(), Vec::new());
     for index in 0..rounds {
         // Alternate which goes first, so neither always meets a warmer server.
-        for first in [index % 2 == 0, index % 2 == 1] {
-            let rate = round(&url, tasks, first).await?;
-            if first {
-                observed.push(rate);
+        for with_adapter in [index % 2 == 0, index % 2 == 1] {
+            let figures = round(&url, tasks, with_adapter).await?;
+            if with_adapter {
+                observed.push(figures);
             } else {
-                plain.push(rate);
+                plain.push(figures);
             }
         }
     }
-    let (plain_median, observed_median) = (median(&mut plain), median(&mut observed));
+    let rates = |rounds: &[Round]| rounds.iter().map(|r| r.per_second).collect::<Vec<_>>();
+    let cpu = |rounds: &[Round]| rounds.iter().map(|r| r.cpu_per_task).collect::<Vec<_>>();
+    let (mut plain_rates, mut observed_rates) = (rates(&plain), rates(&observed));
+    let (mut plain_cpu, mut observed_cpu) = (cpu(&plain), cpu(&observed));
+    let (plain_rate, observed_rate) = (median(&mut plain_rates), median(&mut observed_rates));
+    let (plain_us, observed_us) = (median(&mut plain_cpu), median(&mut observed_cpu));
     println!(
-        "no-op tasks per second, {tasks} tasks, {rounds} rounds each, prefetch 64, redis-server"
+        "no-op tasks, {tasks} per round, {rounds} rounds each (medians), prefetch 64, redis-server"
     );
-    println!("plain celery-rs:     {plain_median:>10.0}  (rounds: {plain:.0?})");
-    println!("with the adapter:    {observed_median:>10.0}  (rounds: {observed:.0?})");
+    println!("                     tasks/s   CPU µs/task");
+    println!("plain celery-rs:     {plain_rate:>7.0}   {plain_us:>11.1}   (tasks/s by round: {plain_rates:.0?})");
+    println!("with the adapter:    {observed_rate:>7.0}   {observed_us:>11.1}   (tasks/s by round: {observed_rates:.0?})");
     println!(
-        "overhead:            {:>9.1}%",
-        (1.0 - observed_median / plain_median) * 100.0
+        "cost of the adapter: {:>6.1}%   {:>10.1}%",
+        (1.0 - observed_rate / plain_rate) * 100.0,
+        (observed_us / plain_us - 1.0) * 100.0
     );
     Ok(())
 }

@@ -217,6 +217,31 @@ fn celery_sees_a_celery_rs_worker_on_redis() {
         );
     }
 
+    assert!(workers[NAME]["stats"].is_object(), "{workers}");
+
+    // `celery control disable_events` / `enable_events` reach the
+    // worker's dispatcher.
+    let control = signals_celery::control::RedisControl::open(&server.url(0)).expect("URL");
+    let toggle = |method: &str| {
+        let replies = control
+            .broadcast(
+                method,
+                Default::default(),
+                Some(&[NAME]),
+                Duration::from_secs(2),
+                None,
+            )
+            .expect("a reply");
+        replies
+            .iter()
+            .find(|(name, _)| name == NAME)
+            .map(|(_, reply)| reply["ok"].as_str().unwrap_or_default().to_owned())
+            .expect("the worker's reply")
+    };
+    assert_eq!(toggle("disable_events"), "task events disabled");
+    assert_eq!(toggle("disable_events"), "task events already disabled");
+    assert_eq!(toggle("enable_events"), "task events enabled");
+
     // A clean stop (SIGINT, celery-rs's warm shutdown) sends worker-offline.
     let mut events = signals_celery::events::RedisSubscriber::open(&server.url(0)).expect("URL");
     assert!(events.wait_subscribed(Duration::from_secs(5)));
