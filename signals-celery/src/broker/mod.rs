@@ -30,6 +30,8 @@ pub(crate) mod publisher;
 pub(crate) mod amqp;
 #[cfg(feature = "redis")]
 pub(crate) mod redis;
+#[cfg(any(feature = "redis-tls", feature = "amqp"))]
+pub(crate) mod tls;
 
 #[cfg(any(feature = "redis", feature = "amqp"))]
 use std::time::Duration;

@@ -75,6 +75,9 @@ pub(crate) async fn connect(
     masked: &str,
     roots: Option<&str>,
 ) -> Result<lapin::Connection, String> {
+    if url.starts_with("amqps://") {
+        super::tls::ring_unless_chosen();
+    }
     let tls = lapin::tcp::OwnedTLSConfig {
         identity: None,
         cert_chain: roots.map(str::to_owned),

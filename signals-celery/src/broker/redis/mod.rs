@@ -90,6 +90,10 @@ pub(crate) fn client(url: &str, roots: Option<&[u8]>) -> Result<redis::Client, S
         return Err("rediss:// (TLS) needs the `redis-tls` cargo feature of `signals`".into());
     }
     #[cfg(feature = "redis-tls")]
+    if url.starts_with("rediss://") {
+        super::tls::ring_unless_chosen();
+    }
+    #[cfg(feature = "redis-tls")]
     if let Some(pem) = roots {
         let text = String::from_utf8_lossy(pem);
         let begin = text.find("-----BEGIN CERTIFICATE-----");
