@@ -39,6 +39,13 @@ fn flaky(task: &Self) -> TaskResult<String> {
     Ok("ok after retry".into())
 }
 
+/// Runs for `seconds`: a task that `celery inspect active` can catch.
+#[celery::task]
+async fn sleep(seconds: f64) -> TaskResult<()> {
+    tokio::time::sleep(Duration::from_secs_f64(seconds.clamp(0.0, 600.0))).await;
+    Ok(())
+}
+
 /// Does nothing: what the adapter's own cost is measured with.
 #[celery::task]
 fn noop() -> TaskResult<()> {
@@ -100,7 +107,7 @@ macro_rules! with_app {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let options = Options::parse();
     if options.plain {
-        with_app!(options, [add, fail, flaky, noop], |app| {
+        with_app!(options, [add, fail, flaky, sleep, noop], |app| {
             println!("{} consuming {} (plain)", options.hostname, options.queue);
             app.consume_from(&[options.queue.as_str()]).await?;
         });
@@ -108,12 +115,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     with_app!(
         options,
-        [Observed<add>, Observed<fail>, Observed<flaky>, Observed<noop>],
+        [
+            Observed<add>,
+            Observed<fail>,
+            Observed<flaky>,
+            Observed<sleep>,
+            Observed<noop>
+        ],
         |app| {
             let observer = Observer::for_app(&app, options.url.clone())
                 .task::<add>()
                 .task::<fail>()
                 .task::<flaky>()
+                .task::<sleep>()
                 .task::<noop>()
                 .heartbeat_interval(Duration::from_secs(2))
                 .start()?;

@@ -132,7 +132,7 @@ fn check(summary: &Value, hostname: &str) {
     assert_eq!(worker["alive"], true, "{summary}");
     assert_eq!(worker["sw_ident"], "celery-rs", "{summary}");
     let tasks = &summary["tasks"];
-    for label in ["add", "fail", "flaky", "eta"] {
+    for label in ["sleep", "add", "fail", "flaky", "eta"] {
         assert_eq!(tasks[label]["worker"], hostname, "{label}: {summary}");
     }
     assert_eq!(tasks["add"]["state"], "SUCCESS", "{summary}");
@@ -164,7 +164,22 @@ fn check(summary: &Value, hostname: &str) {
         .filter_map(Value::as_str)
         .collect();
     registered.sort_unstable();
-    assert_eq!(registered, ["add", "fail", "flaky", "noop"], "{summary}");
+    assert_eq!(
+        registered,
+        ["add", "fail", "flaky", "noop", "sleep"],
+        "{summary}"
+    );
+
+    // `inspect active` caught the 2 s task while it ran, with the fields of
+    // Celery's `Request.info()`.
+    let active = &summary["active"];
+    assert_eq!(active["id"], summary["ids"]["sleep"], "{summary}");
+    assert_eq!(active["name"], "sleep", "{summary}");
+    assert_eq!(active["args"], serde_json::json!([2.0]), "{summary}");
+    assert_eq!(active["hostname"], hostname, "{summary}");
+    assert_eq!(active["delivery_info"]["routing_key"], "rust", "{summary}");
+    assert!(active["time_start"].is_number(), "{summary}");
+    assert_eq!(tasks["sleep"]["state"], "SUCCESS", "{summary}");
 }
 
 #[test]
@@ -187,9 +202,16 @@ fn celery_sees_a_celery_rs_worker_on_redis() {
         assert!(Instant::now() < deadline, "Flower did not list {NAME}");
         std::thread::sleep(Duration::from_millis(500));
     };
+    let mut registered: Vec<&str> = workers[NAME]["registered"]
+        .as_array()
+        .expect("registered tasks")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    registered.sort_unstable();
     assert_eq!(
-        workers[NAME]["registered"],
-        serde_json::json!(["add", "fail", "flaky", "noop"]),
+        registered,
+        ["add", "fail", "flaky", "noop", "sleep"],
         "{workers}"
     );
     assert_eq!(

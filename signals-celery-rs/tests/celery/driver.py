@@ -1,10 +1,11 @@
 """The Python side of the celery-rs adapter's interop test.
 
 Follows the events with Celery 5.7's own EventReceiver and State, sends tasks
-by name to the queue the Rust worker consumes (a success, a failure, a task
-retried once, one with a 2 s countdown, and COUNT `noop`s), waits until its
-State has every task finished, asks the worker with `celery inspect` (ping and
-registered), and prints `SUMMARY <json>`.
+by name to the queue the Rust worker consumes (a task that runs 2 s, caught by
+`inspect active` while it runs; a success, a failure, a task retried once, one
+with a 2 s countdown, and COUNT `noop`s), waits until its State has every task
+finished, asks the worker with `celery inspect` (ping and registered), and
+prints `SUMMARY <json>`.
 
 Usage: driver.py BROKER_URL QUEUE HOSTNAME COUNT
 """
@@ -55,7 +56,15 @@ while time.time() < deadline:
         break
 assert pong, "the Rust worker never answered ping"
 
+sleeper = app.send_task("sleep", args=(2.0,), queue=queue).id
+active = None
+deadline = time.time() + 10
+while active is None and time.time() < deadline:
+    replies = app.control.inspect(destination=[hostname], timeout=1).active() or {}
+    active = next((task for task in replies.get(hostname) or [] if task["id"] == sleeper), None)
+
 ids = {
+    "sleep": sleeper,
     "add": app.send_task("add", args=(2, 3), queue=queue).id,
     "fail": app.send_task("fail", queue=queue).id,
     "flaky": app.send_task("flaky", queue=queue).id,
@@ -106,6 +115,7 @@ summary = {
         ),
     },
     "ids": ids,
+    "active": active,
     "ping": inspect.ping(),
     "registered": inspect.registered(),
 }
