@@ -27,21 +27,6 @@ use serde_json::Value;
 /// The no-ops sent after the mix.
 const NOOPS: usize = 1_000;
 
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>");
-    let path = dir.join("examples").join(name);
-    assert!(
-        path.exists(),
-        "{} is missing (cargo test builds the examples)",
-        path.display()
-    );
-    path
-}
-
 /// A child process, killed when the test ends.
 struct Killed(Child);
 
@@ -98,7 +83,7 @@ fn flower(url: &str) -> (Killed, u16) {
 /// running.
 fn run(rust_url: &str, python_url: &str, hostname: &str) -> (Value, Killed) {
     let worker = Killed(
-        Command::new(example("observed_worker"))
+        Command::new(celery_venv::example("observed_worker"))
             .arg(rust_url)
             .args(["--hostname", hostname, "--queue", "rust"])
             .stdout(Stdio::null())

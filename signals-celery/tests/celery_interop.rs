@@ -422,22 +422,6 @@ fn we_follow_celerys_dispatcher(source: &mut impl EventSource, python_url: &str)
     assert!(clock.value() >= 15, "{}", clock.value());
 }
 
-/// A program of `target/<profile>/examples/` (`cargo test` builds them).
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>");
-    let path = dir.join("examples").join(name);
-    assert!(
-        path.exists(),
-        "{} is missing (cargo test builds the examples)",
-        path.display()
-    );
-    path
-}
-
 /// A child process killed when the test ends.
 struct Killed(Child);
 
@@ -467,7 +451,7 @@ fn celerys_state_sees_our_worker_example_through_sentinel() {
     );
     celery::wait_for_pattern_subscribers(&master, 1);
 
-    let status = Command::new(example("redis_worker"))
+    let status = Command::new(celery::example("redis_worker"))
         .arg(&url)
         .args(["--master-name", sentinel::MASTER_NAME])
         .args(["--tasks", "3", "--hostname", "rust@sentinel"])

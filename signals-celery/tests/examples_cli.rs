@@ -10,28 +10,11 @@ mod celery;
 mod rabbitmq;
 mod support;
 
-use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rabbitmq::RabbitServer;
 use support::RedisServer;
-
-/// An example binary built by `cargo test` beside this test.
-fn example(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>");
-    let path = dir.join("examples").join(name);
-    assert!(
-        path.exists(),
-        "{} is missing (cargo test builds the examples)",
-        path.display()
-    );
-    path
-}
 
 /// A running program, killed when dropped.
 struct Running {
@@ -61,13 +44,13 @@ fn bad_command_lines_exit_with_usage() {
     // One example left with a command line; the loop keeps the messages.
     #[allow(clippy::single_element_loop)]
     for name in ["redis_worker"] {
-        let output = Command::new(example(name)).output().expect("runs");
+        let output = Command::new(celery::example(name)).output().expect("runs");
         assert_eq!(output.status.code(), Some(2), "{name}");
         assert!(
             String::from_utf8_lossy(&output.stderr).contains("Usage:"),
             "{name}"
         );
-        let help = Command::new(example(name))
+        let help = Command::new(celery::example(name))
             .arg("--help")
             .output()
             .expect("runs");
@@ -77,7 +60,7 @@ fn bad_command_lines_exit_with_usage() {
             help.contains("Usage:") && help.contains("amqp://"),
             "{name}: {help}"
         );
-        let output = Command::new(example(name))
+        let output = Command::new(celery::example(name))
             .arg("http://not-redis")
             .output()
             .expect("runs");
@@ -142,16 +125,20 @@ fn flower_scenario(url: &str) {
     );
     // One task that runs for the whole test: the worker page is read while
     // it is active.
-    let _worker = Running::start(Command::new(example("redis_worker")).arg(&url).args([
-        "--tasks",
-        "1",
-        "--task-seconds",
-        "600",
-        "--interval",
-        "1",
-        "--hostname",
-        NAME,
-    ]));
+    let _worker = Running::start(
+        Command::new(celery::example("redis_worker"))
+            .arg(&url)
+            .args([
+                "--tasks",
+                "1",
+                "--task-seconds",
+                "600",
+                "--interval",
+                "1",
+                "--hostname",
+                NAME,
+            ]),
+    );
 
     let deadline = Instant::now() + Duration::from_secs(60);
     let workers: serde_json::Value = loop {

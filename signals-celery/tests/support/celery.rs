@@ -50,3 +50,21 @@ pub(crate) fn wait_for_pattern_subscribers(url: &str, count: usize) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// A program of `target/<profile>/examples/`, beside the test binary
+/// (`cargo test` builds the examples).
+#[allow(dead_code)] // not every test binary runs an example
+pub(crate) fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>");
+    let path = dir.join("examples").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing (cargo test builds the examples)",
+        path.display()
+    );
+    path
+}
