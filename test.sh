@@ -73,4 +73,15 @@ RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test --release -p sign
 echo "== cargo doc (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features --quiet
 echo "== cargo publish --dry-run, every published crate in dependency order"
+# The dry run verifies each crate against the others through a local registry
+# under target/package, and cargo unpacks that registry's crates into
+# $CARGO_HOME/registry/src/-<hash of its path>/ without replacing a copy already
+# there. A checkout that is built again at the same path would then verify
+# against the crates of an older commit, so those unpacked copies go first.
+# (No crate of this workspace is on crates.io, so nothing else is removed.)
+cargo_home="${CARGO_HOME:-$HOME/.cargo}"
+for crate in $(cargo metadata --no-deps --format-version 1 \
+    | python3 -c 'import json, sys; print(" ".join(p["name"] + "-" + p["version"] for p in json.load(sys.stdin)["packages"]))'); do
+    rm -rf "$cargo_home"/registry/src/-*/"$crate"
+done
 cargo publish --workspace --dry-run --allow-dirty --quiet
