@@ -125,6 +125,37 @@ impl TaskState {
         matches!(self, Self::Success | Self::Failure | Self::Revoked)
     }
 
+    /// The state a `task-<subject>` event moves a task to: `"succeeded"` is
+    /// [`Success`](Self::Success), and a subject that is not one of Celery's
+    /// own is a [`Custom`](Self::Custom) state, upper-cased.
+    ///
+    /// ```
+    /// use signals_celery::events::TaskState;
+    ///
+    /// assert_eq!(TaskState::of_event_subject("succeeded"), TaskState::Success);
+    /// assert_eq!(TaskState::of_event_subject("progress"), TaskState::Custom("PROGRESS".into()));
+    /// ```
+    pub fn of_event_subject(subject: &str) -> Self {
+        Self::of_subject(subject).0
+    }
+
+    /// Whether an event moving a task to this state, arriving when the task
+    /// is in `current`, happened before it (Celery's `Task.event`: neither is
+    /// `RETRY`, and this state ranks earlier in a task's life). Celery then
+    /// keeps the task's state and takes only some of the event's fields.
+    ///
+    /// ```
+    /// use signals_celery::events::TaskState;
+    ///
+    /// // A `task-received` that arrives after `task-started`.
+    /// assert!(TaskState::Received.happened_before(&TaskState::Started));
+    /// assert!(!TaskState::Success.happened_before(&TaskState::Started));
+    /// assert!(!TaskState::Retry.happened_before(&TaskState::Started));
+    /// ```
+    pub fn happened_before(&self, current: &Self) -> bool {
+        *self != Self::Retry && *current != Self::Retry && self.precedence() > current.precedence()
+    }
+
     /// The state a `task-<subject>` event moves a task to, and whether the
     /// subject is one of Celery's own.
     pub(crate) fn of_subject(subject: &str) -> (Self, bool) {

@@ -8,6 +8,7 @@ use std::collections::{BTreeSet, HashMap};
 use signals_celery::events::{EventRef, State};
 
 use super::registry::{now, FamilyId, Format, Kind, Registry};
+use super::tasks::{TaskTable, MAX_TASKS};
 
 /// The task events counted, with their help texts (celery-exporter's).
 const TASK_EVENTS: [(&str, &str); 8] = [
@@ -80,6 +81,8 @@ pub(crate) struct Metrics {
     /// `task_received`'s family: every counter of a task label set is
     /// created at once, so its series tells whether they all exist.
     received: FamilyId,
+    /// What earlier events told of each task.
+    tasks: TaskTable,
 }
 
 impl Metrics {
@@ -179,6 +182,7 @@ impl Metrics {
             active_process_count,
             last_seen: HashMap::new(),
             received,
+            tasks: TaskTable::new(MAX_TASKS),
         }
     }
 
@@ -187,18 +191,26 @@ impl Metrics {
         self.queues.iter().cloned().collect()
     }
 
-    /// A task event, once `state` has applied it: celery-exporter's
-    /// `track_task_event`.
-    pub(crate) fn task_event(&mut self, state: &State, event: &EventRef<'_>) {
+    /// A task event: applied to the task it names, then counted, as
+    /// celery-exporter's `track_task_event` does.
+    pub(crate) fn task_event(&mut self, event: &EventRef<'_>) {
         let kind = event.kind();
-        let Some(uuid) = event.get("uuid").and_then(|uuid| uuid.as_str()) else {
+        let Some(subject) = kind.strip_prefix("task-") else {
             return;
         };
+        // The fields Celery's State needs of a task event; without them it
+        // does not apply the event, and celery-exporter does not count it.
+        let (Some(uuid), Some(nodename), true) = (
+            event.get("uuid").and_then(|uuid| uuid.as_str()),
+            event.hostname(),
+            event.get("timestamp").is_some_and(|at| at.is_number()),
+        ) else {
+            return;
+        };
+        let task = self.tasks.apply(&uuid, subject, event);
         if !self.counters.iter().any(|(counted, _)| *counted == kind) {
             return;
         }
-        let view = state.read();
-        let Some(task) = view.task(&uuid) else { return };
         // Python's `str(None)` for what the task does not know yet.
         let name = task.name.as_deref().unwrap_or("None");
         let queue = task
@@ -210,11 +222,10 @@ impl Metrics {
         } else {
             self.options.generic_hostname_worker_task
         };
-        let nodename = event.hostname();
         let hostname = if generic {
             "generic"
         } else {
-            host_part(nodename.as_deref().unwrap_or("None"))
+            host_part(&nodename)
         };
         let statics = &self.options.static_labels;
         let plain = with_statics(statics, &[name, hostname, queue]);

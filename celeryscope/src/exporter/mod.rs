@@ -2,7 +2,8 @@
 //! labels, on our event receiver and cluster state.
 //!
 //! - Events arrive on a subscription of their own thread; each one is
-//!   applied to the cluster state, then counted.
+//!   counted, after a worker's event is applied to the cluster state and a
+//!   task's to the exporter's table of tasks (only what the metrics read).
 //! - A scrape of `/metrics` times out silent workers, asks the workers for
 //!   their queues and pools (remote control: `active_queues`, `stats`) and
 //!   the broker for each queue's length; a scrape that fails answers 500,
@@ -19,6 +20,7 @@
 mod metrics;
 pub(crate) mod options;
 mod registry;
+mod tasks;
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
@@ -89,18 +91,22 @@ pub(crate) fn run(mut options: ExporterOptions) -> Result<(), String> {
     let receiver = {
         let (state, metrics) = (Arc::clone(&state), Arc::clone(&metrics));
         EventReceiver::builder()
-            .on_state(Arc::clone(&state))
             // Timestamps as the workers sent them: an ETA is compared with
             // them, and both are UTC.
             .localize(false)
             .handler_ref("*", move |event| {
                 let kind = event.kind();
+                if kind.starts_with("worker-") {
+                    // Workers' liveness as Celery's State judges it; tasks
+                    // are remembered by the metrics' own table.
+                    state.apply_ref(event);
+                }
                 let mut metrics = metrics.lock().unwrap_or_else(PoisonError::into_inner);
                 match kind {
                     "worker-heartbeat" => metrics.worker_heartbeat(&state, event),
                     "worker-online" => metrics.worker_status(event, true),
                     "worker-offline" => metrics.worker_status(event, false),
-                    _ if kind.starts_with("task-") => metrics.task_event(&state, event),
+                    _ if kind.starts_with("task-") => metrics.task_event(event),
                     _ => {}
                 }
             })

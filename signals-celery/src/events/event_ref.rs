@@ -113,6 +113,27 @@ impl<'a> FieldRef<'a> {
         }
     }
 
+    /// Whether the value is a JSON number, without reading it (a field read
+    /// from a message was checked to be well-formed JSON already).
+    ///
+    /// ```
+    /// use signals_celery::events::EventRef;
+    ///
+    /// EventRef::scan_body(br#"{"type": "task-started", "timestamp": 1.5e9, "pid": "7"}"#, |event| {
+    ///     assert!(event.get("timestamp").unwrap().is_number());
+    ///     assert!(!event.get("pid").unwrap().is_number());
+    /// })?;
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
+    #[inline]
+    pub fn is_number(&self) -> bool {
+        match self.0 {
+            Repr::Raw(raw) => number_text(raw).is_some(),
+            Repr::Json(value) => value.is_number(),
+            Repr::Unsigned(_) | Repr::Float(_) => true,
+        }
+    }
+
     /// Whether the value is JSON `null`.
     #[inline]
     pub fn is_null(&self) -> bool {

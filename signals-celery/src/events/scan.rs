@@ -390,10 +390,46 @@ impl<'a> Fast<'a> {
 }
 
 /// Where the first byte that matters inside a string is: a quote, a
-/// backslash or a control character. Eight bytes a step (most strings in an
-/// event are ids and names of 5 to 40 bytes, too short for a vector search
-/// to pay for its set-up); `None` at the end of the text.
+/// backslash or a control character; `None` at the end of the text. Most
+/// strings in an event are ids and names of 5 to 40 bytes: on x86_64, sixteen
+/// bytes a step with SSE2 (which every x86_64 processor has, so no detection
+/// is needed), then eight a step in a machine word, then one.
 fn special_in_run(bytes: &[u8]) -> Option<usize> {
+    #[cfg(target_arch = "x86_64")]
+    let at = {
+        use std::arch::x86_64::{
+            _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
+            _mm_set1_epi8,
+        };
+        let mut at = 0;
+        while at + 16 <= bytes.len() {
+            // SAFETY: SSE2 is part of every x86_64 target, so its
+            // instructions exist; `at + 16 <= bytes.len()`, so the sixteen
+            // bytes loaded are inside `bytes`, and an unaligned load has no
+            // alignment requirement.
+            let found = unsafe {
+                let chunk = _mm_loadu_si128(bytes.as_ptr().add(at).cast());
+                let quote = _mm_cmpeq_epi8(chunk, _mm_set1_epi8(b'"' as i8));
+                let backslash = _mm_cmpeq_epi8(chunk, _mm_set1_epi8(b'\\' as i8));
+                // Below 0x20 exactly where the unsigned minimum with 0x1f is
+                // the byte itself.
+                let control = _mm_cmpeq_epi8(_mm_min_epu8(chunk, _mm_set1_epi8(0x1f)), chunk);
+                _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(quote, backslash), control))
+            };
+            if found != 0 {
+                return Some(at + found.trailing_zeros() as usize);
+            }
+            at += 16;
+        }
+        at
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let at = 0;
+    special_in_words(bytes, at)
+}
+
+/// [`special_in_run`] from `at`, eight bytes a step, then one.
+fn special_in_words(bytes: &[u8], mut at: usize) -> Option<usize> {
     const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
     const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
     /// The high bit of each byte of `word` that is zero; bits above the
@@ -401,7 +437,6 @@ fn special_in_run(bytes: &[u8]) -> Option<usize> {
     fn zero_bytes(word: u64) -> u64 {
         word.wrapping_sub(ONES) & !word & HIGHS
     }
-    let mut at = 0;
     while let Some(chunk) = bytes.get(at..at + 8) {
         let word = u64::from_le_bytes(chunk.try_into().ok()?);
         let found = zero_bytes(word ^ (ONES * u64::from(b'"')))
@@ -688,18 +723,28 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(4096))]
 
-        /// Eight bytes a step finds what one byte a step finds.
+        /// Sixteen and eight bytes a step find what one byte a step finds,
+        /// in short texts dense with special bytes and in long sparse ones.
         #[test]
         fn the_word_search_finds_the_first_special_byte(
-            bytes in prop::collection::vec(prop_oneof![
+            dense in prop::collection::vec(prop_oneof![
                 4 => 0x20u8..=0xff,
                 1 => Just(b'"'),
                 1 => Just(b'\\'),
                 1 => 0u8..0x20,
-            ], 0..40)
+            ], 0..40),
+            sparse in prop::collection::vec(prop_oneof![
+                120 => 0x20u8..=0xff,
+                1 => Just(b'"'),
+                1 => Just(b'\\'),
+                1 => 0u8..0x20,
+            ], 0..120),
         ) {
-            let naive = bytes.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20);
-            prop_assert_eq!(special_in_run(&bytes), naive);
+            for bytes in [dense, sparse] {
+                let naive = bytes.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20);
+                prop_assert_eq!(special_in_run(&bytes), naive);
+                prop_assert_eq!(special_in_words(&bytes, 0), naive);
+            }
         }
 
         /// Whatever the fast scanner takes, serde_json takes the same way.

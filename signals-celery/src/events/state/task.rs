@@ -154,10 +154,7 @@ impl Task {
             // `task.started = timestamp`, and so on, whatever the order.
             *self.event_time(subject) = timestamp;
         }
-        let happened_before = state != TaskState::Retry
-            && self.state != TaskState::Retry
-            && state.precedence() > self.state.precedence();
-        if happened_before {
+        if state.happened_before(&self.state) {
             // This event logically precedes the current state: keep the
             // state. A late `task-received` gives only its merge fields; any
             // other late event gives all its fields.
