@@ -7,8 +7,8 @@ use std::collections::{BTreeSet, HashMap};
 
 use signals_celery::events::{EventRef, State};
 
-use super::registry::{now, FamilyId, Format, Kind, Registry};
-use super::tasks::{TaskTable, MAX_TASKS};
+use super::registry::{now, FamilyId, Format, Kind, LabelsKey, Registry};
+use super::tasks::{TaskFields, TaskTable, MAX_TASKS};
 
 /// The task events counted, with their help texts (celery-exporter's).
 const TASK_EVENTS: [(&str, &str); 8] = [
@@ -24,6 +24,10 @@ const TASK_EVENTS: [(&str, &str); 8] = [
     ("task-revoked", "Sent if the task has been revoked."),
     ("task-retried", "Sent if the task failed, but will be retried in the future."),
 ];
+
+/// Where `task-sent` and `task-failed` are in [`TASK_EVENTS`].
+const SENT: usize = 0;
+const FAILED: usize = 4;
 
 /// What shapes the metrics: the flags that change names, labels or timing.
 #[derive(Clone, Debug)]
@@ -198,19 +202,16 @@ impl Metrics {
         let Some(subject) = kind.strip_prefix("task-") else {
             return;
         };
-        // The fields Celery's State needs of a task event; without them it
-        // does not apply the event, and celery-exporter does not count it.
-        let (Some(uuid), Some(nodename), true) = (
-            event.get("uuid").and_then(|uuid| uuid.as_str()),
-            event.hostname(),
-            event.get("timestamp").is_some_and(|at| at.is_number()),
-        ) else {
+        let fields = TaskFields::of(event);
+        // Without these, Celery's State does not apply the event, and
+        // celery-exporter does not count it.
+        let Some((uuid, nodename)) = fields.required() else {
             return;
         };
-        let task = self.tasks.apply(&uuid, subject, event);
-        if !self.counters.iter().any(|(counted, _)| *counted == kind) {
+        let task = self.tasks.apply(&uuid, subject, &fields);
+        let Some(counted) = self.counters.iter().position(|(counted, _)| *counted == kind) else {
             return;
-        }
+        };
         // Python's `str(None)` for what the task does not know yet.
         let name = task.name.as_deref().unwrap_or("None");
         let queue = task
@@ -229,31 +230,33 @@ impl Metrics {
         };
         let statics = &self.options.static_labels;
         let plain = with_statics(statics, &[name, hostname, queue]);
+        // One hash of the label values for every family they are counted in.
+        let key = LabelsKey::of(&plain);
         // Only an event of a new label set touches the other counters, so an
-        // event of a known set costs one lookup.
-        let prime = !self.registry.contains(self.received, &plain);
-        for &(counted, family) in &self.counters {
-            let by = if counted == kind {
-                1.0
-            } else if prime && counted != "task-sent" {
+        // event of a known set costs two lookups.
+        if !self.registry.contains_keyed(self.received, key, &plain) {
+            for (at, &(_, family)) in self.counters.iter().enumerate() {
                 // Seen at zero, so that rates exist before the first one;
                 // not task-sent, whose clients' hostnames would multiply
                 // the series.
-                0.0
-            } else {
-                continue;
-            };
-            if counted == "task-failed" {
-                let exception = if counted == kind {
-                    exception_class(task.exception.as_deref().unwrap_or(""))
+                if at == counted || at == SENT {
+                    continue;
+                }
+                if at == FAILED {
+                    let labels = with_statics(statics, &[name, hostname, "", queue]);
+                    self.registry.inc(family, &labels, 0.0);
                 } else {
-                    String::new()
-                };
-                let labels = with_statics(statics, &[name, hostname, &exception, queue]);
-                self.registry.inc(family, &labels, by);
-            } else {
-                self.registry.inc(family, &plain, by);
+                    self.registry.inc_keyed(family, key, &plain, 0.0);
+                }
             }
+        }
+        let family = self.counters[counted].1;
+        if counted == FAILED {
+            let exception = exception_class(task.exception.as_deref().unwrap_or(""));
+            let labels = with_statics(statics, &[name, hostname, &exception, queue]);
+            self.registry.inc(family, &labels, 1.0);
+        } else {
+            self.registry.inc_keyed(family, key, &plain, 1.0);
         }
         if kind == "task-started" {
             if let (Some(started), Some(sent)) = (task.started, task.sent) {
@@ -266,12 +269,13 @@ impl Metrics {
                     .map_or(sent, |eta| eta.max(sent));
                 let waited = (started - baseline).max(0.0);
                 self.registry
-                    .observe(self.task_queue_wait_time, &plain, waited);
+                    .observe_keyed(self.task_queue_wait_time, key, &plain, waited);
             }
         }
         if kind == "task-succeeded" {
             if let Some(runtime) = task.runtime {
-                self.registry.observe(self.task_runtime, &plain, runtime);
+                self.registry
+                    .observe_keyed(self.task_runtime, key, &plain, runtime);
             }
         }
     }
@@ -410,7 +414,11 @@ fn with_statics<'a>(statics: &'a [(String, String)], values: &[&'a str]) -> Vec<
 
 /// `celery@host` -> `host` (Celery's `nodesplit`; a name without `@` is a host).
 pub(crate) fn host_part(nodename: &str) -> &str {
-    nodename.split_once('@').map_or(nodename, |(_, host)| host)
+    // A byte search: `@` is ASCII, so the text after it starts on a character.
+    match nodename.bytes().position(|byte| byte == b'@') {
+        Some(at) => &nodename[at + 1..],
+        None => nodename,
+    }
 }
 
 /// `ValueError('bad')` -> `ValueError`; anything else is `UnknownException`
@@ -478,6 +486,12 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_sent_and_failed_positions_name_those_events() {
+        assert_eq!(TASK_EVENTS[SENT].0, "task-sent");
+        assert_eq!(TASK_EVENTS[FAILED].0, "task-failed");
+    }
 
     #[test]
     fn exception_classes_and_hostnames_follow_celery_exporter() {

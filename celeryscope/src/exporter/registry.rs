@@ -69,6 +69,17 @@ fn key_of<S: AsRef<str>>(values: &[S]) -> u64 {
     hasher.finish()
 }
 
+/// The hash of a set of label values: computed once for a set that is
+/// looked up in several families (a task event's counters and histograms).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LabelsKey(u64);
+
+impl LabelsKey {
+    pub(crate) fn of<S: AsRef<str>>(values: &[S]) -> Self {
+        Self(key_of(values))
+    }
+}
+
 /// Whether stored label values equal the ones asked for.
 fn same<S: AsRef<str>>(stored: &[String], values: &[S]) -> bool {
     stored.len() == values.len()
@@ -163,12 +174,17 @@ impl Registry {
         self.families[family.0].order.len()
     }
 
-    /// The series of `family` with `values`, created at zero if new; `None`
-    /// when the family is full.
-    fn series<S: AsRef<str>>(&mut self, family: FamilyId, values: &[S]) -> Option<&mut Series> {
+    /// The series of `family` with `values` (whose hash is `key`), created
+    /// at zero if new; `None` when the family is full.
+    fn series<S: AsRef<str>>(
+        &mut self,
+        family: FamilyId,
+        LabelsKey(key): LabelsKey,
+        values: &[S],
+    ) -> Option<&mut Series> {
         let family_ref = &mut self.families[family.0];
         debug_assert_eq!(values.len(), family_ref.labels.len(), "{}", family_ref.name);
-        let key = key_of(values);
+        debug_assert_eq!(key, key_of(values));
         if let Some(at) = family_ref.position(key, values) {
             return Some(&mut family_ref.order[at].1);
         }
@@ -198,18 +214,34 @@ impl Registry {
         family_ref.order.last_mut().map(|(_, series)| series)
     }
 
-    /// Whether `family` has the series with `values`.
-    pub(crate) fn contains<S: AsRef<str>>(&self, family: FamilyId, values: &[S]) -> bool {
+    /// Whether `family` has the series with `values` (whose hash is `key`).
+    pub(crate) fn contains_keyed<S: AsRef<str>>(
+        &self,
+        family: FamilyId,
+        LabelsKey(key): LabelsKey,
+        values: &[S],
+    ) -> bool {
         let family = &self.families[family.0];
-        family.position(key_of(values), values).is_some()
+        family.position(key, values).is_some()
     }
 
     /// Adds `by` to a counter (0 makes the series appear).
     pub(crate) fn inc<S: AsRef<str>>(&mut self, family: FamilyId, values: &[S], by: f64) {
+        self.inc_keyed(family, LabelsKey::of(values), values, by);
+    }
+
+    /// [`inc`](Self::inc), with the values' hash computed already.
+    pub(crate) fn inc_keyed<S: AsRef<str>>(
+        &mut self,
+        family: FamilyId,
+        key: LabelsKey,
+        values: &[S],
+        by: f64,
+    ) {
         if let Some(Series {
             value: Value::Number(value),
             ..
-        }) = self.series(family, values)
+        }) = self.series(family, key, values)
         {
             *value += by;
         }
@@ -220,14 +252,27 @@ impl Registry {
         if let Some(Series {
             value: Value::Number(value),
             ..
-        }) = self.series(family, values)
+        }) = self.series(family, LabelsKey::of(values), values)
         {
             *value = to;
         }
     }
 
     /// Observes `sample` in a histogram.
+    #[cfg(test)]
     pub(crate) fn observe<S: AsRef<str>>(&mut self, family: FamilyId, values: &[S], sample: f64) {
+        self.observe_keyed(family, LabelsKey::of(values), values, sample);
+    }
+
+    /// Observes `sample` in a histogram, with the values' hash computed
+    /// already.
+    pub(crate) fn observe_keyed<S: AsRef<str>>(
+        &mut self,
+        family: FamilyId,
+        key: LabelsKey,
+        values: &[S],
+        sample: f64,
+    ) {
         let Kind::Histogram(bounds) = &self.families[family.0].kind else {
             return;
         };
@@ -238,7 +283,7 @@ impl Registry {
         if let Some(Series {
             value: Value::Histogram { buckets, sum },
             ..
-        }) = self.series(family, values)
+        }) = self.series(family, key, values)
         {
             buckets[bucket] += 1;
             *sum += sample;

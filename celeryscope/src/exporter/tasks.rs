@@ -12,7 +12,9 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
-use signals_celery::events::{EventRef, TaskState};
+use std::borrow::Cow;
+
+use signals_celery::events::{EventRef, FieldRef, TaskState};
 
 /// The most tasks kept, as Celery's `State` keeps (`max_tasks_in_memory`):
 /// past it, the task first seen longest ago is forgotten.
@@ -57,21 +59,21 @@ impl KnownTask {
     /// before the task's current state leaves the state as it is, and a late
     /// `task-received` gives only the fields Celery merges from one (of
     /// those kept here: the name and the ETA).
-    fn apply(&mut self, subject: &str, event: &EventRef<'_>) {
+    fn apply(&mut self, subject: &str, event: &TaskFields<'_>) {
         let state = TaskState::of_event_subject(subject);
         match subject {
-            "sent" => self.sent = event.timestamp(),
-            "started" => self.started = event.timestamp(),
+            "sent" => self.sent = event.timestamp.and_then(|at| at.as_f64()),
+            "started" => self.started = event.timestamp.and_then(|at| at.as_f64()),
             _ => {}
         }
         let late = state.happened_before(&self.state);
         let all_fields = !(late && state == TaskState::Received);
-        set_text(&mut self.name, event, "name");
-        set_text(&mut self.eta, event, "eta");
+        set_text(&mut self.name, event.name);
+        set_text(&mut self.eta, event.eta);
         if all_fields {
-            set_text(&mut self.queue, event, "queue");
-            set_text(&mut self.exception, event, "exception");
-            if let Some(runtime) = event.get("runtime") {
+            set_text(&mut self.queue, event.queue);
+            set_text(&mut self.exception, event.exception);
+            if let Some(runtime) = event.runtime {
                 self.runtime = runtime.as_f64();
             }
         }
@@ -81,11 +83,11 @@ impl KnownTask {
     }
 }
 
-/// Sets `slot` to the event's `field` when the event has it, as the cluster
-/// state keeps a text: a string as is, `null` as nothing, anything else as
-/// its compact JSON. An unchanged text is not copied again.
-fn set_text(slot: &mut Option<Box<str>>, event: &EventRef<'_>, field: &str) {
-    let Some(value) = event.get(field) else {
+/// Sets `slot` to a field's value when the event has the field, as the
+/// cluster state keeps a text: a string as is, `null` as nothing, anything
+/// else as its compact JSON. An unchanged text is not copied again.
+fn set_text(slot: &mut Option<Box<str>>, value: Option<FieldRef<'_>>) {
+    let Some(value) = value else {
         return;
     };
     match value.as_str() {
@@ -93,6 +95,62 @@ fn set_text(slot: &mut Option<Box<str>>, event: &EventRef<'_>, field: &str) {
         Some(text) => *slot = Some(text.into()),
         None if value.is_null() => *slot = None,
         None => *slot = Some(value.to_value().to_string().into()),
+    }
+}
+
+/// The fields of a task event that the exporter reads, found in one pass
+/// over the event's fields.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct TaskFields<'a> {
+    pub(crate) uuid: Option<FieldRef<'a>>,
+    pub(crate) hostname: Option<FieldRef<'a>>,
+    pub(crate) timestamp: Option<FieldRef<'a>>,
+    name: Option<FieldRef<'a>>,
+    eta: Option<FieldRef<'a>>,
+    queue: Option<FieldRef<'a>>,
+    exception: Option<FieldRef<'a>>,
+    runtime: Option<FieldRef<'a>>,
+}
+
+impl<'a> TaskFields<'a> {
+    /// Reads the fields of `event`.
+    pub(crate) fn of(event: &EventRef<'a>) -> Self {
+        let mut fields = Self {
+            uuid: None,
+            hostname: None,
+            timestamp: None,
+            name: None,
+            eta: None,
+            queue: None,
+            exception: None,
+            runtime: None,
+        };
+        for (name, value) in event.fields() {
+            let slot = match name {
+                "uuid" => &mut fields.uuid,
+                "hostname" => &mut fields.hostname,
+                "timestamp" => &mut fields.timestamp,
+                "name" => &mut fields.name,
+                "eta" => &mut fields.eta,
+                "queue" => &mut fields.queue,
+                "exception" => &mut fields.exception,
+                "runtime" => &mut fields.runtime,
+                _ => continue,
+            };
+            *slot = Some(value);
+        }
+        fields
+    }
+
+    /// The task's id, hostname and timestamp: Celery's State does not apply
+    /// a task event without all three (a string id and hostname, a numeric
+    /// timestamp).
+    pub(crate) fn required(&self) -> Option<(Cow<'a, str>, Cow<'a, str>)> {
+        let timestamp = self.timestamp?;
+        if !timestamp.is_number() {
+            return None;
+        }
+        Some((self.uuid?.as_str()?, self.hostname?.as_str()?))
     }
 }
 
@@ -116,7 +174,12 @@ impl TaskTable {
 
     /// Applies a `task-<subject>` event to the task it names, and returns
     /// the task as it is after the event.
-    pub(crate) fn apply(&mut self, uuid: &str, subject: &str, event: &EventRef<'_>) -> &KnownTask {
+    pub(crate) fn apply(
+        &mut self,
+        uuid: &str,
+        subject: &str,
+        event: &TaskFields<'_>,
+    ) -> &KnownTask {
         if !self.tasks.contains_key(uuid) {
             self.make_room();
             let id: Arc<str> = Arc::from(uuid);
@@ -163,9 +226,10 @@ mod tests {
         let received = body.replacen('{', r#"{"local_received": 100.0, "clock": 1, "hostname": "c@h", "#, 1);
         EventRef::scan_body(received.as_bytes(), |event| {
             let applied = state.apply_ref(event);
-            let uuid = event.get("uuid").and_then(|uuid| uuid.as_str()).unwrap();
+            let fields = TaskFields::of(event);
+            let (uuid, _) = fields.required().unwrap();
             let subject = event.kind().strip_prefix("task-").unwrap();
-            let known = table.apply(&uuid, subject, event);
+            let known = table.apply(&uuid, subject, &fields);
             let task = state
                 .task(&uuid)
                 .unwrap_or_else(|| panic!("{body}: {applied:?}"));
@@ -216,7 +280,7 @@ mod tests {
         for uuid in ["a", "b", "c", "a", "d"] {
             let body = format!(r#"{{"type": "task-received", "uuid": "{uuid}", "name": "t.{uuid}", "timestamp": 1.0}}"#);
             EventRef::scan_body(body.as_bytes(), |event| {
-                table.apply(uuid, "received", event);
+                table.apply(uuid, "received", &TaskFields::of(event));
             })
             .unwrap();
         }

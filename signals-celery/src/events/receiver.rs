@@ -341,8 +341,13 @@ pub struct EventReceiver {
     inner: Arc<Inner>,
 }
 
+/// Handlers by event type. foldhash, randomly seeded: the map is looked up
+/// twice per event (its type, then `*`), where SipHash cost more than the
+/// rest of the lookup.
+type Handlers = HashMap<String, Vec<Handler>, foldhash::fast::RandomState>;
+
 struct Inner {
-    handlers: HashMap<String, Vec<Handler>>,
+    handlers: Handlers,
     /// Cluster states fed every event, before the handlers.
     states: Vec<Arc<State>>,
     on_error: Vec<ErrorHandler>,
@@ -356,7 +361,7 @@ struct Inner {
 
 /// Builds an [`EventReceiver`].
 pub struct EventReceiverBuilder {
-    handlers: HashMap<String, Vec<Handler>>,
+    handlers: Handlers,
     states: Vec<Arc<State>>,
     on_error: Vec<ErrorHandler>,
     clock: Option<Arc<LamportClock>>,
@@ -523,7 +528,7 @@ impl EventReceiver {
     /// A builder with Celery's defaults.
     pub fn builder() -> EventReceiverBuilder {
         EventReceiverBuilder {
-            handlers: HashMap::new(),
+            handlers: Handlers::default(),
             states: Vec::new(),
             on_error: Vec::new(),
             clock: None,
