@@ -209,7 +209,11 @@ impl Metrics {
             return;
         };
         let task = self.tasks.apply(&uuid, subject, &fields);
-        let Some(counted) = self.counters.iter().position(|(counted, _)| *counted == kind) else {
+        let Some(counted) = self
+            .counters
+            .iter()
+            .position(|(counted, _)| *counted == kind)
+        else {
             return;
         };
         // Python's `str(None)` for what the task does not know yet.

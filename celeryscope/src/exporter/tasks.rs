@@ -223,7 +223,11 @@ mod tests {
     /// cluster state, and checks the two agree on every field kept. The
     /// cluster state wants the fields a receiver adds; they are added here.
     fn apply_both(table: &mut TaskTable, state: &State, body: &str) {
-        let received = body.replacen('{', r#"{"local_received": 100.0, "clock": 1, "hostname": "c@h", "#, 1);
+        let received = body.replacen(
+            '{',
+            r#"{"local_received": 100.0, "clock": 1, "hostname": "c@h", "#,
+            1,
+        );
         EventRef::scan_body(received.as_bytes(), |event| {
             let applied = state.apply_ref(event);
             let fields = TaskFields::of(event);
@@ -233,9 +237,21 @@ mod tests {
             let task = state
                 .task(&uuid)
                 .unwrap_or_else(|| panic!("{body}: {applied:?}"));
-            assert_eq!(known.name.as_deref(), task.name.as_deref(), "name after {body}");
-            assert_eq!(known.queue.as_deref(), task.queue.as_deref(), "queue after {body}");
-            assert_eq!(known.eta.as_deref(), task.eta.as_deref(), "eta after {body}");
+            assert_eq!(
+                known.name.as_deref(),
+                task.name.as_deref(),
+                "name after {body}"
+            );
+            assert_eq!(
+                known.queue.as_deref(),
+                task.queue.as_deref(),
+                "queue after {body}"
+            );
+            assert_eq!(
+                known.eta.as_deref(),
+                task.eta.as_deref(),
+                "eta after {body}"
+            );
             assert_eq!(
                 known.exception.as_deref(),
                 task.exception.as_deref(),
@@ -278,14 +294,19 @@ mod tests {
     fn a_full_table_forgets_the_task_first_seen_longest_ago() {
         let mut table = TaskTable::new(3);
         for uuid in ["a", "b", "c", "a", "d"] {
-            let body = format!(r#"{{"type": "task-received", "uuid": "{uuid}", "name": "t.{uuid}", "timestamp": 1.0}}"#);
+            let body = format!(
+                r#"{{"type": "task-received", "uuid": "{uuid}", "name": "t.{uuid}", "timestamp": 1.0}}"#
+            );
             EventRef::scan_body(body.as_bytes(), |event| {
                 table.apply(uuid, "received", &TaskFields::of(event));
             })
             .unwrap();
         }
         assert_eq!(table.len(), 3);
-        assert!(!table.tasks.contains_key("a"), "a was first seen longest ago");
+        assert!(
+            !table.tasks.contains_key("a"),
+            "a was first seen longest ago"
+        );
         for kept in ["b", "c", "d"] {
             assert!(table.tasks.contains_key(kept), "{kept} is kept");
         }
