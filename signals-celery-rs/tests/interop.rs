@@ -78,6 +78,21 @@ fn flower(url: &str) -> (Killed, u16) {
     (flower, port)
 }
 
+/// The example worker's task names, as `inspect registered` lists them.
+const REGISTERED: [&str; 5] = ["add", "fail", "flaky", "noop", "sleep"];
+
+/// The strings of a JSON list, sorted (a list of task names).
+fn sorted_names(list: &Value) -> Vec<&str> {
+    let mut names: Vec<&str> = list
+        .as_array()
+        .expect("a list of names")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    names.sort_unstable();
+    names
+}
+
 /// Runs the Rust worker on `rust_url` and the Python driver on
 /// `python_url`; returns the driver's summary, and the worker, still
 /// running.
@@ -142,16 +157,9 @@ fn check(summary: &Value, hostname: &str) {
     assert_eq!(noops["ends"], NOOPS, "no end lost or doubled: {summary}");
 
     assert_eq!(summary["ping"][hostname], serde_json::json!({"ok": "pong"}));
-    let mut registered: Vec<&str> = summary["registered"][hostname]
-        .as_array()
-        .expect("registered tasks")
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
-    registered.sort_unstable();
     assert_eq!(
-        registered,
-        ["add", "fail", "flaky", "noop", "sleep"],
+        sorted_names(&summary["registered"][hostname]),
+        REGISTERED,
         "{summary}"
     );
 
@@ -187,16 +195,9 @@ fn celery_sees_a_celery_rs_worker_on_redis() {
         assert!(Instant::now() < deadline, "Flower did not list {NAME}");
         std::thread::sleep(Duration::from_millis(500));
     };
-    let mut registered: Vec<&str> = workers[NAME]["registered"]
-        .as_array()
-        .expect("registered tasks")
-        .iter()
-        .filter_map(Value::as_str)
-        .collect();
-    registered.sort_unstable();
     assert_eq!(
-        registered,
-        ["add", "fail", "flaky", "noop", "sleep"],
+        sorted_names(&workers[NAME]["registered"]),
+        REGISTERED,
         "{workers}"
     );
     assert_eq!(

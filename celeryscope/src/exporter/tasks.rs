@@ -9,10 +9,9 @@
 //! fraction of that per event, which is most of what the exporter spends after
 //! reading an event.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-
-use std::borrow::Cow;
 
 use signals_celery::events::{EventRef, FieldRef, TaskState};
 
@@ -83,18 +82,16 @@ impl KnownTask {
     }
 }
 
-/// Sets `slot` to a field's value when the event has the field, as the
-/// cluster state keeps a text: a string as is, `null` as nothing, anything
-/// else as its compact JSON. An unchanged text is not copied again.
+/// Sets `slot` to a field's text ([`FieldRef::as_text`], as the cluster
+/// state keeps it) when the event has the field. An unchanged text is not
+/// copied again.
 fn set_text(slot: &mut Option<Box<str>>, value: Option<FieldRef<'_>>) {
     let Some(value) = value else {
         return;
     };
-    match value.as_str() {
+    match value.as_text() {
         Some(text) if slot.as_deref() == Some(&*text) => {}
-        Some(text) => *slot = Some(text.into()),
-        None if value.is_null() => *slot = None,
-        None => *slot = Some(value.to_value().to_string().into()),
+        text => *slot = text.map(Into::into),
     }
 }
 

@@ -113,6 +113,30 @@ impl<'a> FieldRef<'a> {
         }
     }
 
+    /// The value's text as Celery's `State` keeps it on a task: a string as
+    /// is, `null` as nothing, anything else as its compact JSON text,
+    /// however the sender spaced it.
+    ///
+    /// ```
+    /// use signals_celery::events::EventRef;
+    ///
+    /// EventRef::scan_body(br#"{"type": "task-sent", "name": "add", "eta": null, "args": [1,  2]}"#, |event| {
+    ///     assert_eq!(event.get("name").unwrap().as_text().as_deref(), Some("add"));
+    ///     assert_eq!(event.get("eta").unwrap().as_text(), None);
+    ///     assert_eq!(event.get("args").unwrap().as_text().as_deref(), Some("[1,2]"));
+    /// })?;
+    /// # Ok::<(), serde_json::Error>(())
+    /// ```
+    pub fn as_text(&self) -> Option<Cow<'a, str>> {
+        if self.is_null() {
+            None
+        } else if let Some(text) = self.as_str() {
+            Some(text)
+        } else {
+            Some(Cow::Owned(self.to_value().to_string()))
+        }
+    }
+
     /// Whether the value is a JSON number, without reading it (a field read
     /// from a message was checked to be well-formed JSON already).
     ///

@@ -720,6 +720,20 @@ mod tests {
         ])
     }
 
+    /// Texts of up to `max_len` bytes: ordinary bytes `ordinary` times as
+    /// often as each of a quote, a backslash and a control character.
+    fn string_bytes(ordinary: u32, max_len: usize) -> impl Strategy<Value = Vec<u8>> {
+        prop::collection::vec(
+            prop_oneof![
+                ordinary => 0x20u8..=0xff,
+                1 => Just(b'"'),
+                1 => Just(b'\\'),
+                1 => 0u8..0x20,
+            ],
+            0..max_len,
+        )
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(4096))]
 
@@ -727,18 +741,8 @@ mod tests {
         /// in short texts dense with special bytes and in long sparse ones.
         #[test]
         fn the_word_search_finds_the_first_special_byte(
-            dense in prop::collection::vec(prop_oneof![
-                4 => 0x20u8..=0xff,
-                1 => Just(b'"'),
-                1 => Just(b'\\'),
-                1 => 0u8..0x20,
-            ], 0..40),
-            sparse in prop::collection::vec(prop_oneof![
-                120 => 0x20u8..=0xff,
-                1 => Just(b'"'),
-                1 => Just(b'\\'),
-                1 => 0u8..0x20,
-            ], 0..120),
+            dense in string_bytes(4, 40),
+            sparse in string_bytes(120, 120),
         ) {
             for bytes in [dense, sparse] {
                 let naive = bytes.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20);

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::texts::{text_of, Texts};
+use super::texts::Texts;
 use super::{Named, NamedField, Required};
 use crate::events::event_ref::FieldRef;
 use crate::events::field_name::FieldName;
@@ -233,7 +233,7 @@ impl Task {
 /// Sets a task id field: shares `own` when the id is the task's own, and
 /// keeps the text as it is when it did not change.
 fn set_id(slot: &mut Option<Arc<str>>, value: FieldRef<'_>, own: &Arc<str>) {
-    match text_of(value) {
+    match value.as_text() {
         Some(text) if slot.as_deref() == Some(&*text) => {}
         Some(text) if *text == **own => *slot = Some(Arc::clone(own)),
         text => *slot = text.map(|text| Arc::from(&*text)),

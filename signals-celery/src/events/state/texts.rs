@@ -5,7 +5,6 @@
 //! (and later a free) per field per task; sharing them costs a hash lookup,
 //! and nothing at all when an event repeats the text the task already has.
 
-use std::borrow::Cow;
 use std::sync::Arc;
 
 use super::HashSet;
@@ -62,7 +61,7 @@ impl Texts {
         slot: &mut Option<Arc<str>>,
         value: FieldRef<'_>,
     ) {
-        match text_of(value) {
+        match value.as_text() {
             Some(text) if slot.as_deref() == Some(&*text) => {}
             Some(text) => *slot = Some(self.get(field, &text)),
             None => *slot = None,
@@ -89,18 +88,6 @@ impl Texts {
         };
         *recent = Some(Arc::clone(&kept));
         kept
-    }
-}
-
-/// A value's text as a task keeps it: a string as is, `null` as nothing,
-/// anything else as its compact JSON text, however the sender spaced it.
-pub(super) fn text_of(value: FieldRef<'_>) -> Option<Cow<'_, str>> {
-    if value.is_null() {
-        None
-    } else if let Some(text) = value.as_str() {
-        Some(text)
-    } else {
-        Some(Cow::Owned(value.to_value().to_string()))
     }
 }
 
