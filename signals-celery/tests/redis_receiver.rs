@@ -14,10 +14,10 @@ use base64::Engine as _;
 use serde_json::{json, Value};
 use signals::receiver;
 use signals_celery::events::{
-    remote, CeleryEvent, EventDispatcher, EventReceiver, EventReceiverBuilder, LamportClock,
-    ReceiveError, Received, RedisOptions, RedisSubscriber, RedisTransport, TaskFailed,
-    TaskReceived, TaskRejected, TaskRetried, TaskRevoked, TaskSent, TaskStarted, TaskSucceeded,
-    WorkerHeartbeat, WorkerOffline, WorkerOnline,
+    remote, CeleryEvent, EventDispatcher, EventReceiver, EventReceiverBuilder, EventSource as _,
+    LamportClock, ReceiveError, Received, RedisOptions, RedisSubscriber, RedisTransport,
+    TaskFailed, TaskReceived, TaskRejected, TaskRetried, TaskRevoked, TaskSent, TaskStarted,
+    TaskSucceeded, WorkerHeartbeat, WorkerOffline, WorkerOnline,
 };
 use support::RedisServer;
 
@@ -513,4 +513,72 @@ fn a_receiver_with_a_limit_above_the_default_reads_a_larger_message() {
     let report = receiver.capture(&mut subscriber, None, Some(Duration::from_secs(2)));
     assert_eq!(report.messages, 1, "{report:?}");
     assert_eq!(receiver.stats().too_large, 1);
+}
+
+/// Three events through `url`, sent and captured; how many arrived.
+fn three_events_through(url: &str) -> u64 {
+    let mut subscriber = RedisSubscriber::open(url).expect("valid URL");
+    assert!(
+        subscriber.wait_subscribed(Duration::from_secs(5)),
+        "subscribed through {url}"
+    );
+    let dispatcher = EventDispatcher::builder(RedisTransport::open(url).expect("valid URL"))
+        .hostname("auth@host")
+        .build();
+    for i in 0..3 {
+        dispatcher
+            .send_event(&TaskStarted {
+                uuid: i.to_string(),
+            })
+            .expect("sent");
+    }
+    dispatcher.flush(true, true).expect("flushed");
+    let receiver = EventReceiver::builder().build();
+    receiver
+        .capture(&mut subscriber, Some(3), Some(Duration::from_secs(5)))
+        .events
+}
+
+/// The subscriber signs in as its URL says, with a password alone or as an
+/// ACL user, and a refused password is a reported error, not silence.
+#[test]
+fn the_subscriber_signs_in_with_the_urls_credentials() {
+    let server = RedisServer::start();
+    let client = redis::Client::open(server.url(0)).expect("a client");
+    let mut admin = client.get_connection().expect("connected");
+    redis::cmd("ACL")
+        .arg(&[
+            "SETUSER",
+            "watcher",
+            "on",
+            ">watcher-secret",
+            "~*",
+            "&*",
+            "+@all",
+        ])
+        .query::<()>(&mut admin)
+        .expect("user made");
+    redis::cmd("CONFIG")
+        .arg(&["SET", "requirepass", "server-secret"])
+        .query::<()>(&mut admin)
+        .expect("password set");
+    let port = server.port;
+
+    let with_password = format!("redis://:server-secret@127.0.0.1:{port}/0");
+    assert_eq!(three_events_through(&with_password), 3);
+    let as_user = format!("redis://watcher:watcher-secret@127.0.0.1:{port}/0");
+    assert_eq!(three_events_through(&as_user), 3);
+
+    let refused = format!("redis://:wrong-secret@127.0.0.1:{port}/0");
+    let mut subscriber = RedisSubscriber::open(&refused).expect("valid URL");
+    assert!(!subscriber.wait_subscribed(Duration::from_secs(1)));
+    let error = subscriber
+        .next_delivery(Duration::from_secs(5), 1 << 20)
+        .expect_err("a refused password is an error");
+    let text = error.to_string();
+    assert!(text.to_lowercase().contains("authentication"), "{text}");
+    assert!(
+        !text.contains("wrong-secret"),
+        "the password stays hidden: {text}"
+    );
 }

@@ -4,6 +4,7 @@
 //! of the broker.
 
 pub(crate) mod envelope;
+pub(crate) mod pubsub;
 pub(crate) mod servers;
 
 use super::failover::{Failover, TopologyError};

@@ -82,19 +82,31 @@ impl Servers {
     /// A connection to the server in use, or to the next one of the list
     /// that answers; with Sentinel, to the master the sentinels name now.
     pub(crate) fn connect(&self, timeout: Duration) -> Result<redis::Connection, ConnectError> {
+        self.connect_with_info(timeout)
+            .map(|(connection, _)| connection)
+    }
+
+    /// [`connect`](Self::connect), with where the connection went (the
+    /// address and credentials), so that a caller can open a socket of its
+    /// own to the same server.
+    pub(crate) fn connect_with_info(
+        &self,
+        timeout: Duration,
+    ) -> Result<(redis::Connection, redis::ConnectionInfo), ConnectError> {
         match self {
             Self::List { nodes, clients } => nodes.connect(|node| {
-                let mut connection = clients[node]
+                let client = &clients[node];
+                let mut connection = client
                     .get_connection_with_timeout(timeout)
                     .map_err(|error| ConnectError::Unreachable(error.to_string()))?;
                 refuse_cluster(&mut connection, nodes.masked(node))?;
-                Ok(connection)
+                Ok((connection, client.get_connection_info().clone()))
             }),
             #[cfg(feature = "redis-sentinel")]
             Self::Sentinel(sentinels) => {
-                let mut connection = sentinels.connect_master(timeout)?;
+                let (mut connection, info) = sentinels.connect_master(timeout)?;
                 refuse_cluster(&mut connection, &sentinels.describe())?;
-                Ok(connection)
+                Ok((connection, info))
             }
         }
     }
@@ -226,7 +238,7 @@ mod sentinel {
         pub(super) fn connect_master(
             &self,
             timeout: Duration,
-        ) -> Result<redis::Connection, ConnectError> {
+        ) -> Result<(redis::Connection, redis::ConnectionInfo), ConnectError> {
             let mut client = self.client.lock();
             let master = match client.get_client() {
                 Ok(master) => master,
@@ -239,9 +251,10 @@ mod sentinel {
                     )))
                 }
             };
-            master
+            let connection = master
                 .get_connection_with_timeout(timeout)
-                .map_err(|error| ConnectError::Unreachable(error.to_string()))
+                .map_err(|error| ConnectError::Unreachable(error.to_string()))?;
+            Ok((connection, master.get_connection_info().clone()))
         }
 
         /// The sentinels named no master: either none knows the name (the

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use super::RedisConfigError;
 use crate::broker::feed::{FeedWriter, Next, Subscription};
 use crate::broker::redis::envelope::{self, EnvelopeError};
+use crate::broker::redis::pubsub::{self, Frame, RawSubscription};
 use crate::broker::redis::{read_was_cut_short, Endpoint, Servers};
 use crate::broker::Backoff;
 use crate::events::receiver::{Delivery, EventSource, ReceiveError, DEFAULT_MAX_MESSAGE_SIZE};
@@ -181,7 +182,7 @@ impl EventSource for RedisSubscriber {
         }
         let opened = match received {
             Received::Opened { opened, .. } => opened,
-            Received::Raw(message) => envelope::decode(message.get_payload_bytes()),
+            Received::Raw(payload) => envelope::decode(&payload),
         }
         .map_err(receive_error)?;
         Ok(Some(Delivery {
@@ -209,28 +210,27 @@ enum Received {
         size: usize,
         opened: Result<envelope::Opened<()>, EnvelopeError>,
     },
-    /// A larger envelope, as redis-rs read it: opened only if the receiver's
-    /// own limit allows it.
-    Raw(redis::Msg),
+    /// A larger envelope, as read: opened only if the receiver's own limit
+    /// allows it.
+    Raw(Vec<u8>),
 }
 
 impl Received {
-    fn new(message: redis::Msg) -> Self {
-        let payload = message.get_payload_bytes();
+    fn new(payload: &[u8]) -> Self {
         if payload.len() <= envelope_limit(DEFAULT_MAX_MESSAGE_SIZE) {
             Self::Opened {
                 size: payload.len(),
                 opened: envelope::decode(payload),
             }
         } else {
-            Self::Raw(message)
+            Self::Raw(payload.to_vec())
         }
     }
 
     fn size(&self) -> usize {
         match self {
             Self::Opened { size, .. } => *size,
-            Self::Raw(message) => message.get_payload_bytes().len(),
+            Self::Raw(payload) => payload.len(),
         }
     }
 }
@@ -278,9 +278,9 @@ impl Reader {
         let mut backoff = Backoff::new(self.reconnect_delay);
         while !self.feed.stopped() {
             let error = match self.connect() {
-                Ok(mut connection) => {
+                Ok((connection, info)) => {
                     backoff.reset();
-                    let lost = self.listen(&mut connection);
+                    let lost = self.listen(connection, &info);
                     if let Some(error) = &lost {
                         self.servers.lost(error);
                     }
@@ -296,15 +296,97 @@ impl Reader {
         }
     }
 
-    fn connect(&self) -> Result<redis::Connection, String> {
+    /// How long connecting, authenticating and subscribing may each take.
+    const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+    /// A connection to the server in use, checked by redis-rs (reachable,
+    /// credentials accepted, a master and not a cluster node), with where
+    /// it went.
+    fn connect(&self) -> Result<(redis::Connection, redis::ConnectionInfo), String> {
         self.servers
-            .connect(Duration::from_secs(5))
+            .connect_with_info(Self::CONNECT_TIMEOUT)
             .map_err(|error| error.to_string())
     }
 
-    /// Subscribes on `connection` and reads until the connection fails
-    /// (`Some(error)`) or the subscriber is dropped (`None`).
-    fn listen(&self, connection: &mut redis::Connection) -> Option<String> {
+    /// Subscribes and reads until the connection fails (`Some(error)`) or
+    /// the subscriber is dropped (`None`): over a socket of our own to the
+    /// server `connection` reached when it is a plain one (see
+    /// [`pubsub`]), else on `connection` through redis-rs.
+    fn listen(
+        &self,
+        mut connection: redis::Connection,
+        info: &redis::ConnectionInfo,
+    ) -> Option<String> {
+        match RawSubscription::subscribe(info, &self.pattern, Self::CONNECT_TIMEOUT) {
+            Some(Ok(subscription)) => {
+                drop(connection);
+                self.listen_raw(subscription)
+            }
+            Some(Err(error)) => Some(error),
+            None => self.listen_through_redis_rs(&mut connection),
+        }
+    }
+
+    /// Reads a subscription made by [`RawSubscription`]. A `PING` is sent
+    /// once the subscription has been silent for `idle_check`; when nothing
+    /// at all comes within `idle_check` after it, the connection is lost.
+    fn listen_raw(&self, mut subscription: RawSubscription) -> Option<String> {
+        // Woken often enough to send a PING, and to give up on one, on time.
+        let wake = Self::WAKE.min(self.idle_check.max(Duration::from_millis(10)));
+        if let Err(error) = subscription.set_timeouts(Some(wake)) {
+            return Some(error.to_string());
+        }
+        self.feed.set_subscribed(true);
+        let mut heard = Instant::now();
+        let mut pinged: Option<Instant> = None;
+        let error = loop {
+            if self.feed.stopped() {
+                break None;
+            }
+            match subscription.next() {
+                Ok(Frame::Message { payload }) => {
+                    heard = Instant::now();
+                    pinged = None;
+                    let received = Received::new(subscription.bytes(payload));
+                    if !self.feed.deliver(Ok(received)) {
+                        break None;
+                    }
+                }
+                Ok(Frame::Error(text)) => {
+                    break Some(format!(
+                        "Redis sent an error on the subscription: {}",
+                        String::from_utf8_lossy(subscription.bytes(text))
+                    ))
+                }
+                Ok(Frame::Pong | Frame::Other) => {
+                    heard = Instant::now();
+                    pinged = None;
+                }
+                Err(error) if pubsub::read_was_cut_short(&error) => match pinged {
+                    Some(at) if at.elapsed() >= self.idle_check => {
+                        break Some(format!(
+                            "no reply to PING within {:?} on a silent subscription",
+                            self.idle_check
+                        ))
+                    }
+                    Some(_) => {}
+                    None if heard.elapsed() >= self.idle_check => {
+                        if let Err(error) = subscription.ping() {
+                            break Some(error.to_string());
+                        }
+                        pinged = Some(Instant::now());
+                    }
+                    None => {}
+                },
+                Err(error) => break Some(error.to_string()),
+            }
+        };
+        self.feed.set_subscribed(false);
+        error
+    }
+
+    /// Subscribes on `connection` and reads through redis-rs.
+    fn listen_through_redis_rs(&self, connection: &mut redis::Connection) -> Option<String> {
         // redis-rs's `PubSub` reads without treating a read timeout as a lost
         // reply (`recv_response` would skip the next message after each one).
         let mut pubsub = connection.as_pubsub();
@@ -324,7 +406,10 @@ impl Reader {
             match pubsub.get_message() {
                 Ok(message) => {
                     heard = Instant::now();
-                    if !self.feed.deliver(Ok(Received::new(message))) {
+                    if !self
+                        .feed
+                        .deliver(Ok(Received::new(message.get_payload_bytes())))
+                    {
                         break None;
                     }
                 }
