@@ -10,8 +10,8 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 use signals_celery::control::{AmqpControl, ControlError, MailboxOptions, RedisControl, Replies};
 use signals_celery::events::{
-    AmqpSubscriber, AmqpSubscriberOptions, Delivery, EventSource, ReceiveError, RedisSubscriber,
-    RedisSubscriberOptions,
+    AmqpSubscriber, AmqpSubscriberOptions, Arrival, Delivery, EventSource, ReceiveError,
+    RedisSubscriber, RedisSubscriberOptions,
 };
 use signals_celery::{Failover, UnknownStrategy};
 
@@ -196,18 +196,30 @@ impl EventSource for Watched {
         timeout: Duration,
         max_size: usize,
     ) -> Result<Option<Delivery>, ReceiveError> {
-        let (delivery, subscribed) = match &mut self.source {
+        Ok(self
+            .next_arrival(timeout, max_size)?
+            .map(Arrival::into_delivery))
+    }
+
+    // Forwarded, so that a message the subscriber scanned on its own thread
+    // reaches the receiver scanned.
+    fn next_arrival(
+        &mut self,
+        timeout: Duration,
+        max_size: usize,
+    ) -> Result<Option<Arrival>, ReceiveError> {
+        let (arrival, subscribed) = match &mut self.source {
             Source::Redis(source) => (
-                source.next_delivery(timeout, max_size),
+                source.next_arrival(timeout, max_size),
                 source.is_subscribed(),
             ),
             Source::Amqp(source) => (
-                source.next_delivery(timeout, max_size),
+                source.next_arrival(timeout, max_size),
                 source.is_subscribed(),
             ),
         };
         self.subscribed.store(subscribed, Ordering::Relaxed);
-        delivery
+        arrival
     }
 }
 

@@ -83,6 +83,8 @@ pub use kinds::{
     CeleryEvent, TaskFailed, TaskReceived, TaskRejected, TaskRetried, TaskRevoked, TaskSent,
     TaskStarted, TaskSucceeded, WorkerHeartbeat, WorkerOffline, WorkerOnline,
 };
+#[doc(hidden)]
+pub use receiver::Arrival;
 pub use receiver::{
     CaptureReport, Capturing, Delivery, EventReceiver, EventReceiverBuilder, EventSource,
     ReceiveError, Received, ReceiverStats, DEFAULT_DEDUP_WINDOW, DEFAULT_MAX_MESSAGE_SIZE,

@@ -23,7 +23,7 @@ use super::event_ref::EventRef;
 use super::field_name::FieldName;
 use super::kinds::CeleryEvent;
 use super::remote;
-use super::scan::{RawFields, ScannedBody};
+use super::scan::{RawFields, ScannedBody, ScannedMessage};
 use super::state::State;
 use super::transport::{MemoryTransport, Published};
 
@@ -132,6 +132,109 @@ pub trait EventSource {
         timeout: Duration,
         max_size: usize,
     ) -> Result<Option<Delivery>, ReceiveError>;
+
+    /// [`next_delivery`](Self::next_delivery), as the receiver reads a
+    /// source: a source of this crate may hand over a message whose events
+    /// it already scanned on its own thread.
+    #[doc(hidden)]
+    fn next_arrival(
+        &mut self,
+        timeout: Duration,
+        max_size: usize,
+    ) -> Result<Option<Arrival>, ReceiveError> {
+        Ok(self.next_delivery(timeout, max_size)?.map(Arrival::from))
+    }
+}
+
+/// A message as a source hands it to the receiver: as delivered, or with
+/// its events already scanned on the source's own thread.
+///
+/// A subscriber's thread does a fixed amount of work per message and the
+/// receiver's thread an amount per event, so on a `.multi` message of many
+/// events the subscriber's thread waits while the receiver's works; scanning
+/// such a message on the subscriber's thread shares the work between them.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Arrival(Arrived);
+
+#[derive(Debug)]
+enum Arrived {
+    Delivery(Delivery),
+    Scanned(Box<Prescanned>),
+}
+
+/// A message scanned by its source: what the receiver checks, and the body
+/// with its scan.
+#[derive(Debug)]
+struct Prescanned {
+    routing_key: String,
+    content_type: String,
+    content_encoding: String,
+    delivery_tag: Option<String>,
+    message: ScannedMessage,
+}
+
+impl From<Delivery> for Arrival {
+    fn from(delivery: Delivery) -> Self {
+        Self(Arrived::Delivery(delivery))
+    }
+}
+
+impl Arrival {
+    /// `delivery` with its body scanned now, on the caller's thread (as it
+    /// is, if the body is not one the receiver would scan: it is then
+    /// scanned and reported by the receiver, as any message is).
+    pub(crate) fn scanned(delivery: Delivery) -> Self {
+        if !is_json(&delivery.content_type, &delivery.content_encoding) {
+            return Self::from(delivery);
+        }
+        let Delivery {
+            routing_key,
+            content_type,
+            content_encoding,
+            delivery_tag,
+            body,
+        } = delivery;
+        match ScannedMessage::scan(body) {
+            Ok(message) => Self(Arrived::Scanned(Box::new(Prescanned {
+                routing_key,
+                content_type,
+                content_encoding,
+                delivery_tag,
+                message,
+            }))),
+            Err(body) => Self::from(Delivery {
+                routing_key,
+                content_type,
+                content_encoding,
+                delivery_tag,
+                body,
+            }),
+        }
+    }
+
+    /// The message as delivered.
+    pub fn into_delivery(self) -> Delivery {
+        match self.0 {
+            Arrived::Delivery(delivery) => delivery,
+            Arrived::Scanned(scanned) => Delivery {
+                routing_key: scanned.routing_key,
+                content_type: scanned.content_type,
+                content_encoding: scanned.content_encoding,
+                delivery_tag: scanned.delivery_tag,
+                body: scanned.message.into_owner(),
+            },
+        }
+    }
+}
+
+/// Whether a body of this content type and encoding is JSON text the
+/// receiver reads (an empty one is taken as Celery's default).
+fn is_json(content_type: &str, content_encoding: &str) -> bool {
+    (content_type.is_empty() || content_type.eq_ignore_ascii_case("application/json"))
+        && (content_encoding.is_empty()
+            || content_encoding.eq_ignore_ascii_case("utf-8")
+            || content_encoding.eq_ignore_ascii_case("utf8"))
 }
 
 impl EventSource for MemoryTransport {
@@ -593,11 +696,11 @@ impl EventReceiver {
                 },
                 None => POLL,
             };
-            match source.next_delivery(wait, self.inner.max_message_size) {
+            match source.next_arrival(wait, self.inner.max_message_size) {
                 Ok(None) => {}
-                Ok(Some(delivery)) => {
+                Ok(Some(arrival)) => {
                     report.messages += 1;
-                    match self.receive(&delivery) {
+                    match self.receive_arrival(&arrival) {
                         Ok(events) => report.events += events as u64,
                         Err(_) => report.errors += 1,
                     }
@@ -650,6 +753,28 @@ impl EventReceiver {
             Ok(None) => return Ok(0),
             Err(error) => return Err(self.report(error)),
         };
+        Ok(self.handle_body(&body))
+    }
+
+    /// [`receive`](Self::receive) for a message as a source handed it over.
+    fn receive_arrival(&self, arrival: &Arrival) -> Result<usize, ReceiveError> {
+        let scanned = match &arrival.0 {
+            Arrived::Delivery(delivery) => return self.receive(delivery),
+            Arrived::Scanned(scanned) => scanned,
+        };
+        self.inner.counters.messages.fetch_add(1, Ordering::Relaxed);
+        let size = scanned.message.borrow_owner().len();
+        if let Err(error) = self.check(size, &scanned.content_type, &scanned.content_encoding) {
+            return Err(self.report(error));
+        }
+        if self.is_redelivery(scanned.delivery_tag.as_deref()) {
+            return Ok(0);
+        }
+        Ok(self.handle_body(scanned.message.borrow_dependent()))
+    }
+
+    /// Handles each event of a scanned body; how many were handled.
+    fn handle_body(&self, body: &ScannedBody<'_>) -> usize {
         let mut handled = 0;
         for index in 0..body.len() {
             match body.element(index) {
@@ -665,47 +790,58 @@ impl EventReceiver {
                 }
             }
         }
-        Ok(handled)
+        handled
     }
 
     /// The events of a message, scanned, or `None` for a redelivery.
     fn parse<'d>(&self, delivery: &'d Delivery) -> Result<Option<ScannedBody<'d>>, ReceiveError> {
-        let limit = self.inner.max_message_size;
-        if delivery.body.len() > limit {
-            return Err(ReceiveError::TooLarge {
-                size: delivery.body.len(),
-                limit,
-            });
+        self.check(
+            delivery.body.len(),
+            &delivery.content_type,
+            &delivery.content_encoding,
+        )?;
+        let body = ScannedBody::scan(&delivery.body)
+            .map_err(|error| ReceiveError::json("the event body", error))?;
+        // Only a parsed message is remembered: a broken copy must not hide a good
+        // redelivery.
+        if self.is_redelivery(delivery.delivery_tag.as_deref()) {
+            return Ok(None);
         }
-        let content_type = delivery.content_type.as_str();
+        Ok(Some(body))
+    }
+
+    /// A message's size against the limit, and its content type and
+    /// encoding against what the receiver reads.
+    fn check(&self, size: usize, content_type: &str, encoding: &str) -> Result<(), ReceiveError> {
+        let limit = self.inner.max_message_size;
+        if size > limit {
+            return Err(ReceiveError::TooLarge { size, limit });
+        }
         if !content_type.is_empty() && !content_type.eq_ignore_ascii_case("application/json") {
             return Err(ReceiveError::Unsupported(format!(
                 "content type `{content_type}` (only application/json)"
             )));
         }
-        let encoding = delivery.content_encoding.as_str();
-        if !encoding.is_empty()
-            && !encoding.eq_ignore_ascii_case("utf-8")
-            && !encoding.eq_ignore_ascii_case("utf8")
-        {
+        if !is_json("", encoding) {
             return Err(ReceiveError::Unsupported(format!(
                 "content encoding `{encoding}` (only utf-8)"
             )));
         }
-        let body = ScannedBody::scan(&delivery.body)
-            .map_err(|error| ReceiveError::json("the event body", error))?;
-        // Only a parsed message is remembered: a broken copy must not hide a good
-        // redelivery.
-        if let Some(tag) = &delivery.delivery_tag {
-            if !self.inner.seen.lock().insert(tag) {
-                self.inner
-                    .counters
-                    .duplicates
-                    .fetch_add(1, Ordering::Relaxed);
-                return Ok(None);
-            }
+        Ok(())
+    }
+
+    /// Whether a message with this tag was handled within the
+    /// de-duplication window (it is remembered now if not).
+    fn is_redelivery(&self, tag: Option<&str>) -> bool {
+        let Some(tag) = tag else { return false };
+        if self.inner.seen.lock().insert(tag) {
+            return false;
         }
-        Ok(Some(body))
+        self.inner
+            .counters
+            .duplicates
+            .fetch_add(1, Ordering::Relaxed);
+        true
     }
 
     /// Celery's `event_from_message` and `process` for one event; `false` if
@@ -906,6 +1042,66 @@ mod tests {
             content_encoding: "utf-8".into(),
             delivery_tag: tag.map(str::to_owned),
             body: body.as_bytes().to_vec(),
+        }
+    }
+
+    /// A message scanned by its source on another thread is received as the
+    /// same message delivered as it is: the same events, errors, counters
+    /// and redeliveries dropped.
+    #[test]
+    fn a_message_scanned_by_its_source_is_received_as_delivered() {
+        let two =
+            r#"[{"type": "task-started", "uuid": "a"}, {"type": "task-started", "uuid": "b"}]"#;
+        let mut xml = delivery(two, Some("x"));
+        xml.content_type = "application/xml".into();
+        let messages = [
+            delivery(two, Some("t1")),
+            // A redelivery of the first.
+            delivery(two, Some("t1")),
+            delivery(r#"[{"type": "task-started"}, 3, "x"]"#, Some("t2")),
+            delivery(r#"[{"type": "task-started"}"#, Some("t3")),
+            delivery(r#"[{"uuid": "no type"}]"#, None),
+            delivery(
+                &format!("[{}]", vec![r#"{"type": "task-started"}"#; 40].join(",")),
+                None,
+            ),
+            xml,
+        ];
+        let run = |scanned: bool| {
+            let seen = Arc::new(Mutex::new(Vec::new()));
+            let log = seen.clone();
+            let receiver = EventReceiver::builder()
+                .max_message_size(500)
+                .handler("*", move |event| {
+                    log.lock().push(event.fields().get("uuid").cloned());
+                })
+                .build();
+            let results: Vec<_> = messages
+                .iter()
+                .map(|message| {
+                    let arrival = if scanned {
+                        Arrival::scanned(message.clone())
+                    } else {
+                        Arrival::from(message.clone())
+                    };
+                    receiver
+                        .receive_arrival(&arrival)
+                        .map_err(|error| error.to_string())
+                })
+                .collect();
+            let seen = seen.lock().clone();
+            (results, seen, receiver.stats())
+        };
+        let (as_delivered, as_scanned) = (run(false), run(true));
+        assert_eq!(as_delivered.0[0], Ok(2));
+        assert_eq!(as_delivered.0[1], Ok(0), "the redelivery is dropped");
+        assert!(as_delivered.0[5].is_err(), "over the size limit");
+        assert_eq!(as_scanned.0, as_delivered.0);
+        assert_eq!(as_scanned.1, as_delivered.1);
+        assert_eq!(as_scanned.2, as_delivered.2);
+        // Scanned and taken back, the message is the one delivered.
+        for message in &messages {
+            assert_eq!(&Arrival::scanned(message.clone()).into_delivery(), message);
         }
     }
 

@@ -78,6 +78,33 @@ impl<'a> ScannedBody<'a> {
     }
 }
 
+self_cell::self_cell!(
+    /// A body owned together with its scan, so that the scan can be made on
+    /// one thread and read on another.
+    pub(crate) struct ScannedMessage {
+        owner: Vec<u8>,
+        #[covariant]
+        dependent: ScannedBody,
+    }
+);
+
+impl ScannedMessage {
+    /// Scans `body`; on an error the body comes back, for the receiver to
+    /// scan again and report as it reports any message.
+    pub(crate) fn scan(body: Vec<u8>) -> Result<Self, Vec<u8>> {
+        Self::try_new_or_recover(body, |body| ScannedBody::scan(body)).map_err(|(body, _)| body)
+    }
+}
+
+impl std::fmt::Debug for ScannedMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScannedMessage")
+            .field("body_len", &self.borrow_owner().len())
+            .field("events", &self.borrow_dependent().len())
+            .finish()
+    }
+}
+
 /// One event's fields as scanned, before the receiver adjusts it.
 pub(crate) struct RawFields<'s>(&'s [Field<'s>]);
 

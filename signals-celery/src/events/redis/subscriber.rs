@@ -9,7 +9,9 @@ use crate::broker::redis::envelope::{self, EnvelopeError};
 use crate::broker::redis::pubsub::{self, Frame, RawSubscription};
 use crate::broker::redis::{read_was_cut_short, Endpoint, Servers};
 use crate::broker::Backoff;
-use crate::events::receiver::{Delivery, EventSource, ReceiveError, DEFAULT_MAX_MESSAGE_SIZE};
+use crate::events::receiver::{
+    Arrival, Delivery, EventSource, ReceiveError, DEFAULT_MAX_MESSAGE_SIZE,
+};
 use crate::Failover;
 
 /// Options of a [`RedisSubscriber`].
@@ -163,6 +165,16 @@ impl EventSource for RedisSubscriber {
         timeout: Duration,
         max_size: usize,
     ) -> Result<Option<Delivery>, ReceiveError> {
+        Ok(self
+            .next_arrival(timeout, max_size)?
+            .map(Arrival::into_delivery))
+    }
+
+    fn next_arrival(
+        &mut self,
+        timeout: Duration,
+        max_size: usize,
+    ) -> Result<Option<Arrival>, ReceiveError> {
         let received = match self.feed.next(timeout) {
             Next::Message(received) => received,
             Next::Error(error) => return Err(ReceiveError::Source(error)),
@@ -181,17 +193,12 @@ impl EventSource for RedisSubscriber {
             return Err(ReceiveError::TooLarge { size, limit });
         }
         let opened = match received {
+            Received::Scanned { arrival, .. } => return Ok(Some(arrival)),
             Received::Opened { opened, .. } => opened,
             Received::Raw(payload) => envelope::decode(&payload),
         }
         .map_err(receive_error)?;
-        Ok(Some(Delivery {
-            routing_key: opened.routing_key,
-            content_type: opened.content_type,
-            content_encoding: opened.content_encoding,
-            delivery_tag: opened.delivery_tag,
-            body: opened.body,
-        }))
+        Ok(Some(Arrival::from(delivery_of(opened))))
     }
 }
 
@@ -201,8 +208,23 @@ fn envelope_limit(max_size: usize) -> usize {
     max_size.saturating_mul(4) / 3 + 1024
 }
 
+/// The message of an opened envelope.
+fn delivery_of(opened: envelope::Opened<()>) -> Delivery {
+    Delivery {
+        routing_key: opened.routing_key,
+        content_type: opened.content_type,
+        content_encoding: opened.content_encoding,
+        delivery_tag: opened.delivery_tag,
+        body: opened.body,
+    }
+}
+
 /// A message as the subscription thread hands it over.
 enum Received {
+    /// A `.multi` message of several events, opened and its events scanned
+    /// on the subscription thread (see [`Arrival`]), with its envelope's
+    /// size.
+    Scanned { size: usize, arrival: Arrival },
     /// Opened on the subscription thread, which leaves the receiver's thread
     /// only the events to read: an envelope within the receiver's default
     /// size limit, with its size.
@@ -217,10 +239,14 @@ enum Received {
 
 impl Received {
     fn new(payload: &[u8]) -> Self {
-        if payload.len() <= envelope_limit(DEFAULT_MAX_MESSAGE_SIZE) {
-            Self::Opened {
-                size: payload.len(),
-                opened: envelope::decode(payload),
+        let size = payload.len();
+        if size <= envelope_limit(DEFAULT_MAX_MESSAGE_SIZE) {
+            match envelope::decode(payload) {
+                Ok(opened) if is_list(&opened.body) => Self::Scanned {
+                    size,
+                    arrival: Arrival::scanned(delivery_of(opened)),
+                },
+                opened => Self::Opened { size, opened },
             }
         } else {
             Self::Raw(payload.to_vec())
@@ -229,10 +255,17 @@ impl Received {
 
     fn size(&self) -> usize {
         match self {
-            Self::Opened { size, .. } => *size,
+            Self::Scanned { size, .. } | Self::Opened { size, .. } => *size,
             Self::Raw(payload) => payload.len(),
         }
     }
+}
+
+/// Whether a body is a JSON list: a `.multi` message of grouped events.
+fn is_list(body: &[u8]) -> bool {
+    body.iter()
+        .find(|byte| !byte.is_ascii_whitespace())
+        .is_some_and(|&byte| byte == b'[')
 }
 
 /// An envelope that could not be opened, as the receiver reports it.
