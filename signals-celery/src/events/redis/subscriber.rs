@@ -70,7 +70,12 @@ impl Default for RedisSubscriberOptions {
 ///
 /// A background thread reads the subscription; when the connection fails it
 /// reports a [`ReceiveError::Source`], reconnects with a backoff and subscribes
-/// again. Redis pub/sub does not keep messages for absent subscribers: what is
+/// again. Each connection is made and checked by redis-rs (credentials, a
+/// master and not a cluster node); on a plain TCP connection the
+/// subscription itself is then read by a frame reader of this crate, which
+/// lends each message's bytes from one buffer, and on TLS by redis-rs. The
+/// thread also opens kombu's envelope, and scans the events of a `.multi`
+/// message, so that the receiver's thread is left the events themselves. Redis pub/sub does not keep messages for absent subscribers: what is
 /// published while the subscriber is away is not seen (a
 /// [`RedisTransport`](super::RedisTransport) with
 /// [`min_subscribers`](super::RedisOptions::min_subscribers) holds its events
