@@ -160,18 +160,22 @@ pub struct Arrival(Arrived);
 #[derive(Debug)]
 enum Arrived {
     Delivery(Delivery),
-    Scanned(Box<Prescanned>),
+    /// Opened by the source, with what the receiver checks borrowed where
+    /// it is one of the usual texts.
+    Opened {
+        about: About,
+        body: Vec<u8>,
+    },
+    Scanned(Box<(About, ScannedMessage)>),
 }
 
-/// A message scanned by its source: what the receiver checks, and the body
-/// with its scan.
+/// What the receiver reads of a message besides its body.
 #[derive(Debug)]
-struct Prescanned {
-    routing_key: String,
-    content_type: String,
-    content_encoding: String,
-    delivery_tag: Option<String>,
-    message: ScannedMessage,
+pub(crate) struct About {
+    pub(crate) routing_key: Cow<'static, str>,
+    pub(crate) content_type: Cow<'static, str>,
+    pub(crate) content_encoding: Cow<'static, str>,
+    pub(crate) delivery_tag: Option<String>,
 }
 
 impl From<Delivery> for Arrival {
@@ -181,49 +185,36 @@ impl From<Delivery> for Arrival {
 }
 
 impl Arrival {
-    /// `delivery` with its body scanned now, on the caller's thread (as it
-    /// is, if the body is not one the receiver would scan: it is then
-    /// scanned and reported by the receiver, as any message is).
-    pub(crate) fn scanned(delivery: Delivery) -> Self {
-        if !is_json(&delivery.content_type, &delivery.content_encoding) {
-            return Self::from(delivery);
+    /// A message as its source opened it; with `scan`, its body is scanned
+    /// now, on the caller's thread (unless the body is not one the receiver
+    /// would scan: it is then scanned and reported by the receiver, as any
+    /// message is).
+    pub(crate) fn opened(about: About, body: Vec<u8>, scan: bool) -> Self {
+        if !scan || !is_json(&about.content_type, &about.content_encoding) {
+            return Self(Arrived::Opened { about, body });
         }
-        let Delivery {
-            routing_key,
-            content_type,
-            content_encoding,
-            delivery_tag,
-            body,
-        } = delivery;
         match ScannedMessage::scan(body) {
-            Ok(message) => Self(Arrived::Scanned(Box::new(Prescanned {
-                routing_key,
-                content_type,
-                content_encoding,
-                delivery_tag,
-                message,
-            }))),
-            Err(body) => Self::from(Delivery {
-                routing_key,
-                content_type,
-                content_encoding,
-                delivery_tag,
-                body,
-            }),
+            Ok(message) => Self(Arrived::Scanned(Box::new((about, message)))),
+            Err(body) => Self(Arrived::Opened { about, body }),
         }
     }
 
     /// The message as delivered.
     pub fn into_delivery(self) -> Delivery {
-        match self.0 {
-            Arrived::Delivery(delivery) => delivery,
-            Arrived::Scanned(scanned) => Delivery {
-                routing_key: scanned.routing_key,
-                content_type: scanned.content_type,
-                content_encoding: scanned.content_encoding,
-                delivery_tag: scanned.delivery_tag,
-                body: scanned.message.into_owner(),
-            },
+        let (about, body) = match self.0 {
+            Arrived::Delivery(delivery) => return delivery,
+            Arrived::Opened { about, body } => (about, body),
+            Arrived::Scanned(scanned) => {
+                let (about, message) = *scanned;
+                (about, message.into_owner())
+            }
+        };
+        Delivery {
+            routing_key: about.routing_key.into_owned(),
+            content_type: about.content_type.into_owned(),
+            content_encoding: about.content_encoding.into_owned(),
+            delivery_tag: about.delivery_tag,
+            body,
         }
     }
 }
@@ -758,19 +749,31 @@ impl EventReceiver {
 
     /// [`receive`](Self::receive) for a message as a source handed it over.
     fn receive_arrival(&self, arrival: &Arrival) -> Result<usize, ReceiveError> {
-        let scanned = match &arrival.0 {
+        let (about, body) = match &arrival.0 {
             Arrived::Delivery(delivery) => return self.receive(delivery),
-            Arrived::Scanned(scanned) => scanned,
+            Arrived::Opened { about, body } => (about, Ok(body)),
+            Arrived::Scanned(scanned) => (&scanned.0, Err(&scanned.1)),
         };
         self.inner.counters.messages.fetch_add(1, Ordering::Relaxed);
-        let size = scanned.message.borrow_owner().len();
-        if let Err(error) = self.check(size, &scanned.content_type, &scanned.content_encoding) {
+        let size = body.map_or_else(|scanned| scanned.borrow_owner().len(), Vec::len);
+        if let Err(error) = self.check(size, &about.content_type, &about.content_encoding) {
             return Err(self.report(error));
         }
-        if self.is_redelivery(scanned.delivery_tag.as_deref()) {
+        let scanned;
+        let body = match body {
+            Err(message) => message.borrow_dependent(),
+            Ok(body) => match ScannedBody::scan(body) {
+                Ok(body) => {
+                    scanned = body;
+                    &scanned
+                }
+                Err(error) => return Err(self.report(ReceiveError::json("the event body", error))),
+            },
+        };
+        if self.is_redelivery(about.delivery_tag.as_deref()) {
             return Ok(0);
         }
-        Ok(self.handle_body(scanned.message.borrow_dependent()))
+        Ok(self.handle_body(body))
     }
 
     /// Handles each event of a scanned body; how many were handled.
@@ -1045,11 +1048,11 @@ mod tests {
         }
     }
 
-    /// A message scanned by its source on another thread is received as the
-    /// same message delivered as it is: the same events, errors, counters
-    /// and redeliveries dropped.
+    /// A message opened, or opened and scanned, by its source on another
+    /// thread is received as the same message delivered as it is: the same
+    /// events, errors, counters and redeliveries dropped.
     #[test]
-    fn a_message_scanned_by_its_source_is_received_as_delivered() {
+    fn a_message_opened_or_scanned_by_its_source_is_received_as_delivered() {
         let two =
             r#"[{"type": "task-started", "uuid": "a"}, {"type": "task-started", "uuid": "b"}]"#;
         let mut xml = delivery(two, Some("x"));
@@ -1067,7 +1070,8 @@ mod tests {
             ),
             xml,
         ];
-        let run = |scanned: bool| {
+        // As delivered, as opened by the source, and scanned by it too.
+        let run = |opened_by_source: Option<bool>| {
             let seen = Arc::new(Mutex::new(Vec::new()));
             let log = seen.clone();
             let receiver = EventReceiver::builder()
@@ -1079,10 +1083,9 @@ mod tests {
             let results: Vec<_> = messages
                 .iter()
                 .map(|message| {
-                    let arrival = if scanned {
-                        Arrival::scanned(message.clone())
-                    } else {
-                        Arrival::from(message.clone())
+                    let arrival = match opened_by_source {
+                        Some(scan) => opened(message.clone(), scan),
+                        None => Arrival::from(message.clone()),
                     };
                     receiver
                         .receive_arrival(&arrival)
@@ -1092,17 +1095,33 @@ mod tests {
             let seen = seen.lock().clone();
             (results, seen, receiver.stats())
         };
-        let (as_delivered, as_scanned) = (run(false), run(true));
+        let (as_delivered, as_opened, as_scanned) = (run(None), run(Some(false)), run(Some(true)));
         assert_eq!(as_delivered.0[0], Ok(2));
         assert_eq!(as_delivered.0[1], Ok(0), "the redelivery is dropped");
         assert!(as_delivered.0[5].is_err(), "over the size limit");
-        assert_eq!(as_scanned.0, as_delivered.0);
-        assert_eq!(as_scanned.1, as_delivered.1);
-        assert_eq!(as_scanned.2, as_delivered.2);
-        // Scanned and taken back, the message is the one delivered.
-        for message in &messages {
-            assert_eq!(&Arrival::scanned(message.clone()).into_delivery(), message);
+        for by_source in [as_opened, as_scanned] {
+            assert_eq!(by_source.0, as_delivered.0);
+            assert_eq!(by_source.1, as_delivered.1);
+            assert_eq!(by_source.2, as_delivered.2);
         }
+        // Opened, scanned or not, and taken back, the message is the one
+        // delivered.
+        for message in &messages {
+            for scan in [false, true] {
+                assert_eq!(&opened(message.clone(), scan).into_delivery(), message);
+            }
+        }
+    }
+
+    /// `delivery` as a source that opened it hands it over.
+    fn opened(delivery: Delivery, scan: bool) -> Arrival {
+        let about = About {
+            routing_key: delivery.routing_key.into(),
+            content_type: delivery.content_type.into(),
+            content_encoding: delivery.content_encoding.into(),
+            delivery_tag: delivery.delivery_tag,
+        };
+        Arrival::opened(about, delivery.body, scan)
     }
 
     #[test]

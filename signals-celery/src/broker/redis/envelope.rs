@@ -146,18 +146,50 @@ fn finish_base64(body: &[u8]) -> Result<Vec<u8>, EnvelopeError> {
         .map_err(|error| EnvelopeError::Malformed(format!("the body is not base64: {error}")))
 }
 
-/// An opened envelope: the message and what kombu says of it.
+/// An opened envelope: the message and what kombu says of it. Its routing
+/// key, content type and encoding are nearly always one of a few texts,
+/// which are borrowed instead of allocated.
 #[derive(Debug, PartialEq)]
 pub(crate) struct Opened<H> {
-    pub(crate) routing_key: String,
-    pub(crate) content_type: String,
-    pub(crate) content_encoding: String,
+    pub(crate) routing_key: Cow<'static, str>,
+    pub(crate) content_type: Cow<'static, str>,
+    pub(crate) content_encoding: Cow<'static, str>,
     /// kombu's delivery tag, which kombu always writes.
     pub(crate) delivery_tag: Option<String>,
     /// The body, base64-decoded when the envelope says so.
     pub(crate) body: Vec<u8>,
     /// The headers, as the caller asked to read them.
     pub(crate) headers: H,
+}
+
+/// The texts an envelope's routing key, content type and encoding nearly
+/// always are: Celery's event routing keys, and JSON in UTF-8.
+const ROUTINE: [&str; 16] = [
+    "application/json",
+    "utf-8",
+    "task.sent",
+    "task.received",
+    "task.started",
+    "task.succeeded",
+    "task.failed",
+    "task.retried",
+    "task.revoked",
+    "task.rejected",
+    "task.multi",
+    "worker.heartbeat",
+    "worker.online",
+    "worker.offline",
+    "worker.multi",
+    "",
+];
+
+/// `text` borrowed from [`ROUTINE`] when it is one of those, else owned.
+pub(crate) fn routine<'a>(text: impl Into<Cow<'a, str>>) -> Cow<'static, str> {
+    let text = text.into();
+    match ROUTINE.iter().find(|routine| **routine == text) {
+        Some(routine) => Cow::Borrowed(routine),
+        None => Cow::Owned(text.into_owned()),
+    }
 }
 
 /// Opens a kombu envelope (as kombu's `Channel._get` and `Message` do),
@@ -296,13 +328,15 @@ fn finish<H: Default>(envelope: Envelope<'_, H>, body: &[u8]) -> Result<Opened<H
         }
     };
     Ok(Opened {
-        routing_key: envelope
-            .properties
-            .delivery_info
-            .routing_key
-            .unwrap_or_default(),
-        content_type: envelope.content_type.unwrap_or_default(),
-        content_encoding: envelope.content_encoding.unwrap_or_default(),
+        routing_key: routine(
+            envelope
+                .properties
+                .delivery_info
+                .routing_key
+                .unwrap_or_default(),
+        ),
+        content_type: routine(envelope.content_type.unwrap_or_default()),
+        content_encoding: routine(envelope.content_encoding.unwrap_or_default()),
         delivery_tag: envelope.properties.delivery_tag,
         body,
         headers: envelope.headers.unwrap_or_default(),
@@ -315,7 +349,7 @@ fn finish<H: Default>(envelope: Envelope<'_, H>, body: &[u8]) -> Result<Opened<H
 /// a field twice, text after the object) is left to serde, which reads any
 /// shape and gives a malformed envelope its error.
 mod kombu_shape {
-    use super::{body_first, finish_base64, EnvelopeError, Opened};
+    use super::{body_first, finish_base64, routine, EnvelopeError, Opened};
 
     /// What the envelope says besides its body.
     #[derive(Default)]
@@ -366,9 +400,9 @@ mod kombu_shape {
         }
         let delivery_tag = fields.delivery_tag?;
         Some(finish_base64(body).map(|body| Opened {
-            routing_key: fields.routing_key.unwrap_or_default().to_owned(),
-            content_type: fields.content_type.unwrap_or_default().to_owned(),
-            content_encoding: fields.content_encoding.unwrap_or_default().to_owned(),
+            routing_key: routine(fields.routing_key.unwrap_or_default()),
+            content_type: routine(fields.content_type.unwrap_or_default()),
+            content_encoding: routine(fields.content_encoding.unwrap_or_default()),
             delivery_tag: Some(delivery_tag.to_owned()),
             body,
             headers: (),
@@ -555,7 +589,7 @@ mod tests {
             .unwrap();
         assert_eq!(fast, decode_whole::<IgnoredAny>(&payload).unwrap());
         assert_eq!(
-            (fast.body.as_slice(), fast.routing_key.as_str()),
+            (fast.body.as_slice(), &*fast.routing_key),
             (&body[..], "task.multi")
         );
         // Shapes the fast path leaves to the whole parse, which gives the

@@ -10,7 +10,7 @@ use crate::broker::redis::pubsub::{self, Frame, RawSubscription};
 use crate::broker::redis::{read_was_cut_short, Endpoint, Servers};
 use crate::broker::Backoff;
 use crate::events::receiver::{
-    Arrival, Delivery, EventSource, ReceiveError, DEFAULT_MAX_MESSAGE_SIZE,
+    About, Arrival, Delivery, EventSource, ReceiveError, DEFAULT_MAX_MESSAGE_SIZE,
 };
 use crate::Failover;
 
@@ -197,13 +197,14 @@ impl EventSource for RedisSubscriber {
         if size > limit {
             return Err(ReceiveError::TooLarge { size, limit });
         }
-        let opened = match received {
-            Received::Scanned { arrival, .. } => return Ok(Some(arrival)),
+        match received {
             Received::Opened { opened, .. } => opened,
-            Received::Raw(payload) => envelope::decode(&payload),
+            Received::Raw(payload) => {
+                envelope::decode(&payload).map(|opened| arrival_of(opened, false))
+            }
         }
-        .map_err(receive_error)?;
-        Ok(Some(Arrival::from(delivery_of(opened))))
+        .map(Some)
+        .map_err(receive_error)
     }
 }
 
@@ -213,29 +214,26 @@ fn envelope_limit(max_size: usize) -> usize {
     max_size.saturating_mul(4) / 3 + 1024
 }
 
-/// The message of an opened envelope.
-fn delivery_of(opened: envelope::Opened<()>) -> Delivery {
-    Delivery {
+/// The message of an opened envelope, its events scanned now with `scan`.
+fn arrival_of(opened: envelope::Opened<()>, scan: bool) -> Arrival {
+    let about = About {
         routing_key: opened.routing_key,
         content_type: opened.content_type,
         content_encoding: opened.content_encoding,
         delivery_tag: opened.delivery_tag,
-        body: opened.body,
-    }
+    };
+    Arrival::opened(about, opened.body, scan)
 }
 
 /// A message as the subscription thread hands it over.
 enum Received {
-    /// A `.multi` message of several events, opened and its events scanned
-    /// on the subscription thread (see [`Arrival`]), with its envelope's
-    /// size.
-    Scanned { size: usize, arrival: Arrival },
     /// Opened on the subscription thread, which leaves the receiver's thread
     /// only the events to read: an envelope within the receiver's default
-    /// size limit, with its size.
+    /// size limit, with its size. The events of a `.multi` message are
+    /// scanned there too (see [`Arrival`]).
     Opened {
         size: usize,
-        opened: Result<envelope::Opened<()>, EnvelopeError>,
+        opened: Result<Arrival, EnvelopeError>,
     },
     /// A larger envelope, as read: opened only if the receiver's own limit
     /// allows it.
@@ -246,13 +244,11 @@ impl Received {
     fn new(payload: &[u8]) -> Self {
         let size = payload.len();
         if size <= envelope_limit(DEFAULT_MAX_MESSAGE_SIZE) {
-            match envelope::decode(payload) {
-                Ok(opened) if is_list(&opened.body) => Self::Scanned {
-                    size,
-                    arrival: Arrival::scanned(delivery_of(opened)),
-                },
-                opened => Self::Opened { size, opened },
-            }
+            let opened = envelope::decode(payload).map(|opened| {
+                let scan = is_list(&opened.body);
+                arrival_of(opened, scan)
+            });
+            Self::Opened { size, opened }
         } else {
             Self::Raw(payload.to_vec())
         }
@@ -260,7 +256,7 @@ impl Received {
 
     fn size(&self) -> usize {
         match self {
-            Self::Scanned { size, .. } | Self::Opened { size, .. } => *size,
+            Self::Opened { size, .. } => *size,
             Self::Raw(payload) => payload.len(),
         }
     }
