@@ -157,6 +157,8 @@ pub trait EventSource {
 #[derive(Debug)]
 pub struct Arrival(Arrived);
 
+// Only the Redis subscriber opens or scans messages itself so far.
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
 #[derive(Debug)]
 enum Arrived {
     Delivery(Delivery),
@@ -189,6 +191,7 @@ impl Arrival {
     /// now, on the caller's thread (unless the body is not one the receiver
     /// would scan: it is then scanned and reported by the receiver, as any
     /// message is).
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn opened(about: About, body: Vec<u8>, scan: bool) -> Self {
         if !scan || !is_json(&about.content_type, &about.content_encoding) {
             return Self(Arrived::Opened { about, body });
