@@ -14,10 +14,11 @@
 #[allow(dead_code)] // not every test uses every helper
 #[path = "support/rabbitmq.rs"]
 mod rabbitmq;
+#[path = "support/tally.rs"]
+mod tally;
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -26,6 +27,7 @@ use signals_celery::events::{
     AmqpSubscriber, AmqpSubscriberOptions, AmqpTransport, DeliveryMode, EventDispatcher,
     EventReceiver, Sent, TaskSucceeded,
 };
+use tally::Tally;
 
 /// Events in the stream.
 const EVENTS: usize = 6_000;
@@ -44,17 +46,10 @@ fn every_event_reaches_a_durable_subscriber_once_through_a_broker_restart() {
             .expect("a subscriber");
     assert!(subscriber.wait_subscribed(Duration::from_secs(30)), "bound");
 
-    // uuid -> times a handler saw it.
-    let seen = Arc::new(Mutex::new(BTreeMap::<usize, usize>::new()));
-    let receiver = {
-        let seen = Arc::clone(&seen);
-        EventReceiver::builder()
-            .handler("task-succeeded", move |event| {
-                let uuid = event.fields()["uuid"].as_str().unwrap().parse().unwrap();
-                *seen.lock().unwrap().entry(uuid).or_default() += 1;
-            })
-            .build()
-    };
+    let tally = Tally::default();
+    let receiver = tally
+        .count(EventReceiver::builder(), "task-succeeded")
+        .build();
     let capturing = receiver.spawn(subscriber).expect("a receiver thread");
 
     let dispatcher = Arc::new(
@@ -119,37 +114,21 @@ fn every_event_reaches_a_durable_subscriber_once_through_a_broker_restart() {
         thread::sleep(Duration::from_millis(100));
     }
 
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while seen.lock().unwrap().len() < EVENTS && Instant::now() < deadline {
-        thread::sleep(Duration::from_millis(50));
-    }
     // Anything still on its way would show up as a second sighting.
-    thread::sleep(Duration::from_millis(500));
+    tally.settle(EVENTS, Duration::from_secs(60));
     let stats = receiver.stats();
     drop(capturing.stop());
 
-    let seen = seen.lock().unwrap();
-    let missing: Vec<usize> = (0..EVENTS)
-        .filter(|uuid| !seen.contains_key(uuid))
-        .collect();
-    let twice: Vec<(&usize, &usize)> = seen.iter().filter(|(_, &times)| times != 1).collect();
     eprintln!(
         "{EVENTS} events sent ({} before the stop, {} while down, {} after): {} received, \
          {} copies dropped by tag, {} messages taken",
         STOP_AT,
         START_AT - STOP_AT,
         EVENTS - START_AT,
-        seen.len(),
+        tally.distinct(),
         stats.duplicates,
         stats.messages
     );
-    assert!(
-        missing.is_empty(),
-        "{} events lost, first {:?}",
-        missing.len(),
-        &missing[..missing.len().min(10)]
-    );
-    assert!(twice.is_empty(), "handled more than once: {twice:?}");
-    assert_eq!(seen.len(), EVENTS);
+    tally.assert_each_once(EVENTS);
     assert_eq!(stats.events, EVENTS as u64);
 }

@@ -10,10 +10,10 @@
 #[allow(dead_code)] // not every test uses every helper
 #[path = "support/rabbitmq.rs"]
 mod rabbitmq;
+#[path = "support/tally.rs"]
+mod tally;
 
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -22,6 +22,7 @@ use signals_celery::events::{
     AmqpSubscriber, AmqpSubscriberOptions, AmqpTransport, DeliveryMode, EventDispatcher,
     EventReceiver, TaskSucceeded,
 };
+use tally::{send_numbered, Tally};
 
 const EVENTS: usize = 6_000;
 
@@ -46,19 +47,10 @@ fn every_event_reaches_a_quorum_queue_subscriber_once_when_its_node_is_killed() 
         "the subscriber's queue is a quorum queue: {queues}"
     );
 
-    // uuid -> times a handler saw it.
-    let seen = Arc::new(Mutex::new(BTreeMap::<usize, usize>::new()));
-    let heard = Arc::new(AtomicUsize::new(0));
-    let receiver = {
-        let (seen, heard) = (seen.clone(), heard.clone());
-        EventReceiver::builder()
-            .handler("task-succeeded", move |event| {
-                let uuid = event.fields()["uuid"].as_str().unwrap().parse().unwrap();
-                *seen.lock().unwrap().entry(uuid).or_default() += 1;
-                heard.fetch_add(1, Ordering::SeqCst);
-            })
-            .build()
-    };
+    let tally = Tally::default();
+    let receiver = tally
+        .count(EventReceiver::builder(), "task-succeeded")
+        .build();
     let capturing = receiver.spawn(subscriber).expect("a receiver thread");
 
     let dispatcher = Arc::new(
@@ -67,35 +59,16 @@ fn every_event_reaches_a_quorum_queue_subscriber_once_when_its_node_is_killed() 
             .delivery_mode(DeliveryMode::Persistent)
             .build(),
     );
-    let sender = {
-        let dispatcher = dispatcher.clone();
-        thread::spawn(move || {
-            for uuid in 0..EVENTS {
-                let event = TaskSucceeded {
-                    uuid: uuid.to_string(),
-                    result: "4".into(),
-                    runtime: 0.001,
-                };
-                dispatcher.send_event(&event).expect("accepted");
-                if uuid % 20 == 0 {
-                    thread::sleep(Duration::from_millis(2));
-                }
-            }
-        })
-    };
+    let sender = send_numbered(&dispatcher, EVENTS, succeeded, Duration::from_millis(2));
 
     // Both start on the list's first node: kill it a quarter of the way in.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while heard.load(Ordering::SeqCst) < EVENTS / 4 {
-        assert!(Instant::now() < deadline, "the stream did not start");
-        thread::sleep(Duration::from_millis(1));
-    }
+    tally.wait_heard(EVENTS / 4, Duration::from_secs(60));
     nodes[0].kill();
     let killed = Instant::now();
-    let at_kill = heard.load(Ordering::SeqCst);
+    let at_kill = tally.heard();
     let mut moved = None;
     while moved.is_none() {
-        if heard.load(Ordering::SeqCst) > at_kill + 100 {
+        if tally.heard() > at_kill + 100 {
             moved = Some(killed.elapsed());
         }
         assert!(
@@ -117,31 +90,25 @@ fn every_event_reaches_a_quorum_queue_subscriber_once_when_its_node_is_killed() 
         }
         thread::sleep(Duration::from_millis(100));
     }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while seen.lock().unwrap().len() < EVENTS && Instant::now() < deadline {
-        thread::sleep(Duration::from_millis(50));
-    }
-    thread::sleep(Duration::from_millis(500));
+    tally.settle(EVENTS, Duration::from_secs(60));
     let stats = receiver.stats();
     let subscriber = capturing.stop().expect("the capture thread ran");
 
-    let seen = seen.lock().unwrap();
-    let missing: Vec<usize> = (0..EVENTS)
-        .filter(|uuid| !seen.contains_key(uuid))
-        .collect();
-    let twice: Vec<(&usize, &usize)> = seen.iter().filter(|(_, &times)| times != 1).collect();
     eprintln!(
         "node killed at event {at_kill} of {EVENTS}; the stream resumed on another node after \
-         {moved:?}; {} received once, {} copies dropped by tag",
-        seen.len(),
+         {moved:?}; {} received, {} copies dropped by tag",
+        tally.distinct(),
         stats.duplicates
     );
     assert!(subscriber.subscriptions() >= 2, "the subscriber moved");
-    assert!(
-        missing.is_empty(),
-        "{} lost, first {:?}",
-        missing.len(),
-        &missing[..missing.len().min(5)]
-    );
-    assert!(twice.is_empty(), "handled twice: {twice:?}");
+    tally.assert_each_once(EVENTS);
+}
+
+/// The `n`-th event of a numbered stream.
+fn succeeded(n: usize) -> TaskSucceeded {
+    TaskSucceeded {
+        uuid: n.to_string(),
+        result: "4".into(),
+        runtime: 0.001,
+    }
 }

@@ -4,11 +4,12 @@
 //! delivered exactly once.
 
 mod support;
+#[path = "support/tally.rs"]
+mod tally;
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine as _;
 use serde_json::{json, Value};
@@ -20,6 +21,7 @@ use signals_celery::events::{
     TaskSucceeded, WorkerHeartbeat, WorkerOffline, WorkerOnline,
 };
 use support::RedisServer;
+use tally::{send_numbered, Tally};
 
 /// What the typed handlers saw: (event type, the typed event as JSON, clock).
 type Seen = Arc<Mutex<Vec<(String, Value, u64)>>>;
@@ -373,14 +375,9 @@ fn a_stream_cut_by_killing_redis_is_delivered_exactly_once() {
     const EVENTS: usize = 6_000;
     let mut server = RedisServer::start();
     let subscriber = subscribe(&server);
-    let counts = Arc::new(Mutex::new(HashMap::<String, usize>::new()));
-    let received = Arc::new(AtomicUsize::new(0));
-    let (log, total) = (counts.clone(), received.clone());
-    let receiver = EventReceiver::builder()
-        .on(move |event: &Received<TaskStarted>| {
-            *log.lock().unwrap().entry(event.uuid.clone()).or_default() += 1;
-            total.fetch_add(1, Ordering::SeqCst);
-        })
+    let tally = Tally::default();
+    let receiver = tally
+        .count(EventReceiver::builder(), "task-started")
         .build();
     let capturing = receiver.spawn(subscriber).expect("thread");
 
@@ -397,40 +394,17 @@ fn a_stream_cut_by_killing_redis_is_delivered_exactly_once() {
             .hostname("stream@host")
             .build(),
     );
-    let sender = {
-        let dispatcher = dispatcher.clone();
-        std::thread::spawn(move || {
-            for i in 0..EVENTS {
-                dispatcher
-                    .send_event(&TaskStarted {
-                        uuid: i.to_string(),
-                    })
-                    .expect("accepted");
-                if i % 20 == 0 {
-                    std::thread::sleep(Duration::from_millis(2));
-                }
-            }
-        })
-    };
+    let sender = send_numbered(&dispatcher, EVENTS, started, Duration::from_millis(2));
     // Kill Redis once a quarter of the stream has arrived.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while received.load(Ordering::SeqCst) < EVENTS / 4 {
-        assert!(Instant::now() < deadline, "the stream did not start");
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    tally.wait_heard(EVENTS / 4, Duration::from_secs(30));
     server.kill();
-    let at_kill = received.load(Ordering::SeqCst);
+    let at_kill = tally.heard();
     std::thread::sleep(Duration::from_millis(300));
     server.restart();
 
     sender.join().expect("the sender finished");
     dispatcher.flush(true, true).expect("everything published");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while received.load(Ordering::SeqCst) < EVENTS && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    // Anything late or doubled would show now.
-    std::thread::sleep(Duration::from_millis(200));
+    tally.settle(EVENTS, Duration::from_secs(30));
     let subscriber = capturing.stop().expect("the capture thread ran");
 
     assert!(
@@ -438,25 +412,20 @@ fn a_stream_cut_by_killing_redis_is_delivered_exactly_once() {
         "Redis was killed mid-stream ({at_kill} of {EVENTS})"
     );
     assert!(subscriber.subscriptions() >= 2, "the subscriber came back");
-    let counts = counts.lock().unwrap();
-    let missing: Vec<_> = (0..EVENTS)
-        .filter(|i| !counts.contains_key(&i.to_string()))
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "{} lost, first {:?}",
-        missing.len(),
-        &missing[..missing.len().min(5)]
-    );
-    let doubled: Vec<_> = counts.iter().filter(|(_, &n)| n != 1).collect();
-    assert!(doubled.is_empty(), "delivered twice: {doubled:?}");
-    assert_eq!(counts.len(), EVENTS);
+    tally.assert_each_once(EVENTS);
     eprintln!("killed at {at_kill} of {EVENTS}: {:?}", receiver.stats());
     assert!(
         receiver.stats().source_errors >= 1,
         "{:?}",
         receiver.stats()
     );
+}
+
+/// The `n`-th event of a numbered stream.
+fn started(n: usize) -> TaskStarted {
+    TaskStarted {
+        uuid: n.to_string(),
+    }
 }
 
 #[test]

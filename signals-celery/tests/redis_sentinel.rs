@@ -10,20 +10,21 @@
 #[path = "support/sentinel.rs"]
 mod sentinel;
 mod support;
+#[path = "support/tally.rs"]
+mod tally;
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sentinel::{Sentinels, MASTER_NAME};
 use signals_celery::control::{ControlError, MailboxOptions, Node, RedisControl, RedisMailbox};
 use signals_celery::events::{
-    EventDispatcher, EventReceiver, Received, RedisConfigError, RedisOptions, RedisSubscriber,
+    EventDispatcher, EventReceiver, RedisConfigError, RedisOptions, RedisSubscriber,
     RedisSubscriberOptions, RedisTransport, TaskStarted,
 };
 use signals_celery::queues::{QueueError, QueueOptions, QueueProbe};
 use signals_celery::{Failover, TopologyError};
+use tally::{send_numbered, Tally};
 
 fn failover(master_name: &str) -> Failover {
     Failover {
@@ -68,14 +69,9 @@ fn events_and_control_follow_the_master_through_a_sentinel_failover() {
         subscriber.wait_subscribed(Duration::from_secs(10)),
         "subscribed on the master"
     );
-    let counts = Arc::new(Mutex::new(HashMap::<String, usize>::new()));
-    let received = Arc::new(AtomicUsize::new(0));
-    let (log, total) = (counts.clone(), received.clone());
-    let receiver = EventReceiver::builder()
-        .on(move |event: &Received<TaskStarted>| {
-            *log.lock().unwrap().entry(event.uuid.clone()).or_default() += 1;
-            total.fetch_add(1, Ordering::SeqCst);
-        })
+    let tally = Tally::default();
+    let receiver = tally
+        .count(EventReceiver::builder(), "task-started")
         .build();
     let capturing = receiver.spawn(subscriber).expect("thread");
 
@@ -112,39 +108,17 @@ fn events_and_control_follow_the_master_through_a_sentinel_failover() {
             .hostname("stream@host")
             .build(),
     );
-    let sender = {
-        let dispatcher = dispatcher.clone();
-        std::thread::spawn(move || {
-            for i in 0..EVENTS {
-                dispatcher
-                    .send_event(&TaskStarted {
-                        uuid: i.to_string(),
-                    })
-                    .expect("accepted");
-                if i % 20 == 0 {
-                    std::thread::sleep(Duration::from_millis(2));
-                }
-            }
-        })
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while received.load(Ordering::SeqCst) < EVENTS / 4 {
-        assert!(Instant::now() < deadline, "the stream did not start");
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    let sender = send_numbered(&dispatcher, EVENTS, started, Duration::from_millis(2));
+    tally.wait_heard(EVENTS / 4, Duration::from_secs(30));
     let old = set.kill_master();
     let killed = Instant::now();
-    let at_kill = received.load(Ordering::SeqCst);
+    let at_kill = tally.heard();
     let new = set.wait_promoted(old, Duration::from_secs(30));
     let promoted = killed.elapsed();
 
     sender.join().expect("the sender finished");
     dispatcher.flush(true, true).expect("everything published");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while received.load(Ordering::SeqCst) < EVENTS && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    std::thread::sleep(Duration::from_millis(200));
+    tally.settle(EVENTS, Duration::from_secs(30));
     let resumed = killed.elapsed();
     let pong_after = wait_for_pong(&control, "sentinel@rust", Duration::from_secs(20));
     let subscriber = capturing.stop().expect("the capture thread ran");
@@ -158,20 +132,9 @@ fn events_and_control_follow_the_master_through_a_sentinel_failover() {
         subscriber.subscriptions() >= 2,
         "the subscriber subscribed again, on the new master"
     );
-    let counts = counts.lock().unwrap();
-    let missing: Vec<_> = (0..EVENTS)
-        .filter(|i| !counts.contains_key(&i.to_string()))
-        .collect();
+    tally.assert_each_once(EVENTS);
     assert!(
-        missing.is_empty(),
-        "{} lost, first {:?}",
-        missing.len(),
-        &missing[..missing.len().min(5)]
-    );
-    let doubled: Vec<_> = counts.iter().filter(|(_, &n)| n != 1).collect();
-    assert!(doubled.is_empty(), "handled twice: {doubled:?}");
-    assert!(
-        received.load(Ordering::SeqCst) - at_kill > 0,
+        tally.heard() > at_kill,
         "events were received from the new master"
     );
 }
@@ -280,5 +243,12 @@ impl Drop for ClusterNode {
     fn drop(&mut self) {
         self.server.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The `n`-th event of a numbered stream.
+fn started(n: usize) -> TaskStarted {
+    TaskStarted {
+        uuid: n.to_string(),
     }
 }
