@@ -16,9 +16,9 @@ use serde_json::{json, Value};
 use signals::receiver;
 use signals_celery::events::{
     remote, CeleryEvent, EventDispatcher, EventReceiver, EventReceiverBuilder, EventSource as _,
-    LamportClock, ReceiveError, Received, RedisOptions, RedisSubscriber, RedisTransport,
-    TaskFailed, TaskReceived, TaskRejected, TaskRetried, TaskRevoked, TaskSent, TaskStarted,
-    TaskSucceeded, WorkerHeartbeat, WorkerOffline, WorkerOnline,
+    LamportClock, ReceiveError, Received, ReceiverStats, RedisOptions, RedisSubscriber,
+    RedisTransport, TaskFailed, TaskReceived, TaskRejected, TaskRetried, TaskRevoked, TaskSent,
+    TaskStarted, TaskSucceeded, WorkerHeartbeat, WorkerOffline, WorkerOnline,
 };
 use support::RedisServer;
 use tally::{send_numbered, Tally};
@@ -436,17 +436,23 @@ fn an_idle_subscription_misses_nothing() {
     let mut subscriber = subscribe(&server);
     std::thread::sleep(Duration::from_millis(1_700));
     let dispatcher = dispatcher(&server, "late@host");
-    for i in 0..3 {
-        dispatcher
-            .send_event(&TaskStarted {
-                uuid: i.to_string(),
-            })
-            .expect("sent");
+    let (events, stats) = three_events(&dispatcher, &mut subscriber);
+    assert_eq!(events, 3, "{stats:?}");
+}
+
+/// Three events sent through `dispatcher` and captured from `subscriber`:
+/// how many arrived, and the receiver's counters.
+fn three_events(
+    dispatcher: &EventDispatcher,
+    subscriber: &mut RedisSubscriber,
+) -> (u64, ReceiverStats) {
+    for n in 0..3 {
+        dispatcher.send_event(&started(n)).expect("sent");
     }
     dispatcher.flush(true, true).expect("flushed");
     let receiver = EventReceiver::builder().build();
-    let report = receiver.capture(&mut subscriber, Some(3), Some(Duration::from_secs(5)));
-    assert_eq!(report.events, 3, "{:?}", receiver.stats());
+    let report = receiver.capture(subscriber, Some(3), Some(Duration::from_secs(5)));
+    (report.events, receiver.stats())
 }
 
 /// A receiver may allow messages larger than the default limit: the
@@ -494,18 +500,7 @@ fn three_events_through(url: &str) -> u64 {
     let dispatcher = EventDispatcher::builder(RedisTransport::open(url).expect("valid URL"))
         .hostname("auth@host")
         .build();
-    for i in 0..3 {
-        dispatcher
-            .send_event(&TaskStarted {
-                uuid: i.to_string(),
-            })
-            .expect("sent");
-    }
-    dispatcher.flush(true, true).expect("flushed");
-    let receiver = EventReceiver::builder().build();
-    receiver
-        .capture(&mut subscriber, Some(3), Some(Duration::from_secs(5)))
-        .events
+    three_events(&dispatcher, &mut subscriber).0
 }
 
 /// The subscriber signs in as its URL says, with a password alone or as an

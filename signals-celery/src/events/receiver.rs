@@ -193,7 +193,10 @@ impl Arrival {
     /// message is).
     #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn opened(about: About, body: Vec<u8>, scan: bool) -> Self {
-        if !scan || !is_json(&about.content_type, &about.content_encoding) {
+        if !scan
+            || !reads_content_type(&about.content_type)
+            || !reads_encoding(&about.content_encoding)
+        {
             return Self(Arrived::Opened { about, body });
         }
         match ScannedMessage::scan(body) {
@@ -222,13 +225,18 @@ impl Arrival {
     }
 }
 
-/// Whether a body of this content type and encoding is JSON text the
-/// receiver reads (an empty one is taken as Celery's default).
-fn is_json(content_type: &str, content_encoding: &str) -> bool {
-    (content_type.is_empty() || content_type.eq_ignore_ascii_case("application/json"))
-        && (content_encoding.is_empty()
-            || content_encoding.eq_ignore_ascii_case("utf-8")
-            || content_encoding.eq_ignore_ascii_case("utf8"))
+/// Whether the receiver reads a body of this content type: JSON (an empty
+/// one is taken as Celery's default).
+fn reads_content_type(content_type: &str) -> bool {
+    content_type.is_empty() || content_type.eq_ignore_ascii_case("application/json")
+}
+
+/// Whether the receiver reads a body of this encoding: UTF-8 (an empty one
+/// is taken as Celery's default).
+fn reads_encoding(encoding: &str) -> bool {
+    encoding.is_empty()
+        || encoding.eq_ignore_ascii_case("utf-8")
+        || encoding.eq_ignore_ascii_case("utf8")
 }
 
 impl EventSource for MemoryTransport {
@@ -741,42 +749,57 @@ impl EventReceiver {
     /// message is returned, an error of one event of a list only reported. Every
     /// error is counted and passed to the error handlers.
     pub fn receive(&self, delivery: &Delivery) -> Result<usize, ReceiveError> {
-        self.inner.counters.messages.fetch_add(1, Ordering::Relaxed);
-        let body = match self.parse(delivery) {
-            Ok(Some(body)) => body,
-            Ok(None) => return Ok(0),
-            Err(error) => return Err(self.report(error)),
-        };
-        Ok(self.handle_body(&body))
+        let texts = (&*delivery.content_type, &*delivery.content_encoding);
+        let tag = delivery.delivery_tag.as_deref();
+        self.receive_parts(&delivery.body, texts, tag, None)
     }
 
     /// [`receive`](Self::receive) for a message as a source handed it over.
     fn receive_arrival(&self, arrival: &Arrival) -> Result<usize, ReceiveError> {
-        let (about, body) = match &arrival.0 {
+        let (about, body, scanned) = match &arrival.0 {
             Arrived::Delivery(delivery) => return self.receive(delivery),
-            Arrived::Opened { about, body } => (about, Ok(body)),
-            Arrived::Scanned(scanned) => (&scanned.0, Err(&scanned.1)),
+            Arrived::Opened { about, body } => (about, body.as_slice(), None),
+            Arrived::Scanned(scanned) => {
+                let (about, message) = &**scanned;
+                let body = message.borrow_owner().as_slice();
+                (about, body, Some(message.borrow_dependent()))
+            }
         };
+        let texts = (&*about.content_type, &*about.content_encoding);
+        self.receive_parts(body, texts, about.delivery_tag.as_deref(), scanned)
+    }
+
+    /// Receives a message given as its parts: its body, content type and
+    /// encoding, delivery tag, and the body's events if its source scanned
+    /// them already.
+    fn receive_parts(
+        &self,
+        body: &[u8],
+        (content_type, encoding): (&str, &str),
+        tag: Option<&str>,
+        scanned: Option<&ScannedBody<'_>>,
+    ) -> Result<usize, ReceiveError> {
         self.inner.counters.messages.fetch_add(1, Ordering::Relaxed);
-        let size = body.map_or_else(|scanned| scanned.borrow_owner().len(), Vec::len);
-        if let Err(error) = self.check(size, &about.content_type, &about.content_encoding) {
+        if let Err(error) = self.check(body.len(), content_type, encoding) {
             return Err(self.report(error));
         }
-        let scanned;
-        let body = match body {
-            Err(message) => message.borrow_dependent(),
-            Ok(body) => match ScannedBody::scan(body) {
-                Ok(body) => {
-                    scanned = body;
-                    &scanned
+        let scanned_here;
+        let events = match scanned {
+            Some(events) => events,
+            None => match ScannedBody::scan(body) {
+                Ok(events) => {
+                    scanned_here = events;
+                    &scanned_here
                 }
                 Err(error) => return Err(self.report(ReceiveError::json("the event body", error))),
             },
         };
-        if self.is_redelivery(about.delivery_tag.as_deref()) {
+        // Only a parsed message is remembered: a broken copy must not hide a
+        // good redelivery.
+        if self.is_redelivery(tag) {
             return Ok(0);
         }
-        Ok(self.handle_body(body))
+        Ok(self.handle_body(events))
     }
 
     /// Handles each event of a scanned body; how many were handled.
@@ -799,23 +822,6 @@ impl EventReceiver {
         handled
     }
 
-    /// The events of a message, scanned, or `None` for a redelivery.
-    fn parse<'d>(&self, delivery: &'d Delivery) -> Result<Option<ScannedBody<'d>>, ReceiveError> {
-        self.check(
-            delivery.body.len(),
-            &delivery.content_type,
-            &delivery.content_encoding,
-        )?;
-        let body = ScannedBody::scan(&delivery.body)
-            .map_err(|error| ReceiveError::json("the event body", error))?;
-        // Only a parsed message is remembered: a broken copy must not hide a good
-        // redelivery.
-        if self.is_redelivery(delivery.delivery_tag.as_deref()) {
-            return Ok(None);
-        }
-        Ok(Some(body))
-    }
-
     /// A message's size against the limit, and its content type and
     /// encoding against what the receiver reads.
     fn check(&self, size: usize, content_type: &str, encoding: &str) -> Result<(), ReceiveError> {
@@ -823,12 +829,12 @@ impl EventReceiver {
         if size > limit {
             return Err(ReceiveError::TooLarge { size, limit });
         }
-        if !content_type.is_empty() && !content_type.eq_ignore_ascii_case("application/json") {
+        if !reads_content_type(content_type) {
             return Err(ReceiveError::Unsupported(format!(
                 "content type `{content_type}` (only application/json)"
             )));
         }
-        if !is_json("", encoding) {
+        if !reads_encoding(encoding) {
             return Err(ReceiveError::Unsupported(format!(
                 "content encoding `{encoding}` (only utf-8)"
             )));

@@ -184,7 +184,7 @@ const ROUTINE: [&str; 16] = [
 ];
 
 /// `text` borrowed from [`ROUTINE`] when it is one of those, else owned.
-pub(crate) fn routine<'a>(text: impl Into<Cow<'a, str>>) -> Cow<'static, str> {
+fn routine<'a>(text: impl Into<Cow<'a, str>>) -> Cow<'static, str> {
     let text = text.into();
     match ROUTINE.iter().find(|routine| **routine == text) {
         Some(routine) => Cow::Borrowed(routine),

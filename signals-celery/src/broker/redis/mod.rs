@@ -143,7 +143,7 @@ pub(crate) fn read_was_cut_short(error: &redis::RedisError) -> bool {
                 .and_then(|shared| shared.downcast_ref::<std::io::Error>())
         })
     });
-    error.is_timeout() || io.is_some_and(|io| io.kind() == std::io::ErrorKind::Interrupted)
+    error.is_timeout() || io.is_some_and(pubsub::read_was_cut_short)
 }
 
 /// The database number in a `redis://` URL's path (0 when absent).

@@ -354,7 +354,9 @@ impl RawSubscription {
 }
 
 /// Whether a read ended without the connection failing: its timeout passed
-/// or a signal interrupted it.
+/// or a signal interrupted it. The same rule as
+/// [`read_was_cut_short`](super::read_was_cut_short) for redis-rs's reads,
+/// which takes it from here.
 pub(crate) fn read_was_cut_short(error: &io::Error) -> bool {
     matches!(
         error.kind(),

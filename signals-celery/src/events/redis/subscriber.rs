@@ -75,7 +75,9 @@ impl Default for RedisSubscriberOptions {
 /// subscription itself is then read by a frame reader of this crate, which
 /// lends each message's bytes from one buffer, and on TLS by redis-rs. The
 /// thread also opens kombu's envelope, and scans the events of a `.multi`
-/// message, so that the receiver's thread is left the events themselves. Redis pub/sub does not keep messages for absent subscribers: what is
+/// message, so that the receiver's thread is left the events themselves.
+///
+/// Redis pub/sub does not keep messages for absent subscribers: what is
 /// published while the subscriber is away is not seen (a
 /// [`RedisTransport`](super::RedisTransport) with
 /// [`min_subscribers`](super::RedisOptions::min_subscribers) holds its events
